@@ -1,0 +1,116 @@
+"""``metrichub.toml``: loading, ``${ENV}`` expansion, ``METRICHUB_*`` overrides.
+
+Every error names the file, the key path and what was expected.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+
+__all__ = ["DEFAULT_STORAGE", "ApiSettings", "ConfigError", "Settings", "load_settings", "validation_message"]
+
+DEFAULT_STORAGE = "sqlite:///metrichub.db"
+ENV_PREFIX = "METRICHUB_"
+_ENV_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+class ConfigError(Exception):
+    """The configuration cannot be used; the message says where and why."""
+
+
+class ApiSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    tokens: list[SecretStr] = Field(default_factory=list, description="Bearer tokens for write routes; none = open.")
+    max_body_bytes: int = Field(1_048_576, gt=0, description="Larger request bodies get 413.")
+    request_timeout_seconds: float = Field(30.0, gt=0, description="Slower requests get 504.")
+
+
+class Settings(BaseModel):
+    """The whole configuration; source tables are validated later by their plugin's ``Config``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    storage: str = DEFAULT_STORAGE
+    api: ApiSettings = Field(default_factory=ApiSettings)
+    sources: dict[str, dict[str, Any]] = Field(default_factory=dict)
+
+
+def load_settings(path: str | Path | None = None, environ: Mapping[str, str] | None = None) -> Settings:
+    """Read ``path`` (if given), apply ``METRICHUB_*`` overrides, expand ``${VAR}``, validate."""
+    environ = os.environ if environ is None else environ
+    origin = str(path) if path is not None else "defaults"
+    raw: dict[str, Any] = {}
+    if path is not None:
+        try:
+            raw = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise ConfigError(f"{origin}: file not found") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{origin}: invalid TOML: {exc}") from None
+    _apply_overrides(raw, environ)
+    expanded = _expand(raw, environ, origin, ())
+    try:
+        return Settings.model_validate(expanded)
+    except ValidationError as exc:
+        raise ConfigError(validation_message(origin, exc)) from None
+
+
+def validation_message(origin: str, exc: ValidationError, prefix: tuple[str | int, ...] = ()) -> str:
+    """One line per problem: ``file: key.path: what was expected``."""
+    lines = []
+    for error in exc.errors():
+        where = ".".join(str(part) for part in (*prefix, *error["loc"])) or "(root)"
+        lines.append(f"{origin}: {where}: {error['msg']}")
+    return "\n".join(lines)
+
+
+def _apply_overrides(raw: dict[str, Any], environ: Mapping[str, str]) -> None:
+    """``METRICHUB_API__MAX_BODY_BYTES=10`` sets ``api.max_body_bytes``; values parse as TOML when they can."""
+    for name, value in environ.items():
+        if not name.startswith(ENV_PREFIX) or name in _NOT_SETTINGS:
+            continue
+        keys = name[len(ENV_PREFIX) :].lower().split("__")
+        table = raw
+        for key in keys[:-1]:
+            table = table.setdefault(key, {})
+            if not isinstance(table, dict):
+                raise ConfigError(f"{name}: {'.'.join(keys)} cannot be set: {key} is not a table")
+        table[keys[-1]] = _parse_value(value)
+
+
+# Variables of ours that are not settings.
+_NOT_SETTINGS = frozenset({"METRICHUB_CONFIG", "METRICHUB_LOAD_PLUGINS", "METRICHUB_DISABLE_PLUGINS",
+                           "METRICHUB_TRACE_PLUGINS", "METRICHUB_STRICT_PLUGINS", "METRICHUB_API_TOKEN"})  # fmt: skip
+
+
+def _parse_value(value: str) -> Any:
+    try:
+        return tomllib.loads(f"value = {value}")["value"]
+    except tomllib.TOMLDecodeError:
+        return value
+
+
+def _expand(value: Any, environ: Mapping[str, str], origin: str, path: tuple[str | int, ...]) -> Any:
+    if isinstance(value, str):
+
+        def substitute(match: re.Match[str]) -> str:
+            name = match.group(1)
+            if name not in environ:
+                where = ".".join(str(part) for part in path)
+                raise ConfigError(f"{origin}: {where}: environment variable {name} is not set")
+            return environ[name]
+
+        return _ENV_REFERENCE.sub(substitute, value)
+    if isinstance(value, dict):
+        return {key: _expand(item, environ, origin, (*path, key)) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_expand(item, environ, origin, (*path, index)) for index, item in enumerate(value)]
+    return value

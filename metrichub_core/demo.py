@@ -1,0 +1,1 @@
+"""The built-in ``demo`` source: a deterministic, realistic team history."""

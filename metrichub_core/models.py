@@ -1,0 +1,90 @@
+"""The events MetricHub computes DORA metrics from.
+
+Every event is keyed by ``(source, id)``; ingesting the same key again updates it.
+Timestamps must carry a timezone and are normalised to UTC: a naive datetime is a
+validation error, never a guess.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, ClassVar, Literal
+
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
+
+__all__ = [
+    "Change",
+    "Deployment",
+    "DeploymentStatus",
+    "Event",
+    "EventKind",
+    "Incident",
+    "UTCDateTime",
+]
+
+
+def _as_utc(value: datetime) -> datetime:
+    return value.astimezone(UTC)
+
+
+UTCDateTime = Annotated[AwareDatetime, AfterValidator(_as_utc)]
+"""A timezone-aware datetime, converted to UTC."""
+
+DeploymentStatus = Literal["success", "failure", "cancelled", "running"]
+EventKind = Literal["deployment", "change", "incident"]
+
+_Identifier = Annotated[str, Field(min_length=1, max_length=512)]
+
+
+class _Event(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+
+    kind: ClassVar[EventKind]
+
+    id: _Identifier
+    source: _Identifier
+    service: _Identifier
+
+
+class Deployment(_Event):
+    """A deployment of one service to one environment."""
+
+    kind: ClassVar[EventKind] = "deployment"
+
+    environment: _Identifier = "production"
+    status: DeploymentStatus
+    started_at: UTCDateTime
+    finished_at: UTCDateTime | None = None
+    commit_sha: str | None = None
+    change_ids: list[str] = Field(default_factory=list)
+    url: str | None = None
+    labels: dict[str, str] = Field(default_factory=dict)
+
+
+class Change(_Event):
+    """A change (a commit or a merged pull request) that a deployment can ship."""
+
+    kind: ClassVar[EventKind] = "change"
+
+    committed_at: UTCDateTime
+    merged_at: UTCDateTime | None = None
+    url: str | None = None
+
+
+class Incident(_Event):
+    """A production incident; ``caused_by`` names the deployment that caused it."""
+
+    kind: ClassVar[EventKind] = "incident"
+
+    environment: _Identifier = "production"
+    started_at: UTCDateTime
+    resolved_at: UTCDateTime | None = None
+    severity: str | None = None
+    caused_by: str | None = None
+    deployment_related: bool = True
+    title: str | None = None
+    url: str | None = None
+
+
+Event = Deployment | Change | Incident
+"""Any event a source yields or a client ingests."""

@@ -1,0 +1,19 @@
+"""The per-source resilience policy, as configured in ``[sources.<id>.policy]``."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+__all__ = ["Policy"]
+
+
+class Policy(BaseModel):
+    """How the host protects one source's HTTP traffic; defaults suit public APIs."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    retries: int = Field(4, ge=0, le=20, description="Attempts after the first, with exponential backoff and jitter.")
+    timeout_seconds: float = Field(30.0, gt=0, description="Timeout of one request.")
+    breaker_fail_max: int = Field(5, ge=1, description="Consecutive failures that open the circuit.")
+    breaker_reset_seconds: float = Field(60.0, gt=0, description="How long an open circuit stays open.")
+    rate_limit_per_second: float = Field(10.0, gt=0, description="Client-side pacing of requests.")

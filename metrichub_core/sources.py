@@ -1,0 +1,89 @@
+"""The ``Source`` contract that collector plugins implement."""
+
+from __future__ import annotations
+
+import logging
+from abc import ABC, abstractmethod
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, ClassVar
+
+import httpx
+from pydantic import BaseModel, ConfigDict, Field
+
+from metrichub_core.models import Event
+from metrichub_core.resilience.policy import Policy
+
+__all__ = ["Source", "SourceConfig", "SourceContext", "WebhookNotSupported", "WebhookRejected"]
+
+
+class SourceConfig(BaseModel):
+    """Base of every source's ``Config``: the keys the host itself understands.
+
+    Plugins subclass it, keep ``base_url`` (defaulting to the public service where
+    there is one) and declare secrets as ``pydantic.SecretStr``.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: str
+    base_url: str
+    policy: Policy = Field(default_factory=Policy)
+    schedule_minutes: float | None = Field(None, gt=0, description="Collect in the background every N minutes.")
+
+
+@dataclass
+class SourceContext:
+    """What the host hands a source: policy-wrapped HTTP, persisted state, a logger.
+
+    ``state`` is the source's own cursor (ETags, page markers...): loaded before a
+    run and saved by the host only when the run succeeds.
+    """
+
+    http: httpx.AsyncClient
+    logger: logging.Logger
+    state: dict[str, Any] = field(default_factory=dict)
+
+
+class WebhookRejected(Exception):
+    """A webhook whose signature or payload the source refuses; nothing is stored."""
+
+
+class WebhookNotSupported(Exception):
+    """The source does not accept webhooks."""
+
+
+class Source(ABC):
+    """A kind of upstream that yields deployments, changes and incidents."""
+
+    kind: ClassVar[str]
+    Config: ClassVar[type[SourceConfig]]
+
+    def __init__(self, id: str, config: SourceConfig, ctx: SourceContext) -> None:
+        self.id = id
+        self.config = config
+        self.ctx = ctx
+
+    @abstractmethod
+    def collect(self, since: datetime | None) -> AsyncIterator[Event]:
+        """Yield events changed since ``since`` (everything when ``None``).
+
+        Implement as an ``async def`` generator. ``since`` is the start of this
+        source's last successful collection.
+        """
+
+    async def check(self) -> None:  # noqa: B027 - optional hook with a no-op default
+        """Raise when the source is unusable (bad credentials, unknown project...)."""
+
+    @classmethod
+    def accepts_webhooks(cls) -> bool:
+        return cls.parse_webhook is not Source.parse_webhook
+
+    def verify_webhook(self, headers: Mapping[str, str], body: bytes) -> None:
+        """Raise ``WebhookRejected`` unless the delivery is authentic."""
+        raise WebhookNotSupported(self.kind)
+
+    def parse_webhook(self, headers: Mapping[str, str], body: bytes) -> list[Event]:
+        """Turn a verified delivery into events; unrelated deliveries give ``[]``."""
+        raise WebhookNotSupported(self.kind)

@@ -1,0 +1,94 @@
+"""Versioned migrations of the SQLite schema; append, never edit, a released step.
+
+Times are stored as integer microseconds since the Unix epoch, UTC.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+__all__ = ["MIGRATIONS", "migrate", "transaction"]
+
+MIGRATIONS: list[str] = [
+    # 1: events, per-source state.
+    """
+    CREATE TABLE deployments (
+        source TEXT NOT NULL,
+        id TEXT NOT NULL,
+        service TEXT NOT NULL,
+        environment TEXT NOT NULL,
+        status TEXT NOT NULL,
+        started_at INTEGER NOT NULL,
+        finished_at INTEGER,
+        listed_at INTEGER NOT NULL,
+        commit_sha TEXT,
+        change_ids TEXT NOT NULL,
+        url TEXT,
+        labels TEXT NOT NULL,
+        PRIMARY KEY (source, id)
+    );
+    CREATE INDEX deployments_by_scope ON deployments (service, environment, listed_at);
+    CREATE INDEX deployments_by_time ON deployments (listed_at, source, id);
+    CREATE TABLE changes (
+        source TEXT NOT NULL,
+        id TEXT NOT NULL,
+        service TEXT NOT NULL,
+        committed_at INTEGER NOT NULL,
+        merged_at INTEGER,
+        url TEXT,
+        PRIMARY KEY (source, id)
+    );
+    CREATE INDEX changes_by_scope ON changes (service, committed_at);
+    CREATE INDEX changes_by_time ON changes (committed_at, source, id);
+    CREATE TABLE incidents (
+        source TEXT NOT NULL,
+        id TEXT NOT NULL,
+        service TEXT NOT NULL,
+        environment TEXT NOT NULL,
+        started_at INTEGER NOT NULL,
+        resolved_at INTEGER,
+        severity TEXT,
+        caused_by TEXT,
+        deployment_related INTEGER NOT NULL,
+        title TEXT,
+        url TEXT,
+        PRIMARY KEY (source, id)
+    );
+    CREATE INDEX incidents_by_scope ON incidents (service, environment, started_at);
+    CREATE INDEX incidents_by_time ON incidents (started_at, source, id);
+    CREATE TABLE source_state (
+        source_id TEXT PRIMARY KEY,
+        state TEXT NOT NULL,
+        updated_at INTEGER NOT NULL
+    );
+    """,
+]
+
+
+def migrate(conn: sqlite3.Connection) -> int:
+    """Apply pending migrations, each in its own transaction; return the schema version."""
+    conn.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)")
+    current = conn.execute("SELECT coalesce(max(version), 0) FROM schema_version").fetchone()[0]
+    if current > len(MIGRATIONS):
+        raise RuntimeError(f"database schema version {current} is newer than this MetricHub ({len(MIGRATIONS)})")
+    for version, script in enumerate(MIGRATIONS[current:], start=current + 1):
+        with transaction(conn):
+            for statement in script.split(";"):
+                if statement.strip():
+                    conn.execute(statement)
+            conn.execute("INSERT INTO schema_version VALUES (?, datetime('now'))", (version,))
+    return len(MIGRATIONS)
+
+
+@contextmanager
+def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """Run a block as one write transaction on an autocommit-mode connection."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield conn
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
