@@ -75,7 +75,9 @@ class MetricHub:
         batch = list(events)
         for position, event in enumerate(batch):
             if not isinstance(event, _EVENT_TYPES):
-                raise TypeError(f"events[{position}]: expected Deployment, Change or Incident, got {type(event).__name__}")
+                raise TypeError(
+                    f"events[{position}]: expected Deployment, Change or Incident, got {type(event).__name__}"
+                )
         if not batch:
             return 0
         await self.open()

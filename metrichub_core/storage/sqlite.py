@@ -81,9 +81,7 @@ class SQLiteStorage:
             clauses.append(f"({time_column}, source, id) < (?, ?, ?)")
             params += [micros, source, id_]
         where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
-        sql = (
-            f"SELECT * FROM {table} {where} ORDER BY {time_column} DESC, source DESC, id DESC LIMIT ?"  # noqa: S608
-        )
+        sql = f"SELECT * FROM {table} {where} ORDER BY {time_column} DESC, source DESC, id DESC LIMIT ?"
         params.append(query.limit + 1)
 
         def run(conn: sqlite3.Connection) -> list[sqlite3.Row]:
@@ -234,7 +232,11 @@ class _Rows:
 
     def write(self, conn: sqlite3.Connection) -> int:
         with transaction(conn):
-            for table, rows in (("deployments", self.deployments), ("changes", self.changes), ("incidents", self.incidents)):
+            for table, rows in (
+                ("deployments", self.deployments),
+                ("changes", self.changes),
+                ("incidents", self.incidents),
+            ):
                 if rows:
                     conn.executemany(_upsert_sql(table), rows)
         return len(self.deployments) + len(self.changes) + len(self.incidents)
@@ -257,7 +259,7 @@ def _upsert_sql(table: str) -> str:
     columns = _COLUMNS[table]
     updates = ", ".join(f"{column} = excluded.{column}" for column in columns if column not in ("source", "id"))
     placeholders = ", ".join("?" for _ in columns)
-    return f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({placeholders}) ON CONFLICT (source, id) DO UPDATE SET {updates}"  # noqa: S608,E501
+    return f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({placeholders}) ON CONFLICT (source, id) DO UPDATE SET {updates}"  # noqa: E501
 
 
 def _deployment(row: sqlite3.Row) -> Deployment:
