@@ -6,6 +6,8 @@ import copy
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from pydantic import ValidationError
+
 from metrichub_core.models import Deployment, Event, EventKind
 from metrichub_core.storage._paging import decode_cursor, encode_cursor, main_time, sort_key
 from metrichub_core.storage.base import EventQuery, Page, StorageError, StorageHealth
@@ -27,8 +29,12 @@ class MemoryStorage:
 
     async def upsert(self, events: Sequence[Event]) -> int:
         self._check_open()
-        # Build the whole batch before touching the store, so a bad item writes nothing.
-        staged = {(event.kind, event.source, event.id): event for event in events}
+        # Validate a copy of the whole batch before touching the store, as a database
+        # would refuse what it cannot encode, so a bad item writes nothing.
+        try:
+            staged = {(event.kind, event.source, event.id): _revalidated(event) for event in events}
+        except ValidationError as exc:
+            raise StorageError(f"memory storage refused the batch: {exc}") from exc
         self._events.update(staged)
         return len(events)
 
@@ -72,6 +78,10 @@ class MemoryStorage:
     def _check_open(self) -> None:
         if self._closed:
             raise StorageError("memory storage is closed")
+
+
+def _revalidated(event: Event) -> Event:
+    return type(event).model_validate(event.model_dump())
 
 
 def _matches(event: Event, query: EventQuery) -> bool:

@@ -145,8 +145,8 @@ class SQLiteStorage:
     async def _on(self, executor: ThreadPoolExecutor, work: Callable[[], T]) -> T:
         try:
             return await asyncio.get_running_loop().run_in_executor(executor, work)
-        except sqlite3.Error as exc:
-            raise StorageError(f"SQLite storage {self.path}: {exc}") from exc
+        except (sqlite3.Error, UnicodeError, OverflowError) as exc:
+            raise StorageError(f"SQLite storage {self.path}: {type(exc).__name__}: {exc}") from exc
         except RuntimeError as exc:  # executor shut down
             raise StorageError(f"SQLite storage {self.path} is closed") from exc
 
