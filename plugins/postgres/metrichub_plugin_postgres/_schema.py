@@ -1,0 +1,110 @@
+"""Versioned migrations of the PostgreSQL schema; append, never edit, a released step.
+
+The tables mirror the SQLite backend's: times are ``BIGINT`` microseconds since the
+Unix epoch (UTC), so keyset cursors and ordering are the same on both backends, and
+``source``/``id`` use the ``"C"`` collation, so rows sort by code point (as SQLite and
+Python do) whatever the database's locale. Each step runs in its own transaction and
+is recorded in ``schema_version``; a session advisory lock makes concurrent processes
+migrate one after the other instead of racing.
+"""
+
+from __future__ import annotations
+
+from psycopg import AsyncConnection
+from psycopg.rows import TupleRow
+
+from metrichub_core.storage.base import StorageError
+
+__all__ = ["LOCK_NAMESPACE", "MIGRATIONS", "MIGRATION_LOCK", "SOURCE_LOCK_NAMESPACE", "migrate"]
+
+# Two-key advisory locks ``(namespace, key)``: the first key keeps MetricHub's locks
+# apart from any other application's locks in the same database.
+LOCK_NAMESPACE = 0x4D480001  # migrations: (LOCK_NAMESPACE, MIGRATION_LOCK)
+MIGRATION_LOCK = 1
+SOURCE_LOCK_NAMESPACE = 0x4D480002  # per-source collection: (SOURCE_LOCK_NAMESPACE, hashtext(source_id))
+
+MIGRATIONS: list[str] = [
+    # 1: events, per-source state.
+    """
+    CREATE TABLE deployments (
+        source TEXT COLLATE "C" NOT NULL,
+        id TEXT COLLATE "C" NOT NULL,
+        service TEXT NOT NULL,
+        environment TEXT NOT NULL,
+        status TEXT NOT NULL,
+        started_at BIGINT NOT NULL,
+        finished_at BIGINT,
+        listed_at BIGINT NOT NULL,
+        commit_sha TEXT,
+        change_ids JSONB NOT NULL,
+        url TEXT,
+        labels JSONB NOT NULL,
+        PRIMARY KEY (source, id)
+    );
+    CREATE INDEX deployments_by_scope ON deployments (service, environment, listed_at);
+    CREATE INDEX deployments_by_time ON deployments (listed_at, source, id);
+    CREATE TABLE changes (
+        source TEXT COLLATE "C" NOT NULL,
+        id TEXT COLLATE "C" NOT NULL,
+        service TEXT NOT NULL,
+        committed_at BIGINT NOT NULL,
+        merged_at BIGINT,
+        url TEXT,
+        PRIMARY KEY (source, id)
+    );
+    CREATE INDEX changes_by_scope ON changes (service, committed_at);
+    CREATE INDEX changes_by_time ON changes (committed_at, source, id);
+    CREATE TABLE incidents (
+        source TEXT COLLATE "C" NOT NULL,
+        id TEXT COLLATE "C" NOT NULL,
+        service TEXT NOT NULL,
+        environment TEXT NOT NULL,
+        started_at BIGINT NOT NULL,
+        resolved_at BIGINT,
+        severity TEXT,
+        caused_by TEXT,
+        deployment_related BOOLEAN NOT NULL,
+        title TEXT,
+        url TEXT,
+        PRIMARY KEY (source, id)
+    );
+    CREATE INDEX incidents_by_scope ON incidents (service, environment, started_at);
+    CREATE INDEX incidents_by_time ON incidents (started_at, source, id);
+    CREATE TABLE source_state (
+        source_id TEXT PRIMARY KEY,
+        state TEXT NOT NULL,
+        updated_at BIGINT NOT NULL
+    );
+    """,
+]
+
+
+async def migrate(conn: AsyncConnection[TupleRow], migrations: list[str] | None = None) -> int:
+    """Apply pending migrations on ``conn`` (autocommit); return the schema version.
+
+    Holds the migration advisory lock throughout, so a second process waits here and
+    then finds nothing left to do.
+    """
+    steps = MIGRATIONS if migrations is None else migrations
+    await conn.execute("SELECT pg_advisory_lock(%s, %s)", (LOCK_NAMESPACE, MIGRATION_LOCK))
+    try:
+        await conn.execute(
+            "CREATE TABLE IF NOT EXISTS schema_version ("
+            "version INTEGER PRIMARY KEY, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())"
+        )
+        cursor = await conn.execute("SELECT coalesce(max(version), 0) FROM schema_version")
+        row = await cursor.fetchone()
+        current = int(row[0]) if row else 0
+        if current > len(steps):
+            raise StorageError(
+                f"database schema version {current} is newer than this metrichub-plugin-postgres "
+                f"({len(steps)}); upgrade the plugin"
+            )
+        for version, script in enumerate(steps[current:], start=current + 1):
+            async with conn.transaction():
+                await conn.execute(script)  # no parameters: sent as one multi-statement query
+                await conn.execute("INSERT INTO schema_version (version) VALUES (%s)", (version,))
+        return len(steps)
+    finally:
+        if not conn.broken:
+            await conn.execute("SELECT pg_advisory_unlock(%s, %s)", (LOCK_NAMESPACE, MIGRATION_LOCK))

@@ -1,0 +1,302 @@
+"""``postgresql://``: the backend for several API workers and collectors on one database.
+
+Every call borrows a connection from a psycopg ``AsyncConnectionPool`` (autocommit,
+checked before each use, so connections that a server restart or
+``pg_terminate_backend`` killed are replaced instead of failing the next call). A batch
+is one transaction: a lost connection rolls it back on the server and the call raises
+``StorageError``; the next call gets a fresh connection.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+import psycopg
+from psycopg import AsyncConnection, errors
+from psycopg.rows import TupleRow
+from psycopg_pool import AsyncConnectionPool
+
+from metrichub_core.models import Event, EventKind
+from metrichub_core.storage._paging import decode_cursor, encode_cursor, to_micros
+from metrichub_core.storage.base import EventQuery, Page, StorageError, StorageHealth
+from metrichub_plugin_postgres._rows import LISTED_AT, ROW_TO_EVENT, SELECTED, TABLES, Batch
+from metrichub_plugin_postgres._schema import SOURCE_LOCK_NAMESPACE, migrate
+from metrichub_plugin_postgres._urls import parse_url
+
+__all__ = ["PostgresStorage", "source_lock_key"]
+
+T = TypeVar("T")
+Connection = AsyncConnection[TupleRow]
+
+logger = logging.getLogger(__name__)
+
+HEALTH_TIMEOUT = 3.0
+"""Seconds ``health()`` waits for a connection and an answer before reporting the server down."""
+CONFLICT_RETRIES = 5
+"""Extra attempts of a batch that lost a deadlock or serialization conflict (it was rolled back whole)."""
+_CONFLICTS = (errors.DeadlockDetected, errors.SerializationFailure)
+
+
+def source_lock_key(source_id: str) -> tuple[int, int]:
+    """The advisory lock ``(classid, objid)`` that ``source_lock`` takes for ``source_id``.
+
+    Operators can look for it in ``pg_locks`` (``locktype = 'advisory'``, ``objsubid = 2``).
+    """
+    digest = hashlib.blake2b(source_id.encode(), digest_size=4).digest()
+    return SOURCE_LOCK_NAMESPACE, int.from_bytes(digest, "big", signed=True)
+
+
+class PostgresStorage:
+    """Events and state in a PostgreSQL database, shared by any number of processes.
+
+    Parameters:
+        url: ``postgresql://user:password@host:5432/db`` (or ``postgres://``), any libpq
+            URI; MetricHub's own query parameters ``pool_min_size`` (1),
+            ``pool_max_size`` (10) and ``pool_timeout`` (10 seconds to wait for a
+            connection) size the pool. ``self.url`` is the URL with its password masked.
+    """
+
+    backend = "postgresql"
+
+    def __init__(self, url: str) -> None:
+        self._url = parse_url(url)
+        self.url = self._url.redacted
+        self.schema_version: int | None = None
+        self._pool: AsyncConnectionPool[Connection] | None = None
+
+    def __repr__(self) -> str:
+        return f"PostgresStorage({self.url!r})"
+
+    async def open(self) -> None:
+        if self._pool is not None:
+            return
+        pool: AsyncConnectionPool[Connection] = AsyncConnectionPool(
+            self._url.conninfo,
+            min_size=self._url.pool_min_size,
+            max_size=self._url.pool_max_size,
+            timeout=self._url.pool_timeout,
+            kwargs={"autocommit": True},
+            check=AsyncConnectionPool.check_connection,
+            name="metrichub",
+            open=False,
+        )
+        try:
+            async with await AsyncConnection.connect(self._url.conninfo, autocommit=True) as conn:
+                self.schema_version = await migrate(conn)
+            await pool.open(wait=self._url.pool_min_size > 0, timeout=self._url.pool_timeout)
+        except psycopg.Error as exc:
+            await pool.close()
+            raise self._error("cannot open", exc) from None
+        except BaseException:
+            await pool.close()
+            raise
+        self._pool = pool
+
+    async def upsert(self, events: Sequence[Event]) -> int:
+        statements = Batch.of(events).statements()
+
+        async def write(conn: Connection) -> int:
+            async with conn.transaction():
+                for sql, arrays in statements:
+                    await conn.execute(sql, arrays)
+            return len(events)
+
+        return await self.run(write, retry_conflicts=True)
+
+    async def get(self, kind: EventKind, source: str, id: str) -> Event | None:
+        sql = f"SELECT {SELECTED[kind]} FROM {TABLES[kind]} WHERE source = %s AND id = %s"
+
+        async def read(conn: Connection) -> TupleRow | None:
+            return await (await conn.execute(sql, (source, id))).fetchone()
+
+        row = await self.run(read)
+        return ROW_TO_EVENT[kind](row) if row is not None else None
+
+    async def list_events(self, query: EventQuery) -> Page:
+        table, time_column = TABLES[query.kind], LISTED_AT[query.kind]
+        clauses, params = _where(query, time_column)
+        if query.cursor:
+            micros, source, id_ = decode_cursor(query.cursor)
+            clauses.append(f"({time_column}, source, id) < (%s, %s, %s)")
+            params += [micros, source, id_]
+        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+        sql = (
+            f"SELECT {SELECTED[query.kind]} FROM {table} {where} "
+            f"ORDER BY {time_column} DESC, source DESC, id DESC LIMIT %s"
+        )
+        params.append(query.limit + 1)
+
+        async def read(conn: Connection) -> list[TupleRow]:
+            return await (await conn.execute(sql, params)).fetchall()
+
+        rows = await self.run(read)
+        more = len(rows) > query.limit
+        rows = rows[: query.limit]
+        items = [ROW_TO_EVENT[query.kind](row) for row in rows]
+        next_cursor = encode_cursor((rows[-1][-1], rows[-1][0], rows[-1][1])) if more else None
+        return Page(items=items, next_cursor=next_cursor)
+
+    async def get_state(self, source_id: str) -> dict[str, Any] | None:
+        async def read(conn: Connection) -> TupleRow | None:
+            return await (
+                await conn.execute("SELECT state FROM source_state WHERE source_id = %s", (source_id,))
+            ).fetchone()
+
+        row = await self.run(read)
+        return json.loads(row[0]) if row is not None else None
+
+    async def set_state(self, source_id: str, state: Mapping[str, Any]) -> None:
+        encoded = json.dumps(dict(state))
+
+        async def write(conn: Connection) -> None:
+            await conn.execute(
+                "INSERT INTO source_state VALUES (%s, %s, %s) "
+                "ON CONFLICT (source_id) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at",
+                (source_id, encoded, to_micros(datetime.now(UTC))),
+            )
+
+        await self.run(write)
+
+    async def health(self) -> StorageHealth:
+        pool = self._pool
+        if pool is None:
+            return self._health(False, "not open")
+        try:
+            async with asyncio.timeout(HEALTH_TIMEOUT):
+                async with pool.connection(timeout=HEALTH_TIMEOUT) as conn:
+                    await conn.execute("SELECT 1")
+        except (psycopg.Error, TimeoutError) as exc:
+            return self._health(False, f"unreachable: {await self._diagnose(exc)}")
+        stats = pool.get_stats()
+        return self._health(True, f"pool {stats.get('pool_size', 0)}/{pool.max_size} connections")
+
+    async def close(self) -> None:
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            await pool.close()
+
+    @asynccontextmanager
+    async def source_lock(self, source_id: str) -> AsyncIterator[bool]:
+        """Hold the cluster-wide collection lock of ``source_id`` for the block, if it is free.
+
+        Yields ``True`` when this process got the lock, ``False`` when another process
+        (or another task of this one) holds it; it never waits. Use it around a
+        scheduled collection so that one source is collected by one process at a time::
+
+            async with storage.source_lock("acme-gh") as acquired:
+                if acquired:
+                    await collect("acme-gh")
+
+        The lock is a PostgreSQL session advisory lock held on a pooled connection for
+        the whole block and released at its end, or by the server if the process or its
+        connection dies. Raises ``StorageError`` when the database cannot be reached.
+        """
+        pool = self._require_pool()
+        classid, objid = source_lock_key(source_id)
+        try:
+            conn = await pool.getconn()
+        except psycopg.Error as exc:
+            raise self._error(f"cannot lock source {source_id!r}", exc) from None
+        try:
+            row = await (await conn.execute("SELECT pg_try_advisory_lock(%s, %s)", (classid, objid))).fetchone()
+        except BaseException as exc:
+            await pool.putconn(conn)
+            if isinstance(exc, psycopg.Error):
+                raise self._error(f"cannot lock source {source_id!r}", exc) from None
+            raise
+        if not (row and row[0]):
+            await pool.putconn(conn)
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            await self._unlock(pool, conn, classid, objid)
+
+    async def run(self, work: Callable[[Connection], Awaitable[T]], *, retry_conflicts: bool = False) -> T:
+        """Run ``work`` on a pooled connection, translating driver errors to ``StorageError``.
+
+        With ``retry_conflicts``, ``work`` (which must be one transaction) is tried
+        again when PostgreSQL aborted it to break a deadlock or a serialization conflict.
+        """
+        pool = self._require_pool()
+        attempts = 1 + (CONFLICT_RETRIES if retry_conflicts else 0)
+        for attempt in range(1, attempts + 1):
+            try:
+                async with pool.connection() as conn:
+                    return await work(conn)
+            except _CONFLICTS as exc:
+                if attempt == attempts:
+                    raise self._error("gave up after repeated conflicts", exc) from None
+                await asyncio.sleep(0.01 * attempt)
+            except psycopg.Error as exc:
+                raise self._error("failed", exc) from None
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _require_pool(self) -> AsyncConnectionPool[Connection]:
+        if self._pool is None:
+            raise StorageError(f"PostgreSQL storage {self.url} is not open")
+        return self._pool
+
+    def _error(self, what: str, exc: BaseException) -> StorageError:
+        message = self._url.scrub(str(exc).strip()) or type(exc).__name__
+        return StorageError(f"PostgreSQL storage {self.url} {what}: {message}")
+
+    def _health(self, ok: bool, detail: str) -> StorageHealth:
+        return StorageHealth(
+            ok=ok, backend=self.backend, schema_version=self.schema_version, detail=f"{self.url}: {detail}"
+        )
+
+    async def _diagnose(self, exc: BaseException) -> str:
+        """Why the pool has no connection: a direct connection attempt names the cause."""
+        reason = str(exc).strip() or "timed out"
+        try:
+            async with asyncio.timeout(HEALTH_TIMEOUT):
+                conn = await AsyncConnection.connect(self._url.conninfo, autocommit=True, connect_timeout=2)
+                await conn.close()
+        except (psycopg.Error, TimeoutError) as direct:
+            reason = str(direct).strip() or reason
+        return self._url.scrub(reason)
+
+    async def _unlock(self, pool: AsyncConnectionPool[Connection], conn: Connection, classid: int, objid: int) -> None:
+        try:
+            await conn.execute("SELECT pg_advisory_unlock(%s, %s)", (classid, objid))
+        except BaseException:
+            # A connection that may still hold the lock must not go back to the pool:
+            # closing it makes the server release the lock.
+            await conn.close()
+            raise
+        finally:
+            await pool.putconn(conn)
+
+
+def _where(query: EventQuery, time_column: str) -> tuple[list[str], list[Any]]:
+    clauses: list[str] = []
+    params: list[Any] = []
+    for column, value in (("service", query.service), ("source", query.source), ("id", query.id)):
+        if value is not None:
+            clauses.append(f"{column} = %s")
+            params.append(value)
+    if query.environment is not None and query.kind != "change":
+        clauses.append("environment = %s")
+        params.append(query.environment)
+    if query.kind == "deployment":
+        if query.labels:
+            clauses.append("labels @> %s::jsonb")
+            params.append(json.dumps(dict(query.labels)))
+    elif query.labels:
+        clauses.append("false")  # only deployments carry labels
+    if query.since is not None:
+        clauses.append(f"{time_column} >= %s")
+        params.append(to_micros(query.since))
+    if query.until is not None:
+        clauses.append(f"{time_column} < %s")
+        params.append(to_micros(query.until))
+    return clauses, params
