@@ -1,0 +1,20 @@
+"""MetricHub source plugin for GitHub: deployments, shipped commits, incidents and webhooks.
+
+Installed, it registers the ``github`` source kind through the ``metrichub`` entry point.
+"""
+
+from __future__ import annotations
+
+from metrichub_core import Source, hookimpl
+from metrichub_plugin_github._client import GitHubError
+from metrichub_plugin_github._config import GitHubConfig
+from metrichub_plugin_github._source import GitHubSource
+
+__version__ = "0.1.0"
+
+__all__ = ["GitHubConfig", "GitHubError", "GitHubSource", "__version__", "register_sources"]
+
+
+@hookimpl
+def register_sources() -> list[type[Source]]:
+    return [GitHubSource]

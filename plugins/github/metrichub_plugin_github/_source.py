@@ -1,0 +1,295 @@
+"""``GitHubSource``: incremental collection of deployments, shipped commits and incidents."""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import AsyncIterator, Mapping
+from datetime import datetime, timedelta
+from typing import Any, ClassVar
+
+from metrichub_core import Event, Source, SourceConfig, SourceContext
+from metrichub_plugin_github._changes import compare_changes
+from metrichub_plugin_github._client import GitHubClient
+from metrichub_plugin_github._config import GitHubConfig
+from metrichub_plugin_github._deployments import (
+    RunRecord,
+    deployment_outcome,
+    parse_time,
+    run_outcome,
+    to_deployment,
+)
+from metrichub_plugin_github._incidents import has_label, is_pull_request, to_incident
+from metrichub_plugin_github._webhooks import parse_delivery, verify_signature
+
+__all__ = ["GitHubSource"]
+
+STATE_VERSION = 1
+LOOKBACK = timedelta(minutes=10)  # re-read items GitHub timestamped just before the cursor
+SUCCESS_HISTORY = 20  # successful deployments remembered per environment (compare bases)
+SHIPPED_SHAS = 500  # production commit → deployment entries kept for ``Caused-by: <sha>``
+
+
+class GitHubSource(Source):
+    """Deployments (or workflow runs), the commits they shipped, and incident issues.
+
+    ``ctx.state`` keeps, per repository: the newest deployment id seen, deployments still
+    running, the last successful deployments per environment (the next compare's base)
+    and the shipped commit → deployment map; plus the ETags of the list endpoints, so an
+    unchanged re-run costs one ``304`` per list.
+    """
+
+    kind: ClassVar[str] = "github"
+    Config: ClassVar[type[SourceConfig]] = GitHubConfig
+
+    def __init__(self, id: str, config: SourceConfig, ctx: SourceContext) -> None:
+        if not isinstance(config, GitHubConfig):
+            config = GitHubConfig.model_validate(config.model_dump())
+        super().__init__(id, config, ctx)
+        self.settings: GitHubConfig = config
+        self.last_request_count = 0
+
+    def _client(self, etags: dict[str, str]) -> GitHubClient:
+        token = self.settings.token.get_secret_value() if self.settings.token else None
+        return GitHubClient(self.ctx.http, self.settings.base_url, token, self.ctx.logger, etags=etags)
+
+    async def check(self) -> None:
+        client = self._client({})
+        for repository in self.settings.repositories:
+            await client.get_json(f"/repos/{repository}")
+            if self.settings.deployments_from == "workflow_runs":
+                await client.get_json(f"/repos/{repository}/actions/workflows/{self.settings.workflow}")
+
+    async def collect(self, since: datetime | None) -> AsyncIterator[Event]:
+        full = since is None or self.ctx.state.get("version") != STATE_VERSION
+        etags: dict[str, str] = {} if full else dict(self.ctx.state.get("etags", {}))
+        previous: dict[str, Any] = {} if full else self.ctx.state.get("repositories", {})
+        client = self._client(etags)
+        repositories: dict[str, dict[str, Any]] = {}
+        for repository in self.settings.repositories:
+            state = _RepositoryState.load(previous.get(repository))
+            async for event in self._collect_repository(client, repository, since, state, full):
+                yield event
+            repositories[repository] = state.dump()
+        self.last_request_count = client.requests
+        self.ctx.logger.info("%s: %d GitHub requests", self.id, client.requests)
+        self.ctx.state.clear()
+        self.ctx.state.update(version=STATE_VERSION, etags=client.fresh_etags, repositories=repositories)
+
+    async def _collect_repository(
+        self, client: GitHubClient, repository: str, since: datetime | None, state: _RepositoryState, full: bool
+    ) -> AsyncIterator[Event]:
+        records = [] if full else await self._recheck_pending(client, repository, state)
+        records.extend(await self._new_records(client, repository, since, state, full))
+        service = self.settings.service_of(repository)
+        records.sort(key=lambda record: (record.started_at, int(record.id)))
+        for record in records:
+            environment = self.settings.environment_of(record.environment_name)
+            if record.outcome.status == "success" and record.sha:
+                base = state.predecessor(environment, record)
+                if base is not None:
+                    changes = await compare_changes(
+                        client, repository, base, record.sha, source=self.id, service=service
+                    )
+                    record.change_ids = [change.id for change in changes]
+                    for change in changes:
+                        yield change
+                state.add_success(environment, record)
+            yield to_deployment(record, source=self.id, service=service, environment=environment)
+        async for incident in self._incidents(client, repository, since, state, full):
+            yield incident
+
+    async def _new_records(
+        self, client: GitHubClient, repository: str, since: datetime | None, state: _RepositoryState, full: bool
+    ) -> list[RunRecord]:
+        """Deployments (or runs) newer than the cursor, newest first, with their outcome."""
+        workflow_mode = self.settings.deployments_from == "workflow_runs"
+        if workflow_mode:
+            path, items_key = f"/repos/{repository}/actions/workflows/{self.settings.workflow}/runs", "workflow_runs"
+        else:
+            path, items_key = f"/repos/{repository}/deployments", None
+        cutoff = since - LOOKBACK if since is not None and not full else None
+        items: list[dict[str, Any]] = []
+        async for page in client.pages(path, items_key=items_key, conditional=not full):
+            if page.not_modified or _take_until(page.items, items, state.last_id, cutoff):
+                break
+        if items:
+            state.last_id = max(state.last_id or 0, *(int(item["id"]) for item in items))
+        records: list[RunRecord] = []
+        for item in items:
+            record = await (
+                self._run(repository, item) if workflow_mode else self._deployment(client, repository, item)
+            )
+            if record is None:
+                continue
+            if not record.outcome.final:
+                state.pending[record.id] = item if workflow_mode else _compact(item)
+                if workflow_mode:
+                    continue  # only completed runs are deployments
+            records.append(record)
+        return records
+
+    async def _recheck_pending(self, client: GitHubClient, repository: str, state: _RepositoryState) -> list[RunRecord]:
+        """Deployments still running last time: a conditional request each, 304 while unchanged."""
+        records: list[RunRecord] = []
+        for deployment_id, item in list(state.pending.items()):
+            if self.settings.deployments_from == "workflow_runs":
+                response = await client.get(
+                    client.url(f"/repos/{repository}/actions/runs/{deployment_id}"), conditional=True
+                )
+                if response is None:
+                    continue
+                record = await self._run(repository, response.json())
+                if record is None or record.outcome.final:
+                    del state.pending[deployment_id]
+                if record is not None and record.outcome.final:
+                    client.forget(f"/repos/{repository}/actions/runs/{deployment_id}")
+                    records.append(record)
+                continue
+            statuses: list[dict[str, Any]] = []
+            path = f"/repos/{repository}/deployments/{deployment_id}/statuses"
+            unchanged = False
+            async for page in client.pages(path, conditional=True):
+                unchanged = page.not_modified
+                statuses.extend(page.items)
+            if unchanged:
+                continue
+            outcome = deployment_outcome(statuses)
+            if outcome.final:
+                del state.pending[deployment_id]
+                client.forget(path)
+                records.append(RunRecord.from_deployment(repository, item, outcome))
+        return records
+
+    async def _deployment(self, client: GitHubClient, repository: str, item: dict[str, Any]) -> RunRecord:
+        path = f"/repos/{repository}/deployments/{item['id']}/statuses"
+        statuses: list[dict[str, Any]] = []
+        async for page in client.pages(path, conditional=True):
+            statuses.extend(page.items)
+        outcome = deployment_outcome(statuses)
+        if outcome.final:
+            client.forget(path)  # a final deployment's statuses are never asked for again
+        return RunRecord.from_deployment(repository, item, outcome)
+
+    async def _run(self, repository: str, run: dict[str, Any]) -> RunRecord | None:
+        outcome = run_outcome(run)
+        return None if outcome is None else RunRecord.from_run(repository, run, outcome)
+
+    async def _incidents(
+        self, client: GitHubClient, repository: str, since: datetime | None, state: _RepositoryState, full: bool
+    ) -> AsyncIterator[Event]:
+        """Issues with the incident label, most recently updated first, down to the cursor."""
+        cutoff = since - LOOKBACK if since is not None and not full else None
+        params: dict[str, str | int] = {
+            "labels": self.settings.incident_label,
+            "state": "all",
+            "sort": "updated",
+            "direction": "desc",
+        }
+        service = self.settings.service_of(repository)
+        async for page in client.pages(f"/repos/{repository}/issues", params, conditional=not full):
+            if page.not_modified:
+                return
+            for issue in page.items:
+                if cutoff is not None and parse_time(issue["updated_at"]) < cutoff:
+                    return
+                if is_pull_request(issue) or not has_label(issue, self.settings.incident_label):
+                    continue
+                yield to_incident(
+                    issue, repository=repository, source=self.id, service=service, resolve_deployment=state.resolve
+                )
+
+    def verify_webhook(self, headers: Mapping[str, str], body: bytes) -> None:
+        secret = self.settings.webhook_secret
+        verify_signature(secret.get_secret_value() if secret else None, headers, body)
+
+    def parse_webhook(self, headers: Mapping[str, str], body: bytes) -> list[Event]:
+        def resolve(repository: str, reference: str) -> str:
+            raw = self.ctx.state.get("repositories", {}).get(repository)
+            return _RepositoryState.load(raw).resolve(reference)
+
+        return parse_delivery(self.settings, self.id, headers, body, resolve)
+
+
+def _take_until(
+    page: list[dict[str, Any]], into: list[dict[str, Any]], last_id: int | None, cutoff: datetime | None
+) -> bool:
+    """Append the page's items newer than the cursor; ``True`` once the cursor is reached."""
+    for item in page:
+        if last_id is not None and int(item["id"]) <= last_id:
+            return True
+        if last_id is None and cutoff is not None and parse_time(item["created_at"]) < cutoff:
+            return True
+        into.append(item)
+    return False
+
+
+def _compact(item: dict[str, Any]) -> dict[str, Any]:
+    """The fields of a deployment needed to report it once it finishes."""
+    return {key: item.get(key) for key in ("id", "sha", "ref", "environment", "created_at")}
+
+
+class _RepositoryState:
+    """The per-repository cursor kept in ``ctx.state`` (JSON-compatible)."""
+
+    def __init__(
+        self,
+        last_id: int | None,
+        pending: dict[str, dict[str, Any]],
+        successes: dict[str, list[list[Any]]],
+        shipped: dict[str, str],
+    ) -> None:
+        self.last_id = last_id
+        self.pending = pending
+        self.successes = successes  # environment → [[started_at ISO, id, sha], ...] oldest first
+        self.shipped = shipped  # production commit SHA → deployment id
+
+    @classmethod
+    def load(cls, raw: Any) -> _RepositoryState:
+        raw = raw if isinstance(raw, dict) else {}
+        return cls(
+            raw.get("last_id"),
+            dict(raw.get("pending", {})),
+            {env: [list(entry) for entry in entries] for env, entries in raw.get("successes", {}).items()},
+            dict(raw.get("shipped", {})),
+        )
+
+    def dump(self) -> dict[str, Any]:
+        return {"last_id": self.last_id, "pending": self.pending, "successes": self.successes, "shipped": self.shipped}
+
+    def predecessor(self, environment: str, record: RunRecord) -> str | None:
+        """The SHA of the last successful deployment to ``environment`` before ``record``."""
+        history = self.successes.get(environment, [])
+        position = bisect.bisect_left([_order(entry) for entry in history], _record_order(record))
+        return str(history[position - 1][2]) if position else None
+
+    def add_success(self, environment: str, record: RunRecord) -> None:
+        history = self.successes.setdefault(environment, [])
+        entry = [record.started_at.isoformat(), record.id, record.sha]
+        orders = [_order(item) for item in history]
+        if _record_order(record) not in orders:
+            history.insert(bisect.bisect_left(orders, _record_order(record)), entry)
+        del history[:-SUCCESS_HISTORY]
+        if environment == "production" and record.sha:
+            self.shipped.pop(record.sha, None)
+            self.shipped[record.sha] = record.id
+            for stale in list(self.shipped)[:-SHIPPED_SHAS]:
+                del self.shipped[stale]
+
+    def resolve(self, reference: str) -> str:
+        """A ``Caused-by`` value as a deployment id: ids pass, known commit SHAs (or prefixes) map."""
+        if reference.isdigit():
+            return reference
+        lowered = reference.lower()
+        if len(lowered) >= 7:
+            for sha in reversed(list(self.shipped)):
+                if sha.lower().startswith(lowered):
+                    return self.shipped[sha]
+        return reference
+
+
+def _order(entry: list[Any]) -> tuple[datetime, int]:
+    return parse_time(str(entry[0])), int(entry[1])
+
+
+def _record_order(record: RunRecord) -> tuple[datetime, int]:
+    return record.started_at, int(record.id)
