@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from datetime import date, datetime
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
 from metrichub_core.config import Settings, load_settings
+from metrichub_core.dora import DoraOptions, DoraReport, DoraTrend, dora_report, dora_trend, make_scope
 from metrichub_core.models import Change, Deployment, Event, Incident
 from metrichub_core.plugins import PluginHost
 from metrichub_core.storage.base import Storage
@@ -83,9 +85,56 @@ class MetricHub:
         await self.open()
         return await self.storage.upsert(batch)
 
-    async def dora(self, **query: Any) -> Any:
-        """The DORA report for a window and filters (see ``metrichub_core.dora``)."""
-        raise NotImplementedError("the DORA engine lands with issue 3")
+    async def dora(
+        self,
+        *,
+        since: datetime | date | None = None,
+        until: datetime | date | None = None,
+        days: int | None = None,
+        service: str | None = None,
+        environment: str = "production",
+        labels: Mapping[str, str] | None = None,
+        profile: str | None = None,
+        options: DoraOptions | Mapping[str, Any] | None = None,
+    ) -> DoraReport:
+        """The DORA report of ``[since, until)`` (UTC) for the filters (see docs/metrics.md).
+
+        ``until`` defaults to now and ``since`` to ``days`` (default 30) before it;
+        ``profile`` names the benchmark year (default the newest). Raises
+        ``DoraQueryError`` (a ``ValueError`` naming the parameter) on bad input.
+        """
+        scope = make_scope(service, environment, labels)
+        await self.open()
+        return await dora_report(
+            self.storage, since=since, until=until, days=days, scope=scope, profile=profile, options=options
+        )
+
+    async def dora_trend(
+        self,
+        *,
+        since: datetime | date | None = None,
+        until: datetime | date | None = None,
+        days: int | None = None,
+        bucket: str = "week",
+        service: str | None = None,
+        environment: str = "production",
+        labels: Mapping[str, str] | None = None,
+        profile: str | None = None,
+        options: DoraOptions | Mapping[str, Any] | None = None,
+    ) -> DoraTrend:
+        """The DORA report per ``bucket`` (``day``, ``week`` from Monday, ``month``), empty ones included."""
+        scope = make_scope(service, environment, labels)
+        await self.open()
+        return await dora_trend(
+            self.storage,
+            since=since,
+            until=until,
+            days=days,
+            scope=scope,
+            bucket=bucket,
+            profile=profile,
+            options=options,
+        )
 
     async def collect(self, source_ids: list[str] | None = None, full: bool = False) -> Any:
         """Collect the configured sources concurrently (see ``metrichub_core.collection``)."""

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
 
+from metrichub_core.dora._protocol import DoraData
 from metrichub_core.models import Event, EventKind
 
 __all__ = ["EventQuery", "Page", "Storage", "StorageError", "StorageHealth", "UnknownStorageScheme"]
@@ -56,8 +57,10 @@ class Page:
 
 
 @runtime_checkable
-class Storage(Protocol):
-    """Durable, idempotent storage of events and per-source state.
+class Storage(DoraData, Protocol):
+    """Durable, idempotent storage of events and per-source state, and the DORA queries.
+
+    ``dora_facts`` (from ``DoraData``) answers the DORA engine; see ``metrichub_core.dora``.
 
     A backend is created by its factory from a URL, then ``open()``ed (which runs
     pending migrations) before any other call.

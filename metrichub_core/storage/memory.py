@@ -11,11 +11,12 @@ from pydantic import ValidationError
 from metrichub_core.models import Deployment, Event, EventKind
 from metrichub_core.storage._paging import decode_cursor, encode_cursor, main_time, sort_key
 from metrichub_core.storage.base import EventQuery, Page, StorageError, StorageHealth
+from metrichub_core.storage.memory_dora import MemoryDoraData
 
 __all__ = ["MemoryStorage"]
 
 
-class MemoryStorage:
+class MemoryStorage(MemoryDoraData):
     """Keeps everything in dicts; nothing survives the process."""
 
     def __init__(self, url: str = "memory://") -> None:

@@ -21,6 +21,7 @@ from metrichub_core.models import Change, Deployment, Event, EventKind, Incident
 from metrichub_core.storage._paging import decode_cursor, encode_cursor, to_micros
 from metrichub_core.storage._sqlite_schema import migrate, transaction
 from metrichub_core.storage.base import EventQuery, Page, StorageError, StorageHealth
+from metrichub_core.storage.sqlite_dora import SQLiteDoraData
 
 __all__ = ["SQLiteStorage", "path_from_url"]
 
@@ -38,7 +39,7 @@ def path_from_url(url: str) -> Path:
     return Path(parts.path[1:])
 
 
-class SQLiteStorage:
+class SQLiteStorage(SQLiteDoraData):
     """Events and state in one SQLite file."""
 
     def __init__(self, url: str) -> None:

@@ -1,0 +1,69 @@
+"""The DORA engine: documented rules over a narrow query interface (``DoraData``).
+
+The engine is pure: it knows no HTTP, plugin or storage engine. A backend answers
+``DoraData.dora_facts``; ``dora_report`` and ``dora_trend`` turn facts into reports.
+"""
+
+from metrichub_core.dora._engine import build_report, dora_report, dora_trend, make_options, make_scope
+from metrichub_core.dora._errors import DoraQueryError
+from metrichub_core.dora._protocol import (
+    DoraData,
+    DoraFacts,
+    DoraOptions,
+    DoraScope,
+    FactsRequest,
+    RecoveryClock,
+    Window,
+)
+from metrichub_core.dora._report import (
+    ChangeFailureRate,
+    DeploymentFrequency,
+    DoraReport,
+    DoraTrend,
+    LeadTime,
+    Overall,
+    RecoveryTime,
+    ReportFilters,
+    ReportWindow,
+    ReworkRate,
+    TimeToRestore,
+    TrendBucket,
+)
+from metrichub_core.dora._stats import Bucket, Summary
+from metrichub_core.dora.profiles import DEFAULT_PROFILE, PROFILES, Band, Level, Profile, UnknownProfile
+
+__all__ = [
+    "DEFAULT_PROFILE",
+    "PROFILES",
+    "Band",
+    "Bucket",
+    "ChangeFailureRate",
+    "DeploymentFrequency",
+    "DoraData",
+    "DoraFacts",
+    "DoraOptions",
+    "DoraQueryError",
+    "DoraReport",
+    "DoraScope",
+    "DoraTrend",
+    "FactsRequest",
+    "LeadTime",
+    "Level",
+    "Overall",
+    "Profile",
+    "RecoveryClock",
+    "RecoveryTime",
+    "ReportFilters",
+    "ReportWindow",
+    "ReworkRate",
+    "Summary",
+    "TimeToRestore",
+    "TrendBucket",
+    "UnknownProfile",
+    "Window",
+    "build_report",
+    "dora_report",
+    "dora_trend",
+    "make_options",
+    "make_scope",
+]

@@ -1,0 +1,214 @@
+"""The exact DORA facts computed from plain events: the rules in their simplest form.
+
+The memory backend answers ``dora_facts`` with this module, the fast SQLite path is
+tested against it, and any backend may use it (load the scope's events, call
+``facts_from_events``) before it has something faster.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from metrichub_core.dora._protocol import DoraFacts, DoraScope, FactsRequest, Window
+from metrichub_core.dora._stats import Summary
+from metrichub_core.models import Change, Deployment, Incident
+
+__all__ = ["REWORK_LABEL_VALUES", "deployed_at", "facts_from_events", "is_rework_labelled"]
+
+REWORK_LABEL_VALUES = frozenset({"true", "yes", "1"})
+"""Values of the ``rework`` label that mark a deployment as rework."""
+
+
+def deployed_at(deployment: Deployment) -> datetime:
+    """When a deployment counts: its finish, else its start."""
+    return deployment.finished_at or deployment.started_at
+
+
+def is_rework_labelled(deployment: Deployment) -> bool:
+    return deployment.labels.get("rework", "").strip().lower() in REWORK_LABEL_VALUES
+
+
+def _key(deployment: Deployment) -> tuple[datetime, str, str]:
+    return (deployed_at(deployment), deployment.source, deployment.id)
+
+
+def _labelled(deployment: Deployment, labels: Mapping[str, str]) -> bool:
+    return all(deployment.labels.get(key) == value for key, value in labels.items())
+
+
+@dataclass
+class _Link:
+    """An incident and what it is attributed to."""
+
+    incident: Incident
+    cause: Deployment | None
+    by_time: bool
+    """Whether ``cause`` was found by time rather than named by ``caused_by``."""
+    fix: Deployment | None
+
+
+def facts_from_events(
+    deployments: Iterable[Deployment],
+    changes: Iterable[Change],
+    incidents: Iterable[Incident],
+    request: FactsRequest,
+) -> list[DoraFacts]:
+    """The facts of every window of ``request``, from the events of (at least) its scope."""
+    scope = request.scope
+    in_service = [d for d in deployments if scope.service is None or d.service == scope.service]
+    by_id: dict[tuple[str, str], list[Deployment]] = defaultdict(list)
+    for deployment in in_service:
+        by_id[(deployment.service, deployment.id)].append(deployment)
+    scoped = [d for d in in_service if d.environment == scope.environment]
+    successes = sorted((d for d in scoped if d.status == "success"), key=_key)
+    timeline: dict[str, list[Deployment]] = defaultdict(list)
+    for deployment in successes:
+        timeline[deployment.service].append(deployment)
+    times = {service: [deployed_at(d) for d in line] for service, line in timeline.items()}
+
+    committed: dict[tuple[str, str], datetime] = {}
+    for change in changes:
+        key = (change.service, change.id)
+        if key not in committed or change.committed_at < committed[key]:
+            committed[key] = change.committed_at
+    first_ship: dict[tuple[str, str], Deployment] = {}
+    for deployment in successes:  # in time order: the first one to list a change ships it
+        for change_id in deployment.change_ids:
+            first_ship.setdefault((deployment.service, change_id), deployment)
+
+    links = [
+        _link(incident, by_id, timeline, times, scope)
+        for incident in incidents
+        if incident.environment == scope.environment and (scope.service is None or incident.service == scope.service)
+    ]
+    rework_keys = {id(link.fix) for link in links if link.fix is not None}
+    return [
+        _window_facts(window, request, scoped, successes, first_ship, committed, links, rework_keys)
+        for window in request.windows
+    ]
+
+
+def _link(
+    incident: Incident,
+    by_id: Mapping[tuple[str, str], Sequence[Deployment]],
+    timeline: Mapping[str, Sequence[Deployment]],
+    times: Mapping[str, Sequence[datetime]],
+    scope: DoraScope,
+) -> _Link:
+    line, moments = timeline.get(incident.service, ()), times.get(incident.service, ())
+    cause: Deployment | None = None
+    by_time = False
+    if incident.deployment_related:
+        named = by_id.get((incident.service, incident.caused_by)) if incident.caused_by else None
+        if named:
+            cause = max(named, key=lambda d: (d.status == "success", _key(d)))
+        else:
+            position = bisect.bisect_left(moments, incident.started_at)  # strictly before the incident
+            cause = line[position - 1] if position else None
+            by_time = True
+    fix: Deployment | None = None
+    if incident.resolved_at is not None:
+        position = bisect.bisect_right(moments, incident.started_at)
+        if position < len(line) and moments[position] <= incident.resolved_at:
+            fix = line[position]
+    return _Link(incident, cause, by_time, fix)
+
+
+def _window_facts(
+    window: Window,
+    request: FactsRequest,
+    scoped: Sequence[Deployment],
+    successes: Sequence[Deployment],
+    first_ship: Mapping[tuple[str, str], Deployment],
+    committed: Mapping[tuple[str, str], datetime],
+    links: Sequence[_Link],
+    rework_keys: set[int],
+) -> DoraFacts:
+    scope, options = request.scope, request.options
+
+    def counted(deployment: Deployment) -> bool:
+        return window.since <= deployed_at(deployment) < window.until and _labelled(deployment, scope.labels)
+
+    shipped = [d for d in successes if counted(d)]
+    failures = [d for d in scoped if d.status == "failure" and counted(d)]
+    days = Counter(deployed_at(d).date() for d in shipped)
+
+    leads: list[float] = []
+    negative = missing = 0
+    for key, deployment in first_ship.items():
+        if not counted(deployment):
+            continue
+        if key not in committed:
+            missing += 1
+            continue
+        seconds = (deployed_at(deployment) - committed[key]).total_seconds()
+        if seconds < 0:
+            negative += 1
+        else:
+            leads.append(seconds)
+
+    def attributed(link: _Link) -> Deployment | None:
+        cause = link.cause
+        if cause is None:
+            return None
+        limit = options.attribution_window
+        if link.by_time and limit is not None and link.incident.started_at - deployed_at(cause) > limit:
+            return None
+        return cause
+
+    caused = {id(cause) for link in links if (cause := attributed(link)) is not None}
+    failed = sum(1 for d in shipped if id(d) in caused)
+    if options.failed_deployments_count:
+        failed += len(failures)
+
+    recovery: list[float] = []
+    restore: list[float] = []
+    recovery_open = restore_open = unattributed = negative_durations = 0
+    for link in links:
+        incident = link.incident
+        if not window.since <= incident.started_at < window.until:
+            continue
+        cause = attributed(link)
+        if scope.labels and (cause is None or not _labelled(cause, scope.labels)):
+            continue
+        if cause is None and incident.deployment_related:
+            unattributed += 1
+        if incident.resolved_at is None:
+            restore_open += 1
+            recovery_open += cause is not None
+            continue
+        duration = (incident.resolved_at - incident.started_at).total_seconds()
+        if duration < 0:
+            negative_durations += 1
+            continue
+        restore.append(duration)
+        if cause is not None:
+            if options.recovery_clock == "deployment":
+                duration = (incident.resolved_at - deployed_at(cause)).total_seconds()
+            if duration < 0:
+                negative_durations += 1
+            else:
+                recovery.append(duration)
+
+    rework = sum(1 for d in shipped if id(d) in rework_keys or is_rework_labelled(d))
+    return DoraFacts(
+        deployments=len(shipped),
+        deploy_days=dict(sorted(days.items())),
+        failed=failed,
+        failure_status=len(failures),
+        rework=rework,
+        lead_times=Summary.exact(leads),
+        negative_lead_times=negative,
+        missing_changes=missing,
+        recovery=Summary.exact(recovery),
+        recovery_open=recovery_open,
+        restore=Summary.exact(restore),
+        restore_open=restore_open,
+        unattributed=unattributed,
+        negative_durations=negative_durations,
+        incidents_known=bool(links),
+    )
