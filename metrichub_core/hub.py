@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, datetime
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from metrichub_core.collection import ProgressCallback, SourceHealth, SourceRegistry, SourceResult, collect_sources
 from metrichub_core.config import Settings, load_settings
 from metrichub_core.dora import DoraOptions, DoraReport, DoraTrend, dora_report, dora_trend, make_scope
 from metrichub_core.models import Change, Deployment, Event, Incident
 from metrichub_core.plugins import PluginHost
+from metrichub_core.sources import Source
 from metrichub_core.storage.base import Storage
 
 __all__ = ["MetricHub"]
@@ -136,6 +138,40 @@ class MetricHub:
             options=options,
         )
 
-    async def collect(self, source_ids: list[str] | None = None, full: bool = False) -> Any:
-        """Collect the configured sources concurrently (see ``metrichub_core.collection``)."""
-        raise NotImplementedError("collection lands with issue 4")
+    async def collect(
+        self,
+        source_ids: Sequence[str] | None = None,
+        full: bool = False,
+        *,
+        progress: ProgressCallback | None = None,
+    ) -> list[SourceResult]:
+        """Collect the configured sources (all, or ``source_ids``) concurrently; one result per source.
+
+        Events are stored in batches as they come; a source's cursor advances only when
+        its run succeeds; ``full`` ignores the cursors. A failing source is reported in
+        its ``SourceResult`` (``ok=False``, ``error``) and never stops the others. Raises
+        ``UnknownSource`` for an id that is not configured and ``ConfigError`` for an
+        invalid ``[sources.<id>]`` table.
+        """
+        await self.open()
+        return await collect_sources(
+            self.sources, self.storage, source_ids, full=full, progress=progress, on_stored=self.plugins.events_ingested
+        )
+
+    @property
+    def sources(self) -> SourceRegistry:
+        """The configured sources, validated by their kinds on first access (``ConfigError`` if invalid)."""
+        registry: SourceRegistry | None = getattr(self, "_source_registry", None)
+        if registry is None:
+            registry = SourceRegistry.from_settings(self.settings.sources, self.plugins.source_kinds())
+            self._source_registry = registry
+        return registry
+
+    def source(self, source_id: str) -> Source:
+        """A ready instance of configured source ``source_id`` (webhooks use it); ``UnknownSource`` if none."""
+        return self.sources[source_id].create()
+
+    async def source_health(self, source_id: str) -> SourceHealth:
+        """Breaker state, collector counters and last collection of one source; ``UnknownSource`` if none."""
+        await self.open()
+        return await self.sources.health(source_id, self.storage)

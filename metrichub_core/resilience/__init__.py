@@ -1,5 +1,32 @@
-"""The resilience layer: policies the host applies to every source's HTTP."""
+"""The resilience layer: policies the host applies to every source's HTTP.
 
+Plugins never import this to get resilience (``ctx.http`` already has it); they
+may use ``paginate`` and catch the errors below.
+"""
+
+from metrichub_core.resilience.budget import Budget
+from metrichub_core.resilience.cache import CACHE_HEADER, HttpCache
+from metrichub_core.resilience.client import SourceResilience
+from metrichub_core.resilience.errors import CircuitOpen, HTTPLayerError, RateLimitWaitTooLong, RetriesExhausted
+from metrichub_core.resilience.pagination import PaginationLoop, json_items, paginate, paginate_pages
 from metrichub_core.resilience.policy import Policy
+from metrichub_core.resilience.stats import CollectorStats
+from metrichub_core.resilience.transport import ResilientTransport
 
-__all__ = ["Policy"]
+__all__ = [
+    "CACHE_HEADER",
+    "Budget",
+    "CircuitOpen",
+    "CollectorStats",
+    "HTTPLayerError",
+    "HttpCache",
+    "PaginationLoop",
+    "Policy",
+    "RateLimitWaitTooLong",
+    "ResilientTransport",
+    "RetriesExhausted",
+    "SourceResilience",
+    "json_items",
+    "paginate",
+    "paginate_pages",
+]

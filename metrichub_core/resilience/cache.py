@@ -1,0 +1,88 @@
+"""ETag / ``If-None-Match`` cache for GETs, persisted in the source's stored state.
+
+A 304 is answered from the cache as the 200 it stands for (with an
+``X-MetricHub-Cache: hit`` header), so plugins need no special case, and GitHub
+does not count it against the primary rate limit.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+__all__ = ["CACHE_HEADER", "HttpCache"]
+
+CACHE_HEADER = "X-MetricHub-Cache"
+_KEPT_HEADERS = ("content-type", "content-encoding", "link", "etag", "last-modified")
+
+
+@dataclass(frozen=True)
+class _Entry:
+    etag: str
+    headers: tuple[tuple[str, str], ...]
+    body: bytes
+
+
+class HttpCache:
+    """Bounded LRU of ``url -> (etag, kept headers, raw body)``."""
+
+    def __init__(self, *, max_entries: int = 256, max_body_bytes: int = 256 * 1024) -> None:
+        self.max_entries = max_entries
+        self.max_body_bytes = max_body_bytes
+        self._entries: OrderedDict[str, _Entry] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def etag_for(self, url: str) -> str | None:
+        entry = self._entries.get(url)
+        return None if entry is None else entry.etag
+
+    def store(self, url: str, response: httpx.Response, raw_body: bytes) -> None:
+        etag = response.headers.get("etag")
+        if response.status_code != 200 or not etag or len(raw_body) > self.max_body_bytes:
+            self._entries.pop(url, None)
+            return
+        headers = tuple((name, response.headers[name]) for name in _KEPT_HEADERS if name in response.headers)
+        self._entries[url] = _Entry(etag, headers, raw_body)
+        self._entries.move_to_end(url)
+        while len(self._entries) > self.max_entries:
+            self._entries.popitem(last=False)
+
+    def replay(self, url: str, not_modified: httpx.Response) -> httpx.Response | None:
+        """The cached 200 for a 304, or ``None`` when nothing is cached for ``url``."""
+        entry = self._entries.get(url)
+        if entry is None:
+            return None
+        self._entries.move_to_end(url)
+        headers = httpx.Headers(list(entry.headers))
+        for name in ("x-ratelimit-remaining", "x-ratelimit-reset", "ratelimit-remaining", "ratelimit-reset", "date"):
+            if name in not_modified.headers:
+                headers[name] = not_modified.headers[name]
+        headers[CACHE_HEADER] = "hit"
+        return httpx.Response(200, headers=headers, stream=httpx.ByteStream(entry.body))
+
+    def to_state(self) -> dict[str, Any]:
+        return {
+            url: {"etag": e.etag, "headers": [list(h) for h in e.headers], "body": base64.b64encode(e.body).decode()}
+            for url, e in self._entries.items()
+        }
+
+    @classmethod
+    def from_state(cls, data: Any, **limits: int) -> HttpCache:
+        cache = cls(**limits)
+        if not isinstance(data, dict):
+            return cache
+        for url, item in data.items():
+            try:
+                headers = tuple((str(name), str(value)) for name, value in item["headers"])
+                cache._entries[str(url)] = _Entry(str(item["etag"]), headers, base64.b64decode(item["body"]))
+            except (KeyError, TypeError, ValueError):
+                continue  # a damaged entry only costs a full fetch
+        while len(cache._entries) > cache.max_entries:
+            cache._entries.popitem(last=False)
+        return cache
