@@ -10,7 +10,7 @@ from typing import Any
 from metrichub_core.models import Change, Deployment, Event, EventKind, Incident
 from metrichub_core.storage._paging import to_micros
 
-__all__ = ["COLUMNS", "LISTED_AT", "ROW_TO_EVENT", "SELECTED", "TABLES", "Batch", "moment", "upsert_sql"]
+__all__ = ["COLUMNS", "LISTED_AT", "ROW_TO_EVENT", "SELECTED", "TABLES", "Batch", "instant", "moment", "upsert_sql"]
 
 TABLES: dict[EventKind, str] = {"deployment": "deployments", "change": "changes", "incident": "incidents"}
 LISTED_AT: dict[EventKind, str] = {"deployment": "listed_at", "change": "committed_at", "incident": "started_at"}
@@ -104,6 +104,10 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 def moment(micros: int | None) -> datetime | None:
     return None if micros is None else _EPOCH + timedelta(microseconds=micros)
+
+
+def instant(micros: int) -> datetime:
+    return _EPOCH + timedelta(microseconds=micros)
 
 
 SELECTED: dict[EventKind, str] = {

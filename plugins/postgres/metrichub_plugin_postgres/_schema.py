@@ -10,7 +10,7 @@ migrate one after the other instead of racing.
 
 from __future__ import annotations
 
-from psycopg import AsyncConnection
+from psycopg import AsyncConnection, sql
 from psycopg.rows import TupleRow
 
 from metrichub_core.storage.base import StorageError
@@ -79,15 +79,20 @@ MIGRATIONS: list[str] = [
 ]
 
 
-async def migrate(conn: AsyncConnection[TupleRow], migrations: list[str] | None = None) -> int:
+async def migrate(
+    conn: AsyncConnection[TupleRow], *, schema: str | None = None, migrations: list[str] | None = None
+) -> int:
     """Apply pending migrations on ``conn`` (autocommit); return the schema version.
 
     Holds the migration advisory lock throughout, so a second process waits here and
-    then finds nothing left to do.
+    then finds nothing left to do. ``schema`` (already first on the connection's
+    ``search_path``) is created when missing.
     """
     steps = MIGRATIONS if migrations is None else migrations
     await conn.execute("SELECT pg_advisory_lock(%s, %s)", (LOCK_NAMESPACE, MIGRATION_LOCK))
     try:
+        if schema is not None:
+            await conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema)))
         await conn.execute(
             "CREATE TABLE IF NOT EXISTS schema_version ("
             "version INTEGER PRIMARY KEY, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())"

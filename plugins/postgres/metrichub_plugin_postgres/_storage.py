@@ -23,9 +23,11 @@ from psycopg import AsyncConnection, errors
 from psycopg.rows import TupleRow
 from psycopg_pool import AsyncConnectionPool
 
+from metrichub_core.dora import DoraFacts, FactsRequest
 from metrichub_core.models import Event, EventKind
 from metrichub_core.storage._paging import decode_cursor, encode_cursor, to_micros
 from metrichub_core.storage.base import EventQuery, Page, StorageError, StorageHealth
+from metrichub_plugin_postgres._dora import dora_facts
 from metrichub_plugin_postgres._rows import LISTED_AT, ROW_TO_EVENT, SELECTED, TABLES, Batch
 from metrichub_plugin_postgres._schema import SOURCE_LOCK_NAMESPACE, migrate
 from metrichub_plugin_postgres._urls import parse_url
@@ -44,12 +46,15 @@ CONFLICT_RETRIES = 5
 _CONFLICTS = (errors.DeadlockDetected, errors.SerializationFailure)
 
 
-def source_lock_key(source_id: str) -> tuple[int, int]:
+def source_lock_key(source_id: str, *, schema: str | None = None) -> tuple[int, int]:
     """The advisory lock ``(classid, objid)`` that ``source_lock`` takes for ``source_id``.
 
-    Operators can look for it in ``pg_locks`` (``locktype = 'advisory'``, ``objsubid = 2``).
+    ``objid`` is a 32-bit hash of the source id (and of the URL's ``schema``, so that two
+    MetricHubs in two schemas of one database do not share locks). Operators find it in
+    ``pg_locks`` as ``locktype = 'advisory'``, ``classid``, ``objid``, ``objsubid = 2``.
     """
-    digest = hashlib.blake2b(source_id.encode(), digest_size=4).digest()
+    name = source_id if schema is None else f"{schema}\0{source_id}"
+    digest = hashlib.blake2b(name.encode(), digest_size=4).digest()
     return SOURCE_LOCK_NAMESPACE, int.from_bytes(digest, "big", signed=True)
 
 
@@ -89,7 +94,7 @@ class PostgresStorage:
         )
         try:
             async with await AsyncConnection.connect(self._url.conninfo, autocommit=True) as conn:
-                self.schema_version = await migrate(conn)
+                self.schema_version = await migrate(conn, schema=self._url.schema)
             await pool.open(wait=self._url.pool_min_size > 0, timeout=self._url.pool_timeout)
         except psycopg.Error as exc:
             await pool.close()
@@ -164,6 +169,9 @@ class PostgresStorage:
 
         await self.run(write)
 
+    async def dora_facts(self, request: FactsRequest) -> list[DoraFacts]:
+        return await self.run(lambda conn: dora_facts(conn, request))
+
     async def health(self) -> StorageHealth:
         pool = self._pool
         if pool is None:
@@ -199,7 +207,7 @@ class PostgresStorage:
         connection dies. Raises ``StorageError`` when the database cannot be reached.
         """
         pool = self._require_pool()
-        classid, objid = source_lock_key(source_id)
+        classid, objid = source_lock_key(source_id, schema=self._url.schema)
         try:
             conn = await pool.getconn()
         except psycopg.Error as exc:
@@ -236,7 +244,8 @@ class PostgresStorage:
                 if attempt == attempts:
                     raise self._error("gave up after repeated conflicts", exc) from None
                 await asyncio.sleep(0.01 * attempt)
-            except psycopg.Error as exc:
+            except (psycopg.Error, UnicodeError, OverflowError) as exc:
+                # UnicodeError/OverflowError: a value the driver cannot encode, found before commit.
                 raise self._error("failed", exc) from None
         raise AssertionError("unreachable")  # pragma: no cover
 
@@ -246,7 +255,7 @@ class PostgresStorage:
         return self._pool
 
     def _error(self, what: str, exc: BaseException) -> StorageError:
-        message = self._url.scrub(str(exc).strip()) or type(exc).__name__
+        message = self._url.scrub(f"{type(exc).__name__}: {str(exc).strip()}")
         return StorageError(f"PostgreSQL storage {self.url} {what}: {message}")
 
     def _health(self, ok: bool, detail: str) -> StorageHealth:

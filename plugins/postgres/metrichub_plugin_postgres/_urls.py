@@ -2,14 +2,17 @@
 
 A ``postgresql://`` (or ``postgres://``) URL is a libpq connection URI. MetricHub reads
 and removes its own query parameters (``pool_min_size``, ``pool_max_size``,
-``pool_timeout``) and hands the rest to libpq unchanged, adding
+``pool_timeout``, ``schema``) and hands the rest to libpq unchanged, adding
 ``application_name=metrichub`` and ``connect_timeout=10`` unless the URL sets them.
+``schema=name`` keeps MetricHub's tables in that schema (created on open) by putting
+it first on every connection's ``search_path``.
 The password never leaves this module except inside the libpq connection string:
 ``redact`` is what errors, logs and health show.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit
 
@@ -24,6 +27,7 @@ DEFAULT_POOL_TIMEOUT = 10.0
 _MASK = "***"
 _SECRET_PARAMETERS = frozenset({"password", "sslpassword"})
 _DEFAULT_PARAMETERS = {"application_name": "metrichub", "connect_timeout": "10"}
+_SCHEMA_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
 
 
 @dataclass(frozen=True)
@@ -36,6 +40,7 @@ class PostgresURL:
     pool_min_size: int = DEFAULT_POOL_MIN_SIZE
     pool_max_size: int = DEFAULT_POOL_MAX_SIZE
     pool_timeout: float = DEFAULT_POOL_TIMEOUT
+    schema: str | None = None
 
     def scrub(self, text: str) -> str:
         """``text`` with every secret of this URL masked (for foreign error messages)."""
@@ -67,6 +72,14 @@ def parse_url(url: str) -> PostgresURL:
             f"invalid PostgreSQL URL {redact(url)!r}: need 0 <= pool_min_size <= pool_max_size, "
             "pool_max_size >= 1 and pool_timeout > 0"
         )
+    schema = parameters.pop("schema", None)
+    if schema is not None:
+        if not _SCHEMA_NAME.fullmatch(schema):
+            raise StorageError(
+                f"invalid PostgreSQL URL {redact(url)!r}: schema must be a lower-case identifier "
+                "(letters, digits, underscores; at most 63)"
+            )
+        parameters["options"] = f"{parameters.get('options', '')} -c search_path={schema}".strip()
     for key, value in _DEFAULT_PARAMETERS.items():
         parameters.setdefault(key, value)
     # libpq only knows postgresql:// and postgres://; normalise to the former.
@@ -78,6 +91,7 @@ def parse_url(url: str) -> PostgresURL:
         pool_min_size=pool_min_size,
         pool_max_size=pool_max_size,
         pool_timeout=pool_timeout,
+        schema=schema,
     )
 
 

@@ -1,0 +1,15 @@
+"""The core's storage contract, run against a real PostgreSQL server."""
+
+from __future__ import annotations
+
+import pytest
+
+from metrichub_core.testing.storage_contract import StorageContract
+
+
+class TestPostgresStorage(StorageContract):
+    persistent = True
+
+    @pytest.fixture
+    def storage_url(self, pg_url: str) -> str:
+        return pg_url
