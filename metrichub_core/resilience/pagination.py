@@ -33,6 +33,7 @@ async def paginate_pages(
     url: str,
     *,
     params: Mapping[str, Any] | None = None,
+    headers: Mapping[str, str] | None = None,
     max_pages: int | None = None,
 ) -> AsyncIterator[httpx.Response]:
     """Yield each page's response, following ``rel="next"`` until there is none.
@@ -45,7 +46,7 @@ async def paginate_pages(
     first = True
     pages = 0
     while next_url is not None:
-        response = await client.get(next_url, params=params if first else None)
+        response = await client.get(next_url, params=params if first else None, headers=headers)
         response.raise_for_status()
         first = False
         pages += 1
@@ -67,10 +68,11 @@ async def paginate(
     url: str,
     *,
     params: Mapping[str, Any] | None = None,
+    headers: Mapping[str, str] | None = None,
     items: Callable[[httpx.Response], list[Any]] = json_items,
     max_pages: int | None = None,
 ) -> AsyncIterator[Any]:
     """Yield every item of every page (see ``paginate_pages``); ``items`` extracts a page's list."""
-    async for page in paginate_pages(client, url, params=params, max_pages=max_pages):
+    async for page in paginate_pages(client, url, params=params, headers=headers, max_pages=max_pages):
         for item in items(page):
             yield item

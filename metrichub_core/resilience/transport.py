@@ -23,7 +23,7 @@ from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_aft
 from metrichub_core.resilience.budget import Budget
 from metrichub_core.resilience.cache import HttpCache
 from metrichub_core.resilience.errors import CircuitOpen, RateLimitWaitTooLong, RetriesExhausted, safe_url
-from metrichub_core.resilience.hints import is_rate_limited, server_wait_seconds
+from metrichub_core.resilience.hints import is_rate_limited, retry_after_seconds, server_wait_seconds
 from metrichub_core.resilience.policy import Policy
 from metrichub_core.resilience.stats import CollectorStats
 
@@ -42,9 +42,10 @@ Sleep = Callable[[float], Awaitable[None]]
 class _UpstreamFailure(Exception):
     """A retryable status (5xx, 408): counts as a failure for the breaker."""
 
-    def __init__(self, response: httpx.Response) -> None:
+    def __init__(self, response: httpx.Response, wait: float | None = None) -> None:
         super().__init__(f"HTTP {response.status_code}")
         self.response = response
+        self.wait = wait  # a 503's Retry-After
 
 
 class _RateLimited(Exception):
@@ -224,7 +225,10 @@ class ResilientTransport(httpx.AsyncBaseTransport):
                     self._check_wait(wait, request, f"HTTP {response.status_code} asks")
                 raise _RateLimited(response, wait)
             if response.status_code in RETRY_STATUSES:
-                raise _UpstreamFailure(response)
+                wait = retry_after_seconds(response.headers, self._clock())
+                if wait is not None:
+                    self._check_wait(wait, request, f"HTTP {response.status_code} asks")
+                raise _UpstreamFailure(response, wait)
             return response
 
     def _check_wait(self, wait: float, request: httpx.Request, why: str) -> None:
@@ -238,7 +242,7 @@ class ResilientTransport(httpx.AsyncBaseTransport):
 
     def _wait(self, state: RetryCallState) -> float:
         exc = state.outcome.exception() if state.outcome is not None else None
-        if isinstance(exc, _RateLimited) and exc.wait is not None:
+        if isinstance(exc, _RateLimited | _UpstreamFailure) and exc.wait is not None:
             return exc.wait  # the server's wait, exactly: jitter would only lengthen it
         policy = self.policy
         base: float = min(
@@ -279,8 +283,10 @@ def breaker_retry_in(breaker: pybreaker.CircuitBreaker) -> float | None:
 
 
 def _is_retryable(exc: BaseException, idempotent: bool) -> bool:
-    if isinstance(exc, _UpstreamFailure | _RateLimited):
-        return True
+    if isinstance(exc, _RateLimited):
+        return True  # the server refused before doing anything
+    if isinstance(exc, _UpstreamFailure):
+        return idempotent  # a 5xx POST may have been processed
     if isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout):
         return True  # nothing reached the server: safe for any method
     if isinstance(exc, httpx.TimeoutException | httpx.NetworkError | httpx.RemoteProtocolError):
