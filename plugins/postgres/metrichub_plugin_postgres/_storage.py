@@ -28,6 +28,7 @@ from metrichub_core.models import Event, EventKind
 from metrichub_core.storage._paging import decode_cursor, encode_cursor, to_micros
 from metrichub_core.storage.base import EventQuery, Page, StorageError, StorageHealth
 from metrichub_plugin_postgres._dora import dora_facts
+from metrichub_plugin_postgres._pool import Connection, RecoveringPool
 from metrichub_plugin_postgres._rows import LISTED_AT, ROW_TO_EVENT, SELECTED, TABLES, Batch
 from metrichub_plugin_postgres._schema import SOURCE_LOCK_NAMESPACE, migrate
 from metrichub_plugin_postgres._urls import parse_url
@@ -35,12 +36,14 @@ from metrichub_plugin_postgres._urls import parse_url
 __all__ = ["PostgresStorage", "source_lock_key"]
 
 T = TypeVar("T")
-Connection = AsyncConnection[TupleRow]
 
 logger = logging.getLogger(__name__)
 
 HEALTH_TIMEOUT = 3.0
 """Seconds ``health()`` waits for a connection and an answer before reporting the server down."""
+RECONNECT_TIMEOUT = 120.0
+"""Seconds the pool keeps retrying (every 0.5 to 2 s) to replace a lost connection; after that it
+tries again when the next request asks for a connection."""
 CONFLICT_RETRIES = 5
 """Extra attempts of a batch that lost a deadlock or serialization conflict (it was rolled back whole)."""
 _CONFLICTS = (errors.DeadlockDetected, errors.SerializationFailure)
@@ -82,7 +85,7 @@ class PostgresStorage:
     async def open(self) -> None:
         if self._pool is not None:
             return
-        pool: AsyncConnectionPool[Connection] = AsyncConnectionPool(
+        pool = RecoveringPool(
             self._url.conninfo,
             min_size=self._url.pool_min_size,
             max_size=self._url.pool_max_size,
@@ -90,6 +93,7 @@ class PostgresStorage:
             kwargs={"autocommit": True},
             check=AsyncConnectionPool.check_connection,
             name="metrichub",
+            reconnect_timeout=RECONNECT_TIMEOUT,
             open=False,
         )
         try:
@@ -277,9 +281,13 @@ class PostgresStorage:
     async def _unlock(self, pool: AsyncConnectionPool[Connection], conn: Connection, classid: int, objid: int) -> None:
         try:
             await conn.execute("SELECT pg_advisory_unlock(%s, %s)", (classid, objid))
+        except psycopg.Error as exc:
+            # The connection died during the block, and the server released the lock with it.
+            logger.warning("%s: the connection holding a source lock was lost: %s", self.url, self._url.scrub(str(exc)))
+            await conn.close()
         except BaseException:
-            # A connection that may still hold the lock must not go back to the pool:
-            # closing it makes the server release the lock.
+            # Cancelled mid-unlock: a connection that may still hold the lock must not go
+            # back to the pool; closing it makes the server release the lock.
             await conn.close()
             raise
         finally:

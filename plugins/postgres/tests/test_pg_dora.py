@@ -10,12 +10,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from metrichub_plugin_postgres import PostgresStorage
+from metrichub_plugin_postgres.testing import TemporaryServer
 
 from metrichub_core.dora import DoraOptions, DoraScope, FactsRequest, Window
 from metrichub_core.models import Change, Deployment, Event, Incident
 from metrichub_core.storage.memory import MemoryStorage
-from metrichub_plugin_postgres import PostgresStorage
-from metrichub_plugin_postgres.testing import TemporaryServer
 
 ROOT = Path(__file__).resolve().parents[3]
 T0 = datetime(2026, 3, 2, tzinfo=UTC)
