@@ -1,7 +1,15 @@
-"""A thin GitHub REST client over the host's ``httpx.AsyncClient``: auth, ``Link`` paging, ETags.
+"""A thin GitHub REST client over the host's ``httpx.AsyncClient``: auth, errors, ``Link`` paging.
 
-Retries, rate-limit waits and the circuit breaker are the host's job (its client wraps
-every request); this module only shapes requests and reads answers.
+Retries, rate-limit waits, the circuit breaker and the ETag cache are the host's job:
+its client wraps every request, sends ``If-None-Match`` for GETs it has seen, and
+answers a ``304`` with the cached body marked ``X-MetricHub-Cache: hit``.
+
+The host's cache is a bounded LRU over every GET, so after a big sync the few URLs a
+re-run asks again (each list's first page, the statuses of running deployments) may
+have been evicted by one-off requests (compares, final statuses). For those few URLs
+the client therefore keeps its own ETags (in the source's state) and sends
+``If-None-Match`` itself; the host leaves such requests alone and passes the ``304``
+through. Everything else is left to the host's cache.
 """
 
 from __future__ import annotations
@@ -13,10 +21,13 @@ from typing import Any
 
 import httpx
 
+from metrichub_core.resilience import CACHE_HEADER
+
 __all__ = ["API_VERSION", "PER_PAGE", "GitHubClient", "GitHubError", "Page"]
 
 API_VERSION = "2022-11-28"
 PER_PAGE = 100
+MAX_PAGES = 1000  # a guard against a server whose next links never end
 
 
 class GitHubError(Exception):
@@ -29,20 +40,23 @@ class GitHubError(Exception):
 
 @dataclass
 class Page:
-    """One page of a list endpoint; ``not_modified`` when the server answered 304."""
+    """One page of a list endpoint; ``unchanged`` when the host answered it from its ETag cache."""
 
     items: list[dict[str, Any]]
-    next_url: str | None = None
-    not_modified: bool = False
+    unchanged: bool = False
+
+
+def unchanged(response: httpx.Response) -> bool:
+    """The upstream said ``304 Not Modified``: the host replayed its cached copy."""
+    return response.status_code == 304 or response.headers.get(CACHE_HEADER) == "hit"
 
 
 @dataclass
 class GitHubClient:
-    """Sends GitHub REST requests through ``http``.
+    """Sends GitHub REST requests through ``http`` (the host's policy-wrapped client).
 
-    ``etags`` holds the ETags of the previous successful run (URL → ETag): conditional
-    requests send them as ``If-None-Match``; a ``304`` costs no rate limit. ``fresh_etags``
-    collects this run's ETags; the source persists them when the run succeeds.
+    ``etags`` are the previous successful run's ETags of conditional URLs; ``fresh_etags``
+    collects this run's, which the source persists when the run succeeds.
     """
 
     http: httpx.AsyncClient
@@ -56,7 +70,7 @@ class GitHubClient:
     def url(self, path: str) -> str:
         return f"{self.base_url}{path}"
 
-    def _headers(self, etag: str | None) -> dict[str, str]:
+    def _headers(self, etag: str | None = None) -> dict[str, str]:
         headers = {"Accept": "application/vnd.github+json", "X-GitHub-Api-Version": API_VERSION}
         if self.token:
             headers["Authorization"] = f"Bearer {self.token}"
@@ -66,31 +80,31 @@ class GitHubClient:
 
     async def get(
         self, url: str, params: dict[str, str | int] | None = None, *, conditional: bool = False
-    ) -> httpx.Response | None:
-        """GET ``url``; ``None`` when a conditional request was answered ``304 Not Modified``."""
-        key = str(httpx.URL(url, params=params)) if params else url
+    ) -> httpx.Response:
+        """GET ``url``; with ``conditional``, send the stored ETag and remember the new one.
+
+        A ``304`` is returned as is (see ``unchanged``); error statuses raise ``GitHubError``.
+        """
+        key = str(httpx.URL(url, params=params))
         etag = self.etags.get(key) if conditional else None
         self.requests += 1
         response = await self.http.get(url, params=params, headers=self._headers(etag))
-        if response.status_code == 304 and etag:
-            self.fresh_etags[key] = etag
-            return None
         if response.is_error:
             raise _error(response)
-        if conditional and (new_etag := response.headers.get("ETag")):
-            self.fresh_etags[key] = new_etag
+        if conditional:
+            new_etag = etag if response.status_code == 304 else response.headers.get("ETag")
+            if new_etag:
+                self.fresh_etags[key] = new_etag
         return response
 
     def forget(self, path: str) -> None:
-        """Drop this run's ETags for ``path`` (it will not be asked for conditionally again)."""
+        """Drop this run's ETags for ``path``: it will not be asked for conditionally again."""
         url = self.url(path)
         for key in [key for key in self.fresh_etags if key == url or key.startswith(url + "?")]:
             del self.fresh_etags[key]
 
     async def get_json(self, path: str, params: dict[str, str | int] | None = None) -> Any:
-        response = await self.get(self.url(path), params)
-        assert response is not None
-        return response.json()
+        return (await self.get(self.url(path), params)).json()
 
     async def pages(
         self,
@@ -100,27 +114,30 @@ class GitHubClient:
         items_key: str | None = None,
         conditional: bool = False,
     ) -> AsyncIterator[Page]:
-        """Yield the pages of a list endpoint, following ``Link: rel="next"``.
+        """Yield the pages of a list endpoint, following ``Link: rel="next"`` (never built by hand).
 
-        With ``conditional``, the first page is requested with its stored ETag; when it is
-        unchanged a single ``Page(not_modified=True)`` is yielded and paging stops.
+        ``conditional`` applies to the first page: when it is unchanged, look at ``Page.unchanged``.
         """
         url: str | None = self.url(path)
         query: dict[str, str | int] | None = {"per_page": PER_PAGE, **(params or {})}
-        first = True
+        seen: set[str] = set()
         while url is not None:
-            response = await self.get(url, query, conditional=conditional and first)
-            if response is None:
-                yield Page(items=[], not_modified=True)
+            response = await self.get(url, query, conditional=conditional and not seen)
+            if response.status_code == 304:
+                yield Page(items=[], unchanged=True)
                 return
-            body = response.json() if response.status_code != 204 else []
+            body = response.json() if response.content else []
             items = body.get(items_key, []) if items_key and isinstance(body, dict) else body
             if not isinstance(items, list):
                 raise GitHubError(f"GET {_path(response)}: expected a list, got {type(items).__name__}")
-            url = response.links.get("next", {}).get("url")
+            yield Page(items=items, unchanged=unchanged(response))
+            link = response.links.get("next", {}).get("url")
+            url = str(response.url.join(link)) if link else None
+            if url is not None and (url in seen or len(seen) >= MAX_PAGES):
+                raise GitHubError(f"GET {_path(response)}: the next links loop or never end")
+            if url is not None:
+                seen.add(url)
             query = None  # the next link carries the query, per_page included
-            first = False
-            yield Page(items=items, next_url=url)
 
 
 def _path(response: httpx.Response) -> str:

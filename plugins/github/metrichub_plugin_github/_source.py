@@ -9,7 +9,7 @@ from typing import Any, ClassVar
 
 from metrichub_core import Event, Source, SourceConfig, SourceContext
 from metrichub_plugin_github._changes import compare_changes
-from metrichub_plugin_github._client import GitHubClient
+from metrichub_plugin_github._client import GitHubClient, unchanged
 from metrichub_plugin_github._config import GitHubConfig
 from metrichub_plugin_github._deployments import (
     RunRecord,
@@ -34,8 +34,8 @@ class GitHubSource(Source):
 
     ``ctx.state`` keeps, per repository: the newest deployment id seen, deployments still
     running, the last successful deployments per environment (the next compare's base)
-    and the shipped commit → deployment map; plus the ETags of the list endpoints, so an
-    unchanged re-run costs one ``304`` per list.
+    and the shipped commit → deployment map. With that cursor a re-run asks each list for
+    its first page only; the host's ETag cache makes an unchanged page a free ``304``.
     """
 
     kind: ClassVar[str] = "github"
@@ -48,12 +48,12 @@ class GitHubSource(Source):
         self.settings: GitHubConfig = config
         self.last_request_count = 0
 
-    def _client(self, etags: dict[str, str]) -> GitHubClient:
+    def _client(self, etags: dict[str, str] | None = None) -> GitHubClient:
         token = self.settings.token.get_secret_value() if self.settings.token else None
-        return GitHubClient(self.ctx.http, self.settings.base_url, token, self.ctx.logger, etags=etags)
+        return GitHubClient(self.ctx.http, self.settings.base_url, token, self.ctx.logger, etags=dict(etags or {}))
 
     async def check(self) -> None:
-        client = self._client({})
+        client = self._client()
         for repository in self.settings.repositories:
             await client.get_json(f"/repos/{repository}")
             if self.settings.deployments_from == "workflow_runs":
@@ -61,9 +61,8 @@ class GitHubSource(Source):
 
     async def collect(self, since: datetime | None) -> AsyncIterator[Event]:
         full = since is None or self.ctx.state.get("version") != STATE_VERSION
-        etags: dict[str, str] = {} if full else dict(self.ctx.state.get("etags", {}))
         previous: dict[str, Any] = {} if full else self.ctx.state.get("repositories", {})
-        client = self._client(etags)
+        client = self._client(None if full else self.ctx.state.get("etags"))
         repositories: dict[str, dict[str, Any]] = {}
         for repository in self.settings.repositories:
             state = _RepositoryState.load(previous.get(repository))
@@ -109,8 +108,8 @@ class GitHubSource(Source):
             path, items_key = f"/repos/{repository}/deployments", None
         cutoff = since - LOOKBACK if since is not None and not full else None
         items: list[dict[str, Any]] = []
-        async for page in client.pages(path, items_key=items_key, conditional=not full):
-            if page.not_modified or _take_until(page.items, items, state.last_id, cutoff):
+        async for page in client.pages(path, items_key=items_key, conditional=True):
+            if (page.unchanged and not full) or _take_until(page.items, items, state.last_id, cutoff):
                 break
         if items:
             state.last_id = max(state.last_id or 0, *(int(item["id"]) for item in items))
@@ -129,29 +128,28 @@ class GitHubSource(Source):
         return records
 
     async def _recheck_pending(self, client: GitHubClient, repository: str, state: _RepositoryState) -> list[RunRecord]:
-        """Deployments still running last time: a conditional request each, 304 while unchanged."""
+        """Deployments still running last time: one request each (a free 304 while unchanged)."""
         records: list[RunRecord] = []
         for deployment_id, item in list(state.pending.items()):
             if self.settings.deployments_from == "workflow_runs":
-                response = await client.get(
-                    client.url(f"/repos/{repository}/actions/runs/{deployment_id}"), conditional=True
-                )
-                if response is None:
+                path = f"/repos/{repository}/actions/runs/{deployment_id}"
+                response = await client.get(client.url(path), conditional=True)
+                if unchanged(response):
                     continue
                 record = await self._run(repository, response.json())
                 if record is None or record.outcome.final:
                     del state.pending[deployment_id]
+                    client.forget(path)
                 if record is not None and record.outcome.final:
-                    client.forget(f"/repos/{repository}/actions/runs/{deployment_id}")
                     records.append(record)
                 continue
             statuses: list[dict[str, Any]] = []
             path = f"/repos/{repository}/deployments/{deployment_id}/statuses"
-            unchanged = False
+            same = False
             async for page in client.pages(path, conditional=True):
-                unchanged = page.not_modified
+                same = page.unchanged
                 statuses.extend(page.items)
-            if unchanged:
+            if same:
                 continue
             outcome = deployment_outcome(statuses)
             if outcome.final:
@@ -167,7 +165,7 @@ class GitHubSource(Source):
             statuses.extend(page.items)
         outcome = deployment_outcome(statuses)
         if outcome.final:
-            client.forget(path)  # a final deployment's statuses are never asked for again
+            client.forget(path)  # only running deployments are asked again
         return RunRecord.from_deployment(repository, item, outcome)
 
     async def _run(self, repository: str, run: dict[str, Any]) -> RunRecord | None:
@@ -177,8 +175,13 @@ class GitHubSource(Source):
     async def _incidents(
         self, client: GitHubClient, repository: str, since: datetime | None, state: _RepositoryState, full: bool
     ) -> AsyncIterator[Event]:
-        """Issues with the incident label, most recently updated first, down to the cursor."""
-        cutoff = since - LOOKBACK if since is not None and not full else None
+        """Issues with the incident label, most recently updated first, down to the cursor.
+
+        The cursor is the newest ``updated_at`` seen last time (GitHub's clock, not ours),
+        else the host's ``since``.
+        """
+        cursor = parse_time(state.issues_updated_at) if state.issues_updated_at else since
+        cutoff = cursor - LOOKBACK if cursor is not None and not full else None
         params: dict[str, str | int] = {
             "labels": self.settings.incident_label,
             "state": "all",
@@ -186,12 +189,15 @@ class GitHubSource(Source):
             "direction": "desc",
         }
         service = self.settings.service_of(repository)
-        async for page in client.pages(f"/repos/{repository}/issues", params, conditional=not full):
-            if page.not_modified:
+        async for page in client.pages(f"/repos/{repository}/issues", params, conditional=True):
+            if page.unchanged and not full:
                 return
             for issue in page.items:
-                if cutoff is not None and parse_time(issue["updated_at"]) < cutoff:
+                updated = parse_time(issue["updated_at"])
+                if cutoff is not None and updated < cutoff:
                     return
+                if state.issues_updated_at is None or updated > parse_time(state.issues_updated_at):
+                    state.issues_updated_at = issue["updated_at"]
                 if is_pull_request(issue) or not has_label(issue, self.settings.incident_label):
                     continue
                 yield to_incident(
@@ -237,8 +243,10 @@ class _RepositoryState:
         pending: dict[str, dict[str, Any]],
         successes: dict[str, list[list[Any]]],
         shipped: dict[str, str],
+        issues_updated_at: str | None = None,
     ) -> None:
         self.last_id = last_id
+        self.issues_updated_at = issues_updated_at  # newest incident issue update seen
         self.pending = pending
         self.successes = successes  # environment → [[started_at ISO, id, sha], ...] oldest first
         self.shipped = shipped  # production commit SHA → deployment id
@@ -251,10 +259,17 @@ class _RepositoryState:
             dict(raw.get("pending", {})),
             {env: [list(entry) for entry in entries] for env, entries in raw.get("successes", {}).items()},
             dict(raw.get("shipped", {})),
+            raw.get("issues_updated_at"),
         )
 
     def dump(self) -> dict[str, Any]:
-        return {"last_id": self.last_id, "pending": self.pending, "successes": self.successes, "shipped": self.shipped}
+        return {
+            "last_id": self.last_id,
+            "pending": self.pending,
+            "successes": self.successes,
+            "shipped": self.shipped,
+            "issues_updated_at": self.issues_updated_at,
+        }
 
     def predecessor(self, environment: str, record: RunRecord) -> str | None:
         """The SHA of the last successful deployment to ``environment`` before ``record``."""
