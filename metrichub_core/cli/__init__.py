@@ -16,9 +16,9 @@ def main() -> None:
 
 
 def _register_commands() -> None:
-    from metrichub_core.cli import collect, demo, dora, plugins, sources
+    from metrichub_core.cli import collect, demo, dora, plugins, serve, sources
 
-    for module in (collect, demo, dora, plugins, sources):
+    for module in (collect, demo, dora, plugins, sources, serve):
         main.add_command(module.command)
 
 

@@ -1,0 +1,93 @@
+"""Everything the API asks of ``MetricHub`` about sources, in one place.
+
+Source entries, health, collections and webhook instances come from the hub's
+``SourceRegistry``; this module turns them into what the routes show, without
+config values (secrets live there).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from metrichub_core.config import ConfigError
+from metrichub_core.hub import MetricHub
+from metrichub_core.sources import Source
+
+__all__ = ["HubAccess", "SourceEntry", "SourcesMisconfigured", "redact"]
+
+logger = logging.getLogger("metrichub.api")
+
+_URL_CREDENTIALS = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)[^/@\s]*@")
+
+
+def redact(text: str) -> str:
+    """Drop ``user:password@`` from URLs in a message."""
+    return _URL_CREDENTIALS.sub(r"\g<scheme>***@", text)
+
+
+class SourcesMisconfigured(Exception):
+    """The ``[sources]`` tables do not validate; the message lists why (no values)."""
+
+
+@dataclass(frozen=True)
+class SourceEntry:
+    """A configured source as the API shows it: never its config values."""
+
+    id: str
+    kind: str
+    base_url: str
+    schedule_minutes: float | None
+    webhooks: bool
+
+
+@dataclass
+class HubAccess:
+    hub: MetricHub
+    _webhook_sources: dict[str, Source] = field(default_factory=dict)
+
+    def sources(self) -> list[SourceEntry]:
+        try:
+            registry = self.hub.sources
+        except ConfigError as exc:
+            raise SourcesMisconfigured(str(exc)) from None
+        return [
+            SourceEntry(
+                id=source.id,
+                kind=source.kind,
+                base_url=redact(source.config.base_url),
+                schedule_minutes=source.config.schedule_minutes,
+                webhooks=source.source_class.accepts_webhooks(),
+            )
+            for source in sorted(registry, key=lambda source: source.id)
+        ]
+
+    def source(self, source_id: str) -> SourceEntry | None:
+        return next((entry for entry in self.sources() if entry.id == source_id), None)
+
+    async def source_health(self, source_id: str) -> dict[str, Any]:
+        health = await self.hub.source_health(source_id)
+        return health.as_dict()
+
+    async def collect(self, source_id: str, *, full: bool) -> dict[str, Any]:
+        """Collect one source: its ``SourceResult`` as JSON-ready data (errors already redacted by the host)."""
+        (result,) = await self.hub.collect([source_id], full=full)
+        return result.as_dict()
+
+    def webhook_source(self, source_id: str) -> Source:
+        """The source instance that verifies and parses ``source_id``'s webhooks (built once)."""
+        source = self._webhook_sources.get(source_id)
+        if source is None:
+            source = self.hub.source(source_id)
+            self._webhook_sources[source_id] = source
+        return source
+
+    async def close(self) -> None:
+        for source in self._webhook_sources.values():
+            try:
+                await source.ctx.http.aclose()
+            except Exception as exc:  # pragma: no cover - closing is best effort
+                logger.debug("closing the webhook client of %s failed: %s", source.id, type(exc).__name__)
+        self._webhook_sources.clear()

@@ -1,0 +1,97 @@
+"""DORA results cached per (route, window, filters, profile): one computation per key, dropped on ingest."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Hashable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = ["DEFAULT_TTL_SECONDS", "DoraCache", "report_key"]
+
+DEFAULT_TTL_SECONDS = 60.0
+DEFAULT_MAX_ENTRIES = 256
+
+
+@dataclass(frozen=True)
+class _Entry:
+    generation: int
+    expires: float
+    value: bytes
+
+
+class DoraCache:
+    """Serialised reports by key.
+
+    ``invalidate()`` (called on every ingest, webhook, resolve and collection of this
+    process) drops everything at once. The TTL bounds staleness when another process
+    (``metrichub collect``, another worker) writes to the same storage. Concurrent
+    misses for one key share one computation.
+    """
+
+    def __init__(
+        self,
+        ttl_seconds: float = DEFAULT_TTL_SECONDS,
+        max_entries: int = DEFAULT_MAX_ENTRIES,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.ttl_seconds = ttl_seconds
+        self.max_entries = max_entries
+        self.clock = clock
+        self.generation = 0
+        self.hits = 0
+        self.misses = 0
+        self._entries: OrderedDict[Hashable, _Entry] = OrderedDict()
+        self._inflight: dict[tuple[Hashable, int], asyncio.Task[bytes]] = {}
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def invalidate(self) -> None:
+        self.generation += 1
+        self._entries.clear()
+
+    async def get_or_compute(self, key: Hashable, compute: Callable[[], Awaitable[bytes]]) -> tuple[bytes, bool]:
+        """Return ``(value, hit)``; a miss runs ``compute`` once however many requests wait for it."""
+        entry = self._entries.get(key)
+        if entry is not None and entry.generation == self.generation and entry.expires > self.clock():
+            self._entries.move_to_end(key)
+            self.hits += 1
+            return entry.value, True
+        self.misses += 1
+        generation = self.generation
+        flight_key = (key, generation)
+        task = self._inflight.get(flight_key)
+        if task is None:
+            task = asyncio.ensure_future(compute())
+            self._inflight[flight_key] = task
+
+            def finished(done: asyncio.Task[bytes]) -> None:
+                self._inflight.pop(flight_key, None)
+                if not done.cancelled():
+                    done.exception()  # retrieved: a failure nobody waits for any more is not logged as lost
+
+            task.add_done_callback(finished)
+        # Shielded: a waiter that times out does not cancel the computation the others share.
+        value = await asyncio.shield(task)
+        if generation == self.generation:
+            self._entries[key] = _Entry(generation, self.clock() + self.ttl_seconds, value)
+            self._entries.move_to_end(key)
+            while len(self._entries) > self.max_entries:
+                self._entries.popitem(last=False)
+        return value, False
+
+
+def report_key(what: str, arguments: Mapping[str, Any]) -> Hashable:
+    """The cache key of a report (``what`` = ``"report"`` or ``"trend"``) for the engine's keyword arguments."""
+    return (what, *((name, _hashable(value)) for name, value in sorted(arguments.items())))
+
+
+def _hashable(value: Any) -> Hashable:
+    if isinstance(value, Mapping):
+        return tuple(sorted((str(key), _hashable(item)) for key, item in value.items()))
+    if isinstance(value, list | tuple):
+        return tuple(_hashable(item) for item in value)
+    return value  # type: ignore[no-any-return]

@@ -1,0 +1,46 @@
+"""What every route reaches through ``request.app.state.metrichub``."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, cast
+
+from starlette.requests import HTTPConnection
+
+from metrichub_core.api._hub import HubAccess
+from metrichub_core.api.auth import BearerAuth
+from metrichub_core.api.cache import DoraCache
+from metrichub_core.api.prometheus import ApiMetrics
+from metrichub_core.config import ApiSettings
+from metrichub_core.hub import MetricHub
+
+if TYPE_CHECKING:
+    from metrichub_core.api.operations import Operation
+    from metrichub_core.api.scheduler import CollectionRunner
+    from metrichub_core.api.webhooks import DeliveryLog
+
+__all__ = ["ApiContext", "context"]
+
+
+@dataclass
+class ApiContext:
+    hub: MetricHub
+    settings: ApiSettings
+    access: HubAccess
+    auth: BearerAuth
+    metrics: ApiMetrics
+    cache: DoraCache
+    runner: CollectionRunner
+    deliveries: DeliveryLog
+    operations: list[Operation] = field(default_factory=list)
+    openapi_document: bytes = b"{}"
+    scrape_task: asyncio.Task[None] | None = None
+
+    def data_changed(self) -> None:
+        """Stored events changed: cached DORA results are stale."""
+        self.cache.invalidate()
+
+
+def context(conn: HTTPConnection) -> ApiContext:
+    return cast(ApiContext, conn.app.state.metrichub)

@@ -1,0 +1,264 @@
+"""``/deployments``, ``/changes``, ``/incidents``: ingest (one or a list, all or nothing), list, resolve."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any, Generic, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, RootModel, ValidationError
+from starlette.requests import Request
+from starlette.responses import Response
+
+from metrichub_core.api.context import context
+from metrichub_core.api.envelope import ok
+from metrichub_core.api.errors import ApiError, field_errors
+from metrichub_core.api.operations import Operations
+from metrichub_core.api.params import (
+    ChangeListQuery,
+    EventListQuery,
+    IncidentListQuery,
+    ResolveQuery,
+    parse_labels,
+    parse_query,
+)
+from metrichub_core.models import Change, Deployment, EventKind, Incident, UTCDateTime
+from metrichub_core.storage.base import EventQuery
+
+__all__ = ["EventPage", "Ingested", "ResolveBody", "operations", "read_json"]
+
+operations = Operations("events")
+
+E = TypeVar("E", Deployment, Change, Incident)
+
+
+class EventPage(BaseModel, Generic[E]):
+    items: list[E]
+    next_cursor: str | None = Field(description="Pass as `cursor` for the next page; `null` on the last page.")
+
+
+class Ingested(BaseModel):
+    kind: EventKind
+    ingested: int = Field(description="Events stored (inserted or updated by their (source, id) key).")
+
+
+class DeploymentsIn(RootModel[Deployment | list[Deployment]]):
+    """One deployment or a list of them."""
+
+
+class ChangesIn(RootModel[Change | list[Change]]):
+    """One change or a list of them."""
+
+
+class IncidentsIn(RootModel[Incident | list[Incident]]):
+    """One incident or a list of them."""
+
+
+class ResolveBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    resolved_at: UTCDateTime | None = Field(None, description="When the incident was resolved; default now.")
+
+
+async def read_json(request: Request) -> Any:
+    body = await request.body()
+    if not body.strip():
+        return None
+    try:
+        return json.loads(body)
+    except (ValueError, RecursionError) as exc:
+        message = (
+            f"The body is not valid JSON: {exc}"
+            if isinstance(exc, json.JSONDecodeError)
+            else "The body is not valid JSON."
+        )
+        raise ApiError(
+            "validation_error", message, [{"field": "(body)", "loc": [], "message": message, "type": "json_invalid"}]
+        ) from None
+
+
+async def _ingest(request: Request, model: type[E]) -> Response:
+    ctx = context(request)
+    payload = await read_json(request)
+    if isinstance(payload, list):
+        items, many = payload, True
+    elif isinstance(payload, dict):
+        items, many = [payload], False
+    else:
+        message = f"Expected a {model.kind} object or a list of them."
+        raise ApiError(
+            "validation_error", message, [{"field": "(body)", "loc": [], "message": message, "type": "model_type"}]
+        )
+    events: list[E] = []
+    errors: list[dict[str, Any]] = []
+    for position, item in enumerate(items):
+        try:
+            events.append(model.model_validate(item))
+        except ValidationError as exc:
+            errors += field_errors(
+                exc.errors(include_input=False, include_url=False), prefix=(position,) if many else ()
+            )
+    if errors:
+        invalid = len({error["loc"][0] for error in errors}) if many else 1
+        raise ApiError("validation_error", f"{invalid} invalid {model.kind}(s); nothing was stored.", errors)
+    stored = await ctx.hub.ingest(events)
+    if stored:
+        ctx.data_changed()
+        ctx.metrics.events_ingested.labels(model.kind, "api").inc(stored)
+    return ok(request, Ingested(kind=model.kind, ingested=stored))
+
+
+async def _list(
+    request: Request,
+    kind: EventKind,
+    query_model: type[ChangeListQuery] | type[EventListQuery] | type[IncidentListQuery],
+) -> Response:
+    ctx = context(request)
+    query = parse_query(request, query_model)
+    since, until = query.bounds()
+    labels = parse_labels(getattr(query, "label", []))
+    event_query = EventQuery(
+        kind=kind,
+        service=query.service,
+        environment=getattr(query, "environment", None),
+        source=query.source,
+        since=since,
+        until=until,
+        labels=labels,
+        limit=query.limit,
+        cursor=query.cursor,
+    )
+    await ctx.hub.open()
+    try:
+        page = await ctx.hub.storage.list_events(event_query)
+    except ValueError:
+        message = "The cursor is not one this API returned."
+        raise ApiError(
+            "validation_error",
+            message,
+            [{"field": "query.cursor", "loc": ["query", "cursor"], "message": message, "type": "value_error"}],
+        ) from None
+    return ok(request, {"items": page.items, "next_cursor": page.next_cursor})
+
+
+_INGEST = {"body": None, "response": Ingested, "errors": ("validation_error",), "write": True}
+
+
+@operations.route("POST", "/deployments", summary="Ingest deployments", **{**_INGEST, "body": DeploymentsIn})
+async def ingest_deployments(request: Request) -> Response:
+    """Store one deployment or a list; one invalid item rejects the request and stores nothing."""
+    return await _ingest(request, Deployment)
+
+
+@operations.route("POST", "/changes", summary="Ingest changes", **{**_INGEST, "body": ChangesIn})
+async def ingest_changes(request: Request) -> Response:
+    """Store one change or a list; one invalid item rejects the request and stores nothing."""
+    return await _ingest(request, Change)
+
+
+@operations.route("POST", "/incidents", summary="Ingest incidents", **{**_INGEST, "body": IncidentsIn})
+async def ingest_incidents(request: Request) -> Response:
+    """Store one incident or a list; one invalid item rejects the request and stores nothing."""
+    return await _ingest(request, Incident)
+
+
+@operations.route(
+    "GET",
+    "/deployments",
+    summary="List deployments",
+    query=EventListQuery,
+    response=EventPage[Deployment],
+    errors=("validation_error",),
+)
+async def list_deployments(request: Request) -> Response:
+    """Deployments, newest first (by finish, else start), one page at a time."""
+    return await _list(request, "deployment", EventListQuery)
+
+
+@operations.route(
+    "GET",
+    "/changes",
+    summary="List changes",
+    query=ChangeListQuery,
+    response=EventPage[Change],
+    errors=("validation_error",),
+)
+async def list_changes(request: Request) -> Response:
+    """Changes, newest first commit first, one page at a time."""
+    return await _list(request, "change", ChangeListQuery)
+
+
+@operations.route(
+    "GET",
+    "/incidents",
+    summary="List incidents",
+    query=IncidentListQuery,
+    response=EventPage[Incident],
+    errors=("validation_error",),
+)
+async def list_incidents(request: Request) -> Response:
+    """Incidents, newest start first, one page at a time."""
+    return await _list(request, "incident", IncidentListQuery)
+
+
+@operations.route(
+    "POST",
+    "/incidents/{id}/resolve",
+    summary="Resolve an incident",
+    query=ResolveQuery,
+    body=ResolveBody,
+    body_required=False,
+    response=Incident,
+    errors=("validation_error", "not_found", "conflict"),
+    write=True,
+    path_params={"id": "The incident id."},
+)
+async def resolve_incident(request: Request) -> Response:
+    """Set `resolved_at` (default now). Resolving again at the same time is a no-op; at another time, 409.
+
+    When sources share the id, name one with `?source=` (else 409).
+    """
+    ctx = context(request)
+    query = parse_query(request, ResolveQuery)
+    payload = await read_json(request)
+    try:
+        body = ResolveBody.model_validate(payload if payload is not None else {})
+    except ValidationError as exc:
+        raise ApiError(
+            "validation_error", "Invalid body.", field_errors(exc.errors(include_input=False, include_url=False))
+        ) from None
+    incident_id = request.path_params["id"]
+    await ctx.hub.open()
+    page = await ctx.hub.storage.list_events(EventQuery(kind="incident", id=incident_id, source=query.source, limit=2))
+    if not page.items:
+        raise ApiError(
+            "not_found", f"No incident {incident_id!r}" + (f" from source {query.source!r}." if query.source else ".")
+        )
+    if len(page.items) > 1:
+        sources = sorted(item.source for item in page.items)
+        raise ApiError(
+            "conflict", f"Several sources report incident {incident_id!r}; pass ?source=.", {"sources": sources}
+        )
+    incident = page.items[0]
+    assert isinstance(incident, Incident)
+    resolved_at = body.resolved_at or datetime.now(UTC)
+    if incident.resolved_at is not None:
+        if body.resolved_at is None or incident.resolved_at == resolved_at:
+            return ok(request, incident)
+        raise ApiError(
+            "conflict",
+            f"Incident {incident_id!r} is already resolved at {incident.resolved_at.isoformat()}.",
+            {"resolved_at": incident.resolved_at.isoformat()},
+        )
+    if resolved_at < incident.started_at:
+        message = "resolved_at is before the incident started."
+        raise ApiError(
+            "validation_error",
+            message,
+            [{"field": "resolved_at", "loc": ["resolved_at"], "message": message, "type": "value_error"}],
+        )
+    resolved = incident.model_copy(update={"resolved_at": resolved_at})
+    await ctx.hub.ingest([resolved])
+    ctx.data_changed()
+    ctx.metrics.events_ingested.labels("incident", "resolve").inc()
+    return ok(request, resolved)

@@ -1,0 +1,55 @@
+"""Outside ``/api/v1``: the OpenAPI document, the Prometheus exposition and the dashboard page."""
+
+from __future__ import annotations
+
+import asyncio
+from functools import cache
+from importlib import resources
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from metrichub_core.api.context import context
+from metrichub_core.api.envelope import JSONResponse
+from metrichub_core.api.operations import Operations
+from metrichub_core.api.prometheus import CONTENT_TYPE
+from metrichub_core.api.scrape import refresh
+
+__all__ = ["operations"]
+
+operations = Operations("meta", prefix="")
+
+SCRAPE_REFRESH_SECONDS = 10.0
+
+
+@operations.route(
+    "GET", "/openapi.json", summary="This API's OpenAPI document", response=None, media_type="application/json"
+)
+async def openapi(request: Request) -> Response:
+    """The OpenAPI 3.1 schema of every route, generated from the route table and the pydantic models."""
+    return JSONResponse(context(request).openapi_document)
+
+
+@operations.route("GET", "/metrics", summary="Prometheus metrics", response=None, media_type=CONTENT_TYPE)
+async def prometheus_metrics(request: Request) -> Response:
+    """`metrichub_*` DORA gauges per service and environment (last 30 days), HTTP and collector counters."""
+    ctx = context(request)
+    if ctx.scrape_task is None or ctx.scrape_task.done():
+        ctx.scrape_task = asyncio.create_task(refresh(ctx))
+    try:
+        # A slow DORA refresh must not make the scrape itself time out: the previous figures are served.
+        await asyncio.wait_for(asyncio.shield(ctx.scrape_task), timeout=SCRAPE_REFRESH_SECONDS)
+    except TimeoutError:
+        pass
+    return Response(ctx.metrics.exposition(), media_type=CONTENT_TYPE)
+
+
+@operations.route("GET", "/", summary="Dashboard", response=None, media_type="text/html")
+async def dashboard(request: Request) -> Response:
+    """A one-page dashboard that reads this API."""
+    return Response(_dashboard_html(), media_type="text/html", headers={"Cache-Control": "no-cache"})
+
+
+@cache
+def _dashboard_html() -> bytes:
+    return resources.files("metrichub_core.api").joinpath("static/dashboard.html").read_bytes()

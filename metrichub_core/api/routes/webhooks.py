@@ -1,0 +1,87 @@
+"""``POST /webhooks/{source_id}``: verified and parsed by the source's plugin, stored before the acknowledgement."""
+
+from __future__ import annotations
+
+import logging
+
+from pydantic import BaseModel, ValidationError
+from starlette.requests import Request
+from starlette.responses import Response
+
+from metrichub_core.api.context import context
+from metrichub_core.api.envelope import ok
+from metrichub_core.api.errors import ApiError, field_errors
+from metrichub_core.api.operations import Operations
+from metrichub_core.api.webhooks import delivery_id
+from metrichub_core.sources import WebhookNotSupported, WebhookRejected
+
+__all__ = ["WebhookAck", "operations"]
+
+logger = logging.getLogger("metrichub.api.webhooks")
+
+operations = Operations("webhooks")
+
+
+class WebhookAck(BaseModel):
+    source: str
+    delivery: str | None
+    duplicate: bool
+    events: int
+
+
+@operations.route(
+    "POST",
+    "/webhooks/{source_id}",
+    summary="Receive a webhook",
+    response=WebhookAck,
+    body_required=False,
+    errors=("not_found", "unauthorized", "validation_error"),
+    path_params={"source_id": "The configured source the delivery is for."},
+)
+async def receive_webhook(request: Request) -> Response:
+    """Authenticated by the source's own signature (no bearer token). 404 when the source is unknown
+    or takes no webhooks; 401 when the signature is wrong (nothing stored). A redelivered id
+    (`X-GitHub-Delivery`, `X-Gitlab-Event-UUID`, `X-MetricHub-Delivery`...) is acknowledged once more
+    without storing anything again.
+    """
+    ctx = context(request)
+    source_id = request.path_params["source_id"]
+    entry = ctx.access.source(source_id)
+    if entry is None or not entry.webhooks:
+        reason = "is not configured" if entry is None else "takes no webhooks"
+        raise ApiError("not_found", f"Source {source_id!r} {reason}.")
+    body = await request.body()
+    source = ctx.access.webhook_source(source_id)
+    headers = request.headers
+    try:
+        source.verify_webhook(headers, body)
+    except WebhookNotSupported:
+        raise ApiError("not_found", f"Source {source_id!r} takes no webhooks.") from None
+    except WebhookRejected:
+        ctx.metrics.webhook_deliveries.labels(source_id, "rejected").inc()
+        logger.warning(
+            "webhook for %s rejected: bad signature (trace_id=%s)", source_id, request.scope.get("metrichub.request_id")
+        )
+        raise ApiError("unauthorized", "The webhook signature does not verify; nothing was stored.") from None
+    delivery = delivery_id(headers)
+    if delivery is not None and ctx.deliveries.seen(source_id, delivery):
+        ctx.metrics.webhook_deliveries.labels(source_id, "duplicate").inc()
+        return ok(request, WebhookAck(source=source_id, delivery=delivery, duplicate=True, events=0))
+    try:
+        events = source.parse_webhook(headers, body)
+    except WebhookRejected as exc:
+        ctx.metrics.webhook_deliveries.labels(source_id, "invalid").inc()
+        raise ApiError("validation_error", f"The delivery cannot be used: {exc}") from None
+    except ValidationError as exc:
+        ctx.metrics.webhook_deliveries.labels(source_id, "invalid").inc()
+        details = field_errors(exc.errors(include_input=False, include_url=False))
+        raise ApiError("validation_error", "The delivery holds invalid events.", details) from None
+    stored = await ctx.hub.ingest(events) if events else 0
+    if stored:
+        ctx.data_changed()
+        for event in events:
+            ctx.metrics.events_ingested.labels(event.kind, "webhook").inc()
+    if delivery is not None:
+        ctx.deliveries.add(source_id, delivery)
+    ctx.metrics.webhook_deliveries.labels(source_id, "stored" if stored else "ignored").inc()
+    return ok(request, WebhookAck(source=source_id, delivery=delivery, duplicate=False, events=stored))

@@ -1,0 +1,114 @@
+"""Collections started by the API: on request, and every ``schedule_minutes`` per source in the background.
+
+One collection per source at a time. Shutdown stops the timers at once and lets a
+collection in flight finish (up to a grace period), so the batch being stored is kept.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+__all__ = ["DEFAULT_GRACE_SECONDS", "CollectionBusy", "CollectionOutcome", "CollectionRunner"]
+
+logger = logging.getLogger("metrichub.api.scheduler")
+
+DEFAULT_GRACE_SECONDS = 30.0
+
+Collect = Callable[[str, bool], Awaitable[Mapping[str, Any]]]
+
+
+class CollectionBusy(Exception):
+    """A collection of this source is already running."""
+
+
+@dataclass(frozen=True)
+class CollectionOutcome:
+    source: str
+    trigger: str
+    started_at: datetime
+    finished_at: datetime
+    ok: bool
+    result: Mapping[str, Any] | None = None
+    error: str | None = None
+
+
+class CollectionRunner:
+    def __init__(
+        self,
+        collect: Collect,
+        *,
+        on_finished: Callable[[CollectionOutcome], None] | None = None,
+        grace_seconds: float = DEFAULT_GRACE_SECONDS,
+    ) -> None:
+        self._collect = collect
+        self._on_finished = on_finished
+        self.grace_seconds = grace_seconds
+        self.running: dict[str, asyncio.Task[CollectionOutcome]] = {}
+        self.last: dict[str, CollectionOutcome] = {}
+        self._timers: list[asyncio.Task[None]] = []
+        self._closing = False
+
+    def start(self, source_id: str, *, full: bool = False, trigger: str = "api") -> asyncio.Task[CollectionOutcome]:
+        if self._closing:
+            raise CollectionBusy(f"the server is shutting down; {source_id} was not collected")
+        if source_id in self.running:
+            raise CollectionBusy(f"a collection of {source_id} is already running")
+        task = asyncio.create_task(self._run(source_id, full, trigger), name=f"collect:{source_id}")
+        self.running[source_id] = task
+        task.add_done_callback(lambda _: self.running.pop(source_id, None))
+        return task
+
+    async def _run(self, source_id: str, full: bool, trigger: str) -> CollectionOutcome:
+        started = datetime.now(UTC)
+        clock = time.perf_counter()
+        try:
+            result = dict(await self._collect(source_id, full))
+            succeeded = bool(result.get("ok", True))
+            error = None if succeeded else str(result.get("error") or "failed")
+            outcome = CollectionOutcome(source_id, trigger, started, datetime.now(UTC), succeeded, result, error)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            logger.warning("collection of %s failed: %s", source_id, type(exc).__name__)
+            error = f"{type(exc).__name__}"
+            outcome = CollectionOutcome(source_id, trigger, started, datetime.now(UTC), ok=False, error=error)
+        logger.info("collection of %s (%s) finished in %.1fs", source_id, trigger, time.perf_counter() - clock)
+        self.last[source_id] = outcome
+        if self._on_finished is not None:
+            self._on_finished(outcome)
+        return outcome
+
+    def schedule(self, schedules: Mapping[str, float]) -> None:
+        """Collect each source every ``minutes`` (first run one period after start)."""
+        for source_id, minutes in schedules.items():
+            self._timers.append(asyncio.create_task(self._every(source_id, minutes * 60), name=f"schedule:{source_id}"))
+
+    async def _every(self, source_id: str, seconds: float) -> None:
+        while True:
+            await asyncio.sleep(seconds)
+            try:
+                # Shielded: stopping the timer must not cancel the collection; close() waits for it.
+                await asyncio.shield(self.start(source_id, trigger="schedule"))
+            except CollectionBusy:
+                logger.info("scheduled collection of %s skipped: one is already running", source_id)
+
+    async def close(self) -> None:
+        self._closing = True
+        for timer in self._timers:
+            timer.cancel()
+        await asyncio.gather(*self._timers, return_exceptions=True)
+        self._timers.clear()
+        in_flight = list(self.running.values())
+        if not in_flight:
+            return
+        logger.info("waiting up to %gs for %d collection(s) in flight", self.grace_seconds, len(in_flight))
+        _, pending = await asyncio.wait(in_flight, timeout=self.grace_seconds)
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
