@@ -145,17 +145,22 @@ class ResilientTransport(httpx.AsyncBaseTransport):
                     attempts += 1
                     return await self._attempt(request)
         except pybreaker.CircuitBreakerError as exc:
-            if not isinstance(exc.__context__, Exception):
-                self.stats.short_circuited += 1
             self.stats.failures += 1
             retry_in = self._breaker_retry_in()
             after = "" if retry_in is None else f"; next try allowed in {retry_in:.1f}s"
-            raise CircuitOpen(
-                f"source {self.source_id!r}: circuit breaker open after {self.breaker.fail_max} consecutive "
-                f"failures, {where} not sent{after}",
-                request=request,
-                retry_in_seconds=retry_in,
-            ) from None
+            cause = exc.__context__
+            if isinstance(cause, Exception):  # this attempt failed and tripped the breaker
+                message = (
+                    f"{where}: {_reason(cause)}; source {self.source_id!r}: circuit breaker opened after "
+                    f"{self.breaker.fail_max} consecutive failures{after}"
+                )
+            else:
+                self.stats.short_circuited += 1
+                message = (
+                    f"source {self.source_id!r}: circuit breaker open after {self.breaker.fail_max} consecutive "
+                    f"failures, {where} not sent{after}"
+                )
+            raise CircuitOpen(message, request=request, retry_in_seconds=retry_in) from None
         except _UpstreamFailure as exc:
             self.stats.failures += 1
             status = exc.response.status_code
@@ -257,7 +262,7 @@ class ResilientTransport(httpx.AsyncBaseTransport):
         if isinstance(exc, _RateLimited):
             self.stats.rate_limit_waits += 1
             self.stats.rate_limit_wait_seconds += sleep
-        reason = str(exc) if isinstance(exc, _UpstreamFailure | _RateLimited) else type(exc).__name__
+        reason = _reason(exc) if exc is not None else "failed"
         self._logger.warning(
             "%s: %s %s: %s; retry %d/%d in %.2fs",
             self.source_id,
@@ -292,6 +297,10 @@ def _is_retryable(exc: BaseException, idempotent: bool) -> bool:
     if isinstance(exc, httpx.TimeoutException | httpx.NetworkError | httpx.RemoteProtocolError):
         return idempotent
     return False
+
+
+def _reason(exc: BaseException) -> str:
+    return str(exc) if isinstance(exc, _UpstreamFailure | _RateLimited) else type(exc).__name__
 
 
 def _raw_body(response: httpx.Response) -> bytes:

@@ -22,7 +22,7 @@ from metrichub_core.models import Deployment, Event
 from metrichub_core.resilience.pagination import paginate
 from metrichub_core.sources import Source, SourceConfig, WebhookRejected
 
-__all__ = ["SIGNATURE_HEADER", "SampleConfig", "SamplePlugin", "SampleSource", "sample_items", "sign"]
+__all__ = ["SIGNATURE_HEADER", "SampleConfig", "SampleSource", "sample_items", "sign"]
 
 SIGNATURE_HEADER = "X-Sample-Signature"
 
@@ -113,9 +113,7 @@ def sample_items(
     return items
 
 
-class SamplePlugin:
-    """Register with ``PluginHost.register(SamplePlugin(), "sample")``; it is not installed by default."""
-
-    @hookimpl
-    def register_sources(self) -> list[type[Source]]:
-        return [SampleSource]
+@hookimpl
+def register_sources() -> list[type[Source]]:
+    """This module is a plugin: ``host.register(metrichub_core.testing.sample, "sample")``, or an entry point."""
+    return [SampleSource]
