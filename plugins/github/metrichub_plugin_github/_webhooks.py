@@ -9,6 +9,8 @@ from collections.abc import Callable, Mapping
 from pathlib import PurePosixPath
 from typing import Any
 
+from pydantic import ValidationError
+
 from metrichub_core import Event
 from metrichub_core.sources import WebhookRejected
 from metrichub_plugin_github._changes import push_changes
@@ -64,7 +66,12 @@ def parse_delivery(
     handler = _HANDLERS.get(event)
     if handler is None:
         return []
-    return handler(config, payload, repository, source, service, resolve_deployment)
+    try:
+        return handler(config, payload, repository, source, service, resolve_deployment)
+    except ValidationError:
+        raise
+    except (KeyError, TypeError, AttributeError, ValueError) as exc:
+        raise WebhookRejected(f"the {event} delivery lacks or mangles a field GitHub always sends ({exc!r})") from None
 
 
 def _deployment_status(
