@@ -391,6 +391,41 @@ class History:
         self.truth.deployments[str(deployment["id"])] = expected
         return deployment
 
+    def run(self, repo: str, conclusion: str | None) -> dict[str, Any]:
+        """A run of the deploy workflow on the head commit; ``None`` leaves it in progress."""
+        data = self.fake.repo(repo)
+        head = data.commits[-1]
+        self.clock += self._minutes(10, 90)
+        self.next_deployment_id += self.rng.randint(1, 5)
+        finished = self.clock + self._minutes(3, 25)
+        status = "completed" if conclusion else "in_progress"
+        run = make_run(repo, self.next_deployment_id, head["sha"], status=status, conclusion=conclusion,
+                       created=self.clock, updated=finished if conclusion else self.clock)  # fmt: skip
+        data.runs.append(run)
+        self.clock = finished
+        statuses = {"success": "success", "failure": "failure", "timed_out": "failure", "cancelled": "cancelled"}
+        if conclusion is None or conclusion in statuses:
+            self.truth.deployments[str(run["id"])] = {
+                "repo": repo, "environment": "production", "status": statuses.get(conclusion or "", "running"),
+                "finished_at": finished if conclusion else None, "sha": head["sha"], "change_ids": [],
+                "started_at": datetime.fromisoformat(run["created_at"].replace("Z", "+00:00")),
+            }  # fmt: skip
+        if conclusion == "success":
+            self._ship(repo, "production", self.truth.deployments[str(run["id"])], str(run["id"]))
+        return run
+
+    def _ship(self, repo: str, env: str, expected: dict[str, Any], deployment_id: str) -> None:
+        data = self.fake.repo(repo)
+        previous = self.last_success.get((repo, env))
+        if previous is not None:
+            start = data.index(previous["sha"])
+            assert start is not None
+            expected["change_ids"] = [commit["sha"] for commit in data.commits[start + 1 :]]
+            for commit in data.commits[start + 1 :]:
+                date = datetime.fromisoformat(commit["commit"]["author"]["date"].replace("Z", "+00:00"))
+                self.truth.changes.setdefault(commit["sha"], date)
+        self.last_success[(repo, env)] = {"id": deployment_id, "sha": expected["sha"]}
+
     def _status(self, repo: str, deployment: dict[str, Any], state: str, when: datetime) -> dict[str, Any]:
         self.next_status_id += 1
         return make_status(repo, deployment, self.next_status_id, state, when)

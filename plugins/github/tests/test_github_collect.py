@@ -221,3 +221,51 @@ async def test_bad_token_is_reported_without_the_token(github: Any, history_fact
         await collect_direct(github, config(github, token=wrong), {})
     assert "401" in str(raised.value) and "token" in str(raised.value)
     assert wrong not in str(raised.value) and wrong not in caplog.text
+
+
+async def test_workflow_runs_mode(github: Any, history_factory: Any) -> None:
+    history = history_factory(seed=11)
+    for conclusion in ["success", "failure", "success", "skipped", "timed_out", "success", "cancelled", "success"]:
+        history.add_commits("acme/api", history.rng.randint(1, 3))
+        history.run("acme/api", conclusion)
+    history.add_commits("acme/api", 2)
+    pending = history.run("acme/api", None)
+    cfg = config(
+        github, repositories=["acme/api"], services={}, deployments_from="workflow_runs", workflow="deploy.yml"
+    )
+    state: dict[str, Any] = {}
+    events = await collect_direct(github, cfg, state)
+    running = {i for i, e in history.truth.deployments.items() if e["status"] == "running"}
+    assert running == {str(pending["id"])}
+    history.truth.deployments = {i: e for i, e in history.truth.deployments.items() if i not in running}
+    check_events(events, history.truth)  # skipped runs are no deployments; the running one waits
+
+    # The running run completes: the next collection reports it with the commits it shipped.
+    github.log.clear()
+    pending.update(status="completed", conclusion="success")
+    expected = {
+        "repo": "acme/api", "environment": "production", "status": "success", "sha": pending["head_sha"],
+        "finished_at": _date_of(pending["updated_at"]), "started_at": _date_of(pending["created_at"]), "change_ids": [],
+    }  # fmt: skip
+    history.truth.deployments[str(pending["id"])] = expected
+    history._ship("acme/api", "production", expected, str(pending["id"]))
+    later = await collect_direct(github, cfg, state, since=history.clock)
+    assert [e.id for e in later if isinstance(e, Deployment)] == [str(pending["id"])]
+    check_events(events + later, history.truth)
+    paths = sorted(path.split("?")[0] for path, _ in github.log)
+    base = history.truth.deployments[str(pending["id"])]["change_ids"]
+    assert len(base) >= 2
+    assert paths == sorted(
+        [
+            f"/repos/acme/api/actions/runs/{pending['id']}",  # the run that was in progress
+            "/repos/acme/api/actions/workflows/deploy.yml/runs",  # first page: nothing newer
+            next(path for path in paths if path.startswith("/repos/acme/api/compare/")),  # its shipped commits
+            "/repos/acme/api/issues",
+        ]
+    )
+
+
+def _date_of(text: str) -> Any:
+    from metrichub_plugin_github._deployments import parse_time
+
+    return parse_time(text)
