@@ -9,6 +9,8 @@ import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from metrichub_core.storage._sqlite_dora_schema import DORA_MIGRATION
+
 __all__ = ["MIGRATIONS", "migrate", "transaction"]
 
 MIGRATIONS: list[str] = [
@@ -64,6 +66,8 @@ MIGRATIONS: list[str] = [
         updated_at INTEGER NOT NULL
     );
     """,
+    # 2: derived DORA data (see _sqlite_dora_schema); filled from existing events on open.
+    DORA_MIGRATION,
 ]
 
 

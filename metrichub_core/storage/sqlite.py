@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 
 from metrichub_core.models import Change, Deployment, Event, EventKind, Incident
 from metrichub_core.storage._paging import decode_cursor, encode_cursor, to_micros
+from metrichub_core.storage._sqlite_dora_schema import DoraWrite, prepare
 from metrichub_core.storage._sqlite_schema import migrate, transaction
 from metrichub_core.storage.base import EventQuery, Page, StorageError, StorageHealth
 from metrichub_core.storage.sqlite_dora import SQLiteDoraData
@@ -57,6 +58,7 @@ class SQLiteStorage(SQLiteDoraData):
             conn = _connect(self.path)
             conn.execute("PRAGMA journal_mode=WAL")
             self.schema_version = migrate(conn)
+            prepare(conn)  # DORA's SQL functions, and derived data for events stored before it existed
             self._write_conn = conn
 
         def connect_reader() -> None:
@@ -232,7 +234,9 @@ class _Rows:
         return rows
 
     def write(self, conn: sqlite3.Connection) -> int:
+        dora = DoraWrite(self.deployments, self.changes, self.incidents)
         with transaction(conn):
+            dora.before(conn)
             for table, rows in (
                 ("deployments", self.deployments),
                 ("changes", self.changes),
@@ -240,6 +244,7 @@ class _Rows:
             ):
                 if rows:
                     conn.executemany(_upsert_sql(table), rows)
+            dora.after(conn)  # derived DORA data, in the same transaction
         return len(self.deployments) + len(self.changes) + len(self.incidents)
 
 
