@@ -1,0 +1,467 @@
+"""Derived DORA data kept by the SQLite backend, and how it is maintained.
+
+Maintained in the same transaction as the events it derives from, so it is never
+stale and never half-written:
+
+- ``dora_deployment_changes``: each deployment's ``change_ids``, one row per change.
+- ``dora_leads``: per (service, environment, change) its first successful shipping
+  deployment, the earliest commit time over sources, the lead seconds and their log
+  bucket (``-1`` negative span, ``-2`` change not stored).
+- ``dora_lead_days`` / ``dora_lead_months``: per service (``''`` = all services),
+  environment and UTC day or month, the lead seconds per bucket: count, sum, min,
+  max. Quantiles merge exactly across days; see ``metrichub_core.dora._stats``.
+- ``dora_deploy_days``: per service (``''`` = all), environment and UTC day, the
+  successful deployments, the failed ones and those labelled rework.
+- ``dora_incident_links``: per incident, the deployment it is attributed to (by
+  ``caused_by`` or by time) and the deployment that fixed it (rework).
+
+A write recomputes only what it touched: the leads of the changes it names, the
+days and months those leads and deployments fall in, and the links of incidents
+whose attribution it can change.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable, Sequence
+from datetime import date
+from typing import Any
+
+from metrichub_core.dora._stats import bucket_of
+from metrichub_core.dora.reference import REWORK_LABEL_VALUES
+
+__all__ = ["DAY_US", "DORA_MIGRATION", "DoraWrite", "day_of", "month_days", "month_of", "prepare", "rebuild"]
+
+DAY_US = 86_400_000_000
+_Row = tuple[Any, ...]
+_EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
+_REWORK_SQL = "lower(trim(coalesce(json_extract(labels, '$.rework'), ''))) IN ({})".format(
+    ", ".join(f"'{value}'" for value in sorted(REWORK_LABEL_VALUES))
+)
+
+DORA_MIGRATION = """
+CREATE TABLE dora_deployment_changes (
+    dep_source TEXT NOT NULL,
+    dep_id TEXT NOT NULL,
+    service TEXT NOT NULL,
+    environment TEXT NOT NULL,
+    change_id TEXT NOT NULL,
+    PRIMARY KEY (dep_source, dep_id, change_id)
+) WITHOUT ROWID;
+CREATE INDEX dora_deployment_changes_by_change ON dora_deployment_changes (service, change_id, environment);
+CREATE TABLE dora_leads (
+    service TEXT NOT NULL,
+    environment TEXT NOT NULL,
+    change_id TEXT NOT NULL,
+    dep_source TEXT NOT NULL,
+    dep_id TEXT NOT NULL,
+    deployed_at INTEGER NOT NULL,
+    day INTEGER NOT NULL,
+    committed_at INTEGER,
+    seconds REAL,
+    bucket INTEGER NOT NULL,
+    PRIMARY KEY (service, environment, change_id)
+) WITHOUT ROWID;
+CREATE INDEX dora_leads_by_time ON dora_leads (service, environment, deployed_at);
+CREATE INDEX dora_leads_by_env_time ON dora_leads (environment, deployed_at);
+CREATE TABLE dora_lead_days (
+    service TEXT NOT NULL,
+    environment TEXT NOT NULL,
+    day INTEGER NOT NULL,
+    bucket INTEGER NOT NULL,
+    n INTEGER NOT NULL,
+    total REAL NOT NULL,
+    low REAL NOT NULL,
+    high REAL NOT NULL,
+    PRIMARY KEY (service, environment, day, bucket)
+) WITHOUT ROWID;
+CREATE INDEX dora_lead_days_by_env ON dora_lead_days (environment, day);
+CREATE TABLE dora_lead_months (
+    service TEXT NOT NULL,
+    environment TEXT NOT NULL,
+    month INTEGER NOT NULL,
+    bucket INTEGER NOT NULL,
+    n INTEGER NOT NULL,
+    total REAL NOT NULL,
+    low REAL NOT NULL,
+    high REAL NOT NULL,
+    PRIMARY KEY (service, environment, month, bucket)
+) WITHOUT ROWID;
+CREATE TABLE dora_deploy_days (
+    service TEXT NOT NULL,
+    environment TEXT NOT NULL,
+    day INTEGER NOT NULL,
+    deployments INTEGER NOT NULL,
+    failures INTEGER NOT NULL,
+    rework_labelled INTEGER NOT NULL,
+    PRIMARY KEY (service, environment, day)
+) WITHOUT ROWID;
+CREATE INDEX dora_deploy_days_by_env ON dora_deploy_days (environment, day);
+CREATE TABLE dora_incident_links (
+    inc_source TEXT NOT NULL,
+    inc_id TEXT NOT NULL,
+    service TEXT NOT NULL,
+    environment TEXT NOT NULL,
+    started_at INTEGER NOT NULL,
+    resolved_at INTEGER,
+    related INTEGER NOT NULL,
+    cause_source TEXT,
+    cause_id TEXT,
+    cause_env TEXT,
+    cause_status TEXT,
+    cause_at INTEGER,
+    by_time INTEGER NOT NULL,
+    fix_source TEXT,
+    fix_id TEXT,
+    fix_at INTEGER,
+    fix_labelled INTEGER NOT NULL,
+    PRIMARY KEY (inc_source, inc_id)
+) WITHOUT ROWID;
+CREATE INDEX dora_links_by_start ON dora_incident_links (environment, started_at);
+CREATE INDEX dora_links_by_cause ON dora_incident_links (environment, cause_at);
+CREATE INDEX dora_links_by_fix ON dora_incident_links (environment, fix_at);
+CREATE INDEX deployments_by_service_id ON deployments (service, id);
+CREATE INDEX changes_by_service_id ON changes (service, id);
+CREATE INDEX incidents_by_cause ON incidents (service, caused_by);
+CREATE TABLE dora_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+INSERT INTO dora_meta VALUES ('needs_rebuild', '1')
+"""
+"""Migration 2: the derived tables; ``prepare`` fills them from events already stored."""
+
+
+def day_of(micros: int) -> int:
+    return micros // DAY_US
+
+
+def month_of(day: int) -> int:
+    moment = date.fromordinal(_EPOCH_ORDINAL + day)
+    return moment.year * 12 + moment.month - 1
+
+
+def month_days(month: int) -> tuple[int, int]:
+    """``[first, end)`` day numbers of a month number (``year * 12 + month - 1``)."""
+    year, index = divmod(month, 12)
+    first = date(year, index + 1, 1)
+    following = date(year + 1, 1, 1) if index == 11 else date(year, index + 2, 1)
+    return first.toordinal() - _EPOCH_ORDINAL, following.toordinal() - _EPOCH_ORDINAL
+
+
+def _sql_bucket(seconds: float | None) -> int | None:
+    return None if seconds is None else bucket_of(seconds)
+
+
+def prepare(conn: sqlite3.Connection) -> None:
+    """Register the SQL functions the derived data uses; fill it if a migration asked to."""
+    conn.create_function("dora_bucket", 1, _sql_bucket, deterministic=True)
+    conn.create_function("dora_month", 1, month_of, deterministic=True)
+    row = conn.execute("SELECT value FROM dora_meta WHERE key = 'needs_rebuild'").fetchone()
+    if row is not None and row[0] == "1":
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            rebuild(conn)
+            conn.execute("UPDATE dora_meta SET value = '0' WHERE key = 'needs_rebuild'")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+
+
+def rebuild(conn: sqlite3.Connection) -> None:
+    """Recompute every derived table from the events, set-based (inside a transaction)."""
+    for table in (
+        "dora_deployment_changes", "dora_leads", "dora_lead_days", "dora_lead_months", "dora_deploy_days",
+        "dora_incident_links",
+    ):  # fmt: skip
+        conn.execute(f"DELETE FROM {table}")
+    conn.execute(
+        "INSERT OR IGNORE INTO dora_deployment_changes "
+        "SELECT d.source, d.id, d.service, d.environment, j.value FROM deployments d, json_each(d.change_ids) j"
+    )
+    conn.execute(
+        """
+        INSERT INTO dora_leads
+        SELECT f.service, f.environment, f.change_id, f.source, f.id, f.listed_at, f.listed_at / 86400000000,
+               c.committed, (f.listed_at - c.committed) / 1e6,
+               CASE WHEN c.committed IS NULL THEN -2 WHEN f.listed_at < c.committed THEN -1
+                    ELSE dora_bucket((f.listed_at - c.committed) / 1e6) END
+        FROM (
+            SELECT l.service, l.environment, l.change_id, d.source, d.id, d.listed_at,
+                   row_number() OVER (PARTITION BY l.service, l.environment, l.change_id
+                                      ORDER BY d.listed_at, d.source, d.id) AS rank
+            FROM dora_deployment_changes l JOIN deployments d ON d.source = l.dep_source AND d.id = l.dep_id
+            WHERE d.status = 'success'
+        ) f
+        LEFT JOIN (SELECT service, id, min(committed_at) AS committed FROM changes GROUP BY service, id) c
+               ON c.service = f.service AND c.id = f.change_id
+        WHERE f.rank = 1
+        """
+    )
+    conn.execute(
+        "INSERT INTO dora_lead_days SELECT service, environment, day, bucket, count(*), "
+        "coalesce(sum(seconds), 0), coalesce(min(seconds), 0), coalesce(max(seconds), 0) "
+        "FROM dora_leads GROUP BY service, environment, day, bucket"
+    )
+    conn.execute(
+        "INSERT INTO dora_lead_days SELECT '', environment, day, bucket, sum(n), sum(total), min(low), max(high) "
+        "FROM dora_lead_days WHERE service != '' GROUP BY environment, day, bucket"
+    )
+    conn.execute(
+        "INSERT INTO dora_lead_months SELECT service, environment, dora_month(day), bucket, sum(n), sum(total), "
+        "min(low), max(high) FROM dora_lead_days GROUP BY service, environment, dora_month(day), bucket"
+    )
+    conn.execute(
+        "INSERT INTO dora_deploy_days SELECT service, environment, listed_at / 86400000000, "
+        f"sum(status = 'success'), sum(status = 'failure'), sum(status = 'success' AND {_REWORK_SQL}) "
+        "FROM deployments GROUP BY service, environment, listed_at / 86400000000"
+    )
+    conn.execute(
+        "INSERT INTO dora_deploy_days SELECT '', environment, day, sum(deployments), sum(failures), "
+        "sum(rework_labelled) FROM dora_deploy_days WHERE service != '' GROUP BY environment, day"
+    )
+    keys = conn.execute("SELECT source, id FROM incidents").fetchall()
+    _relink(conn, [(row[0], row[1]) for row in keys])
+
+
+class DoraWrite:
+    """Keeps the derived data right across one upsert: ``before`` it, then ``after`` it."""
+
+    def __init__(self, deployments: Sequence[_Row], changes: Sequence[_Row], incidents: Sequence[_Row]) -> None:
+        self.deployments, self.changes, self.incidents = deployments, changes, incidents
+        self._old: list[_Row] = []
+
+    def before(self, conn: sqlite3.Connection) -> None:
+        """Remember the deployments about to be replaced (their old days, changes and times)."""
+        self._old = []
+        for row in self.deployments:
+            found = conn.execute(
+                "SELECT source, id, service, environment, status, listed_at FROM deployments "
+                "WHERE source = ? AND id = ?",
+                (row[0], row[1]),
+            ).fetchone()
+            if found is not None:
+                self._old.append(tuple(found))
+
+    def after(self, conn: sqlite3.Connection) -> None:
+        lead_keys: set[tuple[str, str, str]] = set()
+        deploy_days: set[tuple[str, str, int]] = set()
+        relink_from: dict[tuple[str, str], int] = {}
+        named: set[tuple[str, str]] = set()
+
+        for source, id_, service, environment, _status, listed_at in self._old:
+            for (change_id,) in conn.execute(
+                "SELECT change_id FROM dora_deployment_changes WHERE dep_source = ? AND dep_id = ?", (source, id_)
+            ):
+                lead_keys.add((service, environment, change_id))
+            conn.execute("DELETE FROM dora_deployment_changes WHERE dep_source = ? AND dep_id = ?", (source, id_))
+            deploy_days.add((service, environment, day_of(listed_at)))
+            _earliest(relink_from, (service, environment), listed_at)
+            named.add((service, id_))
+        links: list[tuple[str, str, str, str, str]] = []
+        final = {(row[0], row[1]): row for row in self.deployments}  # a batch may update a key twice: last wins
+        for row in self.deployments:
+            source, id_, service, environment, listed_at, change_ids = row[0], row[1], row[2], row[3], row[7], row[9]
+            for change_id in dict.fromkeys(_json_list(change_ids)):
+                if final[(source, id_)] is row:
+                    links.append((source, id_, service, environment, change_id))
+                lead_keys.add((service, environment, change_id))
+            deploy_days.add((service, environment, day_of(listed_at)))
+            _earliest(relink_from, (service, environment), listed_at)
+            named.add((service, id_))
+        conn.executemany("INSERT OR IGNORE INTO dora_deployment_changes VALUES (?, ?, ?, ?, ?)", links)
+        for row in self.changes:
+            service, change_id = row[2], row[1]
+            for (environment,) in conn.execute(
+                "SELECT DISTINCT environment FROM dora_deployment_changes WHERE service = ? AND change_id = ?",
+                (service, change_id),
+            ):
+                lead_keys.add((service, environment, change_id))
+
+        lead_days = _relead(conn, lead_keys)
+        _recount_deploy_days(conn, deploy_days)
+        _recount_lead_days(conn, lead_days)
+
+        incidents = {(row[0], row[1]) for row in self.incidents}
+        for (service, environment), since in relink_from.items():
+            incidents.update(
+                (row[0], row[1])
+                for row in conn.execute(
+                    "SELECT source, id FROM incidents WHERE service = ? AND environment = ? "
+                    "AND (started_at > ? OR resolved_at IS NULL OR resolved_at >= ?)",
+                    (service, environment, since, since),
+                )
+            )
+        for service, id_ in named:
+            incidents.update(
+                (row[0], row[1])
+                for row in conn.execute(
+                    "SELECT source, id FROM incidents WHERE service = ? AND caused_by = ?", (service, id_)
+                )
+            )
+        _relink(conn, sorted(incidents))
+
+
+def _earliest(earliest: dict[tuple[str, str], int], key: tuple[str, str], moment: int) -> None:
+    if key not in earliest or moment < earliest[key]:
+        earliest[key] = moment
+
+
+def _json_list(text: str) -> list[str]:
+    import json
+
+    value = json.loads(text)
+    return [str(item) for item in value]
+
+
+def _relead(conn: sqlite3.Connection, keys: Iterable[tuple[str, str, str]]) -> set[tuple[str, str, int]]:
+    """Recompute the lead rows of ``keys``; return the (service, environment, day)s that changed."""
+    dirty: set[tuple[str, str, int]] = set()
+    for service, environment, change_id in keys:
+        old = conn.execute(
+            "SELECT day FROM dora_leads WHERE service = ? AND environment = ? AND change_id = ?",
+            (service, environment, change_id),
+        ).fetchone()
+        if old is not None:
+            dirty.add((service, environment, old[0]))
+            conn.execute(
+                "DELETE FROM dora_leads WHERE service = ? AND environment = ? AND change_id = ?",
+                (service, environment, change_id),
+            )
+        first = conn.execute(
+            "SELECT d.source, d.id, d.listed_at FROM dora_deployment_changes l "
+            "JOIN deployments d ON d.source = l.dep_source AND d.id = l.dep_id "
+            "WHERE l.service = ? AND l.change_id = ? AND l.environment = ? AND d.status = 'success' "
+            "ORDER BY d.listed_at, d.source, d.id LIMIT 1",
+            (service, change_id, environment),
+        ).fetchone()
+        if first is None:
+            continue
+        committed = conn.execute(
+            "SELECT min(committed_at) FROM changes WHERE service = ? AND id = ?", (service, change_id)
+        ).fetchone()[0]
+        deployed = first[2]
+        if committed is None:
+            seconds, bucket = None, -2
+        else:
+            seconds = (deployed - committed) / 1e6
+            bucket = -1 if deployed < committed else bucket_of(seconds)
+        conn.execute(
+            "INSERT INTO dora_leads VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                service,
+                environment,
+                change_id,
+                first[0],
+                first[1],
+                deployed,
+                day_of(deployed),
+                committed,
+                seconds,
+                bucket,
+            ),
+        )
+        dirty.add((service, environment, day_of(deployed)))
+    return dirty
+
+
+def _recount_deploy_days(conn: sqlite3.Connection, days: set[tuple[str, str, int]]) -> None:
+    for service, environment, day in days:
+        conn.execute(
+            "DELETE FROM dora_deploy_days WHERE service = ? AND environment = ? AND day = ?",
+            (service, environment, day),
+        )
+        conn.execute(
+            "INSERT INTO dora_deploy_days SELECT service, environment, ?, sum(status = 'success'), "
+            f"sum(status = 'failure'), sum(status = 'success' AND {_REWORK_SQL}) FROM deployments "
+            "WHERE service = ? AND environment = ? AND listed_at >= ? AND listed_at < ? GROUP BY service, environment",
+            (day, service, environment, day * DAY_US, (day + 1) * DAY_US),
+        )
+    for environment, day in {(environment, day) for _, environment, day in days}:
+        conn.execute(
+            "DELETE FROM dora_deploy_days WHERE service = '' AND environment = ? AND day = ?", (environment, day)
+        )
+        conn.execute(
+            "INSERT INTO dora_deploy_days SELECT '', environment, day, sum(deployments), sum(failures), "
+            "sum(rework_labelled) FROM dora_deploy_days WHERE service != '' AND environment = ? AND day = ? "
+            "GROUP BY environment, day",
+            (environment, day),
+        )
+
+
+def _recount_lead_days(conn: sqlite3.Connection, days: set[tuple[str, str, int]]) -> None:
+    scopes = set(days) | {("", environment, day) for _, environment, day in days}
+    for service, environment, day in sorted(scopes, key=lambda key: key[0] == ""):  # services first, then ''
+        conn.execute(
+            "DELETE FROM dora_lead_days WHERE service = ? AND environment = ? AND day = ?", (service, environment, day)
+        )
+        if service:
+            conn.execute(
+                "INSERT INTO dora_lead_days SELECT service, environment, day, bucket, count(*), "
+                "coalesce(sum(seconds), 0), coalesce(min(seconds), 0), coalesce(max(seconds), 0) FROM dora_leads "
+                "WHERE service = ? AND environment = ? AND deployed_at >= ? AND deployed_at < ? GROUP BY bucket",
+                (service, environment, day * DAY_US, (day + 1) * DAY_US),
+            )
+        else:
+            conn.execute(
+                "INSERT INTO dora_lead_days SELECT '', environment, day, bucket, sum(n), sum(total), min(low), "
+                "max(high) FROM dora_lead_days WHERE service != '' AND environment = ? AND day = ? GROUP BY bucket",
+                (environment, day),
+            )
+    for service, environment, month in {(s, e, month_of(d)) for s, e, d in scopes}:
+        first, end = month_days(month)
+        conn.execute(
+            "DELETE FROM dora_lead_months WHERE service = ? AND environment = ? AND month = ?",
+            (service, environment, month),
+        )
+        conn.execute(
+            "INSERT INTO dora_lead_months SELECT service, environment, ?, bucket, sum(n), sum(total), min(low), "
+            "max(high) FROM dora_lead_days WHERE service = ? AND environment = ? AND day >= ? AND day < ? "
+            "GROUP BY bucket",
+            (month, service, environment, first, end),
+        )
+
+
+def _relink(conn: sqlite3.Connection, incidents: Sequence[tuple[str, str]]) -> None:
+    """Recompute the attribution and fix deployment of ``incidents`` (same rules as the reference)."""
+    rows = []
+    for source, id_ in incidents:
+        incident = conn.execute(
+            "SELECT service, environment, started_at, resolved_at, caused_by, deployment_related FROM incidents "
+            "WHERE source = ? AND id = ?",
+            (source, id_),
+        ).fetchone()
+        if incident is None:
+            continue
+        service, environment, started, resolved, caused_by, related = tuple(incident)
+        cause: tuple[Any, ...] | None = None
+        by_time = 0
+        if related:
+            if caused_by:
+                cause = conn.execute(
+                    "SELECT source, id, environment, status, listed_at FROM deployments WHERE service = ? AND id = ? "
+                    "ORDER BY status = 'success' DESC, listed_at DESC, source DESC, id DESC LIMIT 1",
+                    (service, caused_by),
+                ).fetchone()
+            if cause is None:
+                cause = conn.execute(
+                    "SELECT source, id, environment, status, listed_at FROM deployments "
+                    "WHERE service = ? AND environment = ? AND listed_at < ? AND status = 'success' "
+                    "ORDER BY listed_at DESC, source DESC, id DESC LIMIT 1",
+                    (service, environment, started),
+                ).fetchone()
+                by_time = int(cause is not None)
+        fix: tuple[Any, ...] | None = None
+        if resolved is not None:
+            fix = conn.execute(
+                f"SELECT source, id, listed_at, {_REWORK_SQL} FROM deployments "
+                "WHERE service = ? AND environment = ? AND listed_at > ? AND status = 'success' "
+                "ORDER BY listed_at, source, id LIMIT 1",
+                (service, environment, started),
+            ).fetchone()
+            if fix is not None and fix[2] > resolved:
+                fix = None
+        rows.append((
+            source, id_, service, environment, started, resolved, int(bool(related)),
+            *(tuple(cause) if cause is not None else (None,) * 5), by_time,
+            *(tuple(fix[:3]) if fix is not None else (None,) * 3), int(bool(fix[3])) if fix is not None else 0,
+        ))  # fmt: skip
+    conn.executemany("INSERT OR REPLACE INTO dora_incident_links VALUES (" + ", ".join("?" * 17) + ")", rows)
