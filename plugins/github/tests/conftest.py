@@ -18,6 +18,7 @@ import random
 import re
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -50,7 +51,7 @@ API = "https://api.github.com"
 
 
 def make_commit(repo: str, sha: str, date: datetime, message: str) -> dict[str, Any]:
-    commit = copy.deepcopy(fixture("compare_commits.json")["commits"][0])
+    commit: dict[str, Any] = copy.deepcopy(fixture("compare_commits.json")["commits"][0])
     commit.update(sha=sha, url=f"{API}/repos/{repo}/commits/{sha}", html_url=f"https://github.com/{repo}/commit/{sha}")
     commit["commit"]["author"]["date"] = iso(date)
     commit["commit"]["committer"]["date"] = iso(date + timedelta(minutes=5))
@@ -59,7 +60,7 @@ def make_commit(repo: str, sha: str, date: datetime, message: str) -> dict[str, 
 
 
 def make_deployment(repo: str, id: int, sha: str, environment: str, created: datetime) -> dict[str, Any]:
-    item = copy.deepcopy(fixture("list_deployments.json")[0])
+    item: dict[str, Any] = copy.deepcopy(fixture("list_deployments.json")[0])
     item.update(
         id=id, sha=sha, ref="main", environment=environment, original_environment=environment,
         created_at=iso(created), updated_at=iso(created), url=f"{API}/repos/{repo}/deployments/{id}",
@@ -70,7 +71,7 @@ def make_deployment(repo: str, id: int, sha: str, environment: str, created: dat
 
 
 def make_status(repo: str, deployment: dict[str, Any], id: int, state: str, created: datetime) -> dict[str, Any]:
-    item = copy.deepcopy(fixture("list_deployment_statuses.json")[0])
+    item: dict[str, Any] = copy.deepcopy(fixture("list_deployment_statuses.json")[0])
     number = deployment["id"]
     item.update(
         id=id, state=state, environment=deployment["environment"], created_at=iso(created), updated_at=iso(created),
@@ -92,7 +93,7 @@ def make_issue(
     closed: datetime | None,
     pull_request: bool = False,
 ) -> dict[str, Any]:
-    item = copy.deepcopy(fixture("list_repository_issues.json")[0])
+    item: dict[str, Any] = copy.deepcopy(fixture("list_repository_issues.json")[0])
     label_template = item["labels"][0]
     item.update(
         id=900000 + number, number=number, title=title, body=body, state="closed" if closed else "open",
@@ -109,7 +110,7 @@ def make_issue(
 def make_run(
     repo: str, id: int, sha: str, *, status: str, conclusion: str | None, created: datetime, updated: datetime
 ) -> dict[str, Any]:
-    item = copy.deepcopy(fixture("list_workflow_runs.json")["workflow_runs"][0])
+    item: dict[str, Any] = copy.deepcopy(fixture("list_workflow_runs.json")["workflow_runs"][0])
     item.update(
         id=id, head_sha=sha, head_branch="main", status=status, conclusion=conclusion, workflow_id=4242,
         created_at=iso(created), run_started_at=iso(created), updated_at=iso(updated),
@@ -144,7 +145,7 @@ class FakeGitHub:
     def __init__(self) -> None:
         self.base_url = ""
         self.reset()
-        self.routes = [
+        self.routes: list[tuple[re.Pattern[str], Callable[..., tuple[Any, str]]]] = [
             (re.compile(f"^{_REPO}$"), self._repository),
             (re.compile(f"^{_REPO}/deployments$"), self._deployments),
             (re.compile(f"^{_REPO}/deployments/(?P<id>[0-9]+)/statuses$"), self._statuses),
@@ -520,7 +521,8 @@ def _fake_server() -> Any:
 @pytest.fixture
 def github(_fake_server: Any) -> FakeGitHub:
     """A fresh fake GitHub (same server, emptied state); its ``base_url`` is set."""
-    fake, url = _fake_server
+    fake: FakeGitHub = _fake_server[0]
+    url: str = _fake_server[1]
     fake.reset()
     fake.base_url = url
     return fake

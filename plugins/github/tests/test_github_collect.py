@@ -62,8 +62,8 @@ def check_events(events: list[Any], truth: Any) -> None:
     incidents = {event.id: event for event in events if isinstance(event, Incident)}
     assert set(incidents) == set(truth.incidents)  # the labelled pull request and the bug are skipped
     for incident_id, expected in truth.incidents.items():
-        got = incidents[incident_id]
-        assert (got.started_at, got.resolved_at, got.caused_by, got.service) == (
+        incident = incidents[incident_id]
+        assert (incident.started_at, incident.resolved_at, incident.caused_by, incident.service) == (
             expected["started_at"],
             expected["resolved_at"],
             expected["caused_by"],

@@ -149,3 +149,39 @@ def test_fixtures_are_byte_copies_of_the_shared_ones() -> None:
         relative = copy.relative_to(FIXTURES)
         original = SHARED / relative if relative.parts[0] == "webhooks" else SHARED / "rest" / relative
         assert copy.read_bytes() == original.read_bytes(), relative
+
+
+def test_cli_collect_sources_and_dora_never_print_the_token(github: Any, history_factory: Any, tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from metrichub_core.cli import main
+
+    history_factory().generate({"acme/api": 6})
+    config = tmp_path / "metrichub.toml"
+    config.write_text(
+        f'storage = "sqlite:///{tmp_path / "hub.db"}"\n'
+        "[sources.gh]\n"
+        'kind = "github"\n'
+        'token = "${GH_TOKEN}"\n'
+        f'base_url = "{github.base_url}"\n'
+        'repositories = ["acme/api"]\n'
+        "[sources.gh.policy]\nrate_limit_per_second = 1000\n"
+        "[sources.broken]\n"
+        'kind = "github"\n'
+        'token = "${GH_TOKEN}"\n'
+        f'base_url = "{github.base_url}"\n'
+        'repositories = ["acme/missing"]\n',
+        encoding="utf-8",
+    )
+    runner = CliRunner()
+    env = {"GH_TOKEN": github.token}
+    collected = runner.invoke(main, ["collect", "--config", str(config)], env=env)
+    assert collected.exit_code == 1, collected.output  # "broken" failed, "gh" was stored
+    assert "gh" in collected.output and "404" in collected.output
+    listed = runner.invoke(main, ["sources", "--config", str(config)], env=env)
+    report = runner.invoke(
+        main, ["dora", "--config", str(config), "--since", "2026-03-01", "--format", "json"], env=env
+    )
+    assert listed.exit_code == 0 and report.exit_code == 0, listed.output + report.output
+    for result in (collected, listed, report):
+        assert github.token not in result.output
