@@ -1,0 +1,128 @@
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import pytest
+from api_helpers import NOW, assert_error, data, deployment
+
+from metrichub_core.api.params import resolve_window
+
+
+@pytest.fixture
+async def loaded(client: httpx.AsyncClient) -> httpx.AsyncClient:
+    hub = client._transport.app.state.metrichub.hub  # type: ignore[attr-defined]
+    await hub.ingest(
+        [
+            deployment(
+                "a", finished_at=datetime(2026, 3, 3, 10, tzinfo=UTC), started_at=datetime(2026, 3, 3, 9, tzinfo=UTC)
+            ),
+            deployment(
+                "b", finished_at=datetime(2026, 3, 10, 10, tzinfo=UTC), started_at=datetime(2026, 3, 10, 9, tzinfo=UTC)
+            ),
+            deployment(
+                "c",
+                service="search",
+                labels={"team": "discovery"},
+                finished_at=datetime(2026, 3, 11, tzinfo=UTC),
+                started_at=datetime(2026, 3, 10, 23, tzinfo=UTC),
+            ),
+        ]
+    )
+    return client
+
+
+async def test_report_for_a_window(loaded: httpx.AsyncClient) -> None:
+    response = await loaded.get("/api/v1/metrics/dora", params={"since": "2026-03-02", "until": "2026-03-16"})
+    report = data(response)
+    assert report["window"] == {"since": "2026-03-02T00:00:00Z", "until": "2026-03-16T00:00:00Z"}
+    assert report["filters"] == {"service": None, "environment": "production", "labels": {}}
+    assert report["profile"] == "dora-2024"
+    assert report["deployment_frequency"]["count"] == 3
+    assert set(report) >= {"lead_time", "change_failure_rate", "failed_deployment_recovery_time", "time_to_restore"}
+    assert response.headers["x-cache"] == "miss"
+
+
+async def test_filters_profile_and_datetimes(loaded: httpx.AsyncClient) -> None:
+    params: dict[str, Any] = {
+        "since": "2026-03-02T00:00:00+01:00",
+        "until": "2026-03-16T00:00:00Z",
+        "service": "search",
+        "label": "team=discovery",
+        "profile": "dora-2021",
+    }
+    report = data(await loaded.get("/api/v1/metrics/dora", params=params))
+    assert report["window"]["since"] == "2026-03-01T23:00:00Z"
+    assert report["filters"] == {"service": "search", "environment": "production", "labels": {"team": "discovery"}}
+    assert report["profile"] == "dora-2021"
+    assert report["deployment_frequency"]["count"] == 1
+
+
+async def test_unencoded_plus_in_an_offset_is_understood(loaded: httpx.AsyncClient) -> None:
+    report = data(await loaded.get("/api/v1/metrics/dora?since=2026-03-02T00:00:00+01:00&until=2026-03-16"))
+    assert report["window"]["since"] == "2026-03-01T23:00:00Z"
+
+
+async def test_days_counts_back_from_until(loaded: httpx.AsyncClient) -> None:
+    report = data(await loaded.get("/api/v1/metrics/dora", params={"until": "2026-03-16", "days": 7}))
+    assert report["window"] == {"since": "2026-03-09T00:00:00Z", "until": "2026-03-16T00:00:00Z"}
+    assert report["deployment_frequency"]["count"] == 2
+
+
+def test_default_window_is_30_days_to_the_next_minute() -> None:
+    window = resolve_window(None, None, None, now=datetime(2026, 3, 16, 12, 30, 15, tzinfo=UTC))
+    assert window.until == datetime(2026, 3, 16, 12, 31, tzinfo=UTC)
+    assert window.since == window.until - timedelta(days=30)
+
+
+async def test_the_cache_is_per_window_filters_and_profile(loaded: httpx.AsyncClient) -> None:
+    base = {"since": "2026-03-02", "until": "2026-03-16"}
+    assert (await loaded.get("/api/v1/metrics/dora", params=base)).headers["x-cache"] == "miss"
+    assert (await loaded.get("/api/v1/metrics/dora", params=base)).headers["x-cache"] == "hit"
+    for change in ({"service": "search"}, {"profile": "dora-2023"}, {"until": "2026-03-15"}, {"label": "team=x"}):
+        assert (await loaded.get("/api/v1/metrics/dora", params=base | change)).headers["x-cache"] == "miss"
+
+
+async def test_trend(loaded: httpx.AsyncClient) -> None:
+    params = {"since": "2026-03-02", "until": "2026-03-16", "bucket": "week"}
+    trend = data(await loaded.get("/api/v1/metrics/dora/trend", params=params))
+    assert trend["bucket"] == "week"
+    assert [point["window"]["since"] for point in trend["points"]] == ["2026-03-02T00:00:00Z", "2026-03-09T00:00:00Z"]
+    assert [point["deployment_frequency"]["count"] for point in trend["points"]] == [1, 2]
+    days = data(await loaded.get("/api/v1/metrics/dora/trend", params=params | {"bucket": "day"}))
+    assert len(days["points"]) == 14
+
+
+@pytest.mark.parametrize(
+    ("query", "field"),
+    [
+        ("since=not-a-date", "query.since"),
+        ("until=2026-03-16T10:00:00", "query.until"),
+        ("since=2026-03-16&until=2026-03-02", "query.since"),
+        ("since=2026-03-01&days=3", "query.since"),
+        ("days=0", "query.days"),
+        ("days=100000", "query.days"),
+        ("since=0001-01-01&until=2026-01-01", "query.since"),
+        ("until=0001-01-02", "query.days"),
+        ("since=999999999d", "query.since"),
+        ("profile=dora-1999", "query.profile"),
+        ("environment=", "query.environment"),
+        ("label=team", "query.label[0]"),
+        ("bucket=year", "query.bucket"),
+        ("colour=red", "query.colour"),
+        ("service=a&service=b", "query.service"),
+    ],
+)
+async def test_query_validation(client: httpx.AsyncClient, query: str, field: str) -> None:
+    path = "/api/v1/metrics/dora/trend" if "bucket" in query else "/api/v1/metrics/dora"
+    error = assert_error(await client.get(f"{path}?{query}"), 400, "validation_error")
+    assert [detail["field"] for detail in error["details"]] == [field], error
+
+
+async def test_trend_refuses_unknown_bucket_but_report_refuses_bucket_at_all(client: httpx.AsyncClient) -> None:
+    assert_error(await client.get("/api/v1/metrics/dora?bucket=week"), 400, "validation_error")
+
+
+def test_now_fixture_is_aware() -> None:
+    assert NOW.tzinfo is UTC

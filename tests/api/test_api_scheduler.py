@@ -1,0 +1,65 @@
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+from typing import Any
+
+import pytest
+from api_helpers import data, make_hub
+
+from metrichub_core.api.scheduler import CollectionBusy, CollectionRunner
+from metrichub_core.storage.base import EventQuery
+
+
+async def test_scheduled_collection_runs_in_the_background(make_app: Any, client_for: Any) -> None:
+    hub = make_hub(sources={"tick": {"kind": "hooked", "schedule_minutes": 0.002}})  # every 0.12 s
+    app = make_app(hub, close_hub=False)
+    async with app.router.lifespan_context(app):
+        for _ in range(100):
+            await asyncio.sleep(0.05)
+            if app.state.metrichub.runner.last.get("tick"):
+                break
+        outcome = app.state.metrichub.runner.last["tick"]
+        assert outcome.ok and outcome.trigger == "schedule"
+        listing = data(await client_for(app).get("/api/v1/sources"))
+        assert listing[0]["schedule_minutes"] == 0.002
+    assert len((await hub.storage.list_events(EventQuery(kind="deployment"))).items) == 2
+
+
+async def test_shutdown_lets_the_collection_in_flight_finish(make_app: Any, client_for: Any) -> None:
+    hub = make_hub(sources={"slow": {"kind": "hooked", "collect_delay": 0.2}})
+    app = make_app(hub, close_hub=False)
+    async with app.router.lifespan_context(app):
+        data(await client_for(app).post("/api/v1/sources/slow/collect"), 202)
+        await asyncio.sleep(0.05)
+    # Shutdown waited: both events of the slow source are stored, and its cursor was saved.
+    assert len((await hub.storage.list_events(EventQuery(kind="deployment"))).items) == 2
+    assert await hub.storage.get_state("slow") is not None
+
+
+async def test_shutdown_cancels_a_collection_past_the_grace_period() -> None:
+    started = asyncio.Event()
+
+    async def never_ends(source_id: str, full: bool) -> Mapping[str, Any]:
+        started.set()
+        await asyncio.sleep(3600)
+        raise AssertionError("unreachable")
+
+    runner = CollectionRunner(never_ends, grace_seconds=0.05)
+    task = runner.start("x")
+    await started.wait()
+    await runner.close()
+    assert task.cancelled()
+    with pytest.raises(CollectionBusy):
+        runner.start("x")
+
+
+async def test_a_raising_collect_is_a_failed_outcome() -> None:
+    async def boom(source_id: str, full: bool) -> Mapping[str, Any]:
+        raise RuntimeError("secret-ish detail")
+
+    finished = []
+    runner = CollectionRunner(boom, on_finished=finished.append)
+    outcome = await runner.start("x")
+    assert not outcome.ok and outcome.error == "RuntimeError"
+    assert finished == [outcome]
