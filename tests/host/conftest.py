@@ -21,7 +21,9 @@ def install_plugin(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[
     monkeypatch.syspath_prepend(str(site))
     added: list[str] = []
 
-    def install(dist: str, entry_points: dict[str, str], modules: dict[str, str] | None = None, version: str = "1.0"):
+    def install(
+        dist: str, entry_points: dict[str, str], modules: dict[str, str] | None = None, version: str = "1.0"
+    ) -> Path:
         fake_distribution(site, dist, entry_points, version=version, modules=modules)
         added.extend(modules or {})
         return site

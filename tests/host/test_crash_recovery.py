@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from metrichub_core import MetricHub
+from metrichub_core import Deployment, MetricHub
 from metrichub_core.plugins import PluginHost
 from metrichub_core.storage.base import EventQuery
 from metrichub_core.testing.distributions import fake_distribution
@@ -40,7 +40,9 @@ async def _stored(db: Path) -> list[tuple[str, str, str]]:
     async with MetricHub(f"sqlite:///{db}", plugins=PluginHost.load(entry_point_group=None)) as hub:
         page = await hub.storage.list_events(EventQuery(kind="deployment", source="s", limit=100_000))
     assert page.next_cursor is None
-    return [(event.id, event.status, event.started_at.isoformat()) for event in page.items]
+    return [
+        (event.id, event.status, event.started_at.isoformat()) for event in page.items if isinstance(event, Deployment)
+    ]
 
 
 def stored(db: Path) -> list[tuple[str, str, str]]:
