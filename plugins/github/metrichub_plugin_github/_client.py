@@ -40,10 +40,20 @@ class GitHubError(Exception):
 
 @dataclass
 class Page:
-    """One page of a list endpoint; ``unchanged`` when the host answered it from its ETag cache."""
+    """One page of a list endpoint.
+
+    ``unchanged``: the upstream answered ``304``, to the client's own ``If-None-Match``
+    (``items`` is then empty: the caller already has them) or to the host cache's
+    (``items`` holds the replayed copy).
+    """
 
     items: list[dict[str, Any]]
     unchanged: bool = False
+
+    @property
+    def not_modified(self) -> bool:
+        """A ``304`` to this client's own ETag: nothing new and no items to read."""
+        return self.unchanged and not self.items
 
 
 def unchanged(response: httpx.Response) -> bool:

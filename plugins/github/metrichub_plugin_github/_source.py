@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import bisect
 from collections.abc import AsyncIterator, Mapping
+from contextlib import aclosing
 from datetime import datetime, timedelta
 from typing import Any, ClassVar
 
@@ -108,9 +109,10 @@ class GitHubSource(Source):
             path, items_key = f"/repos/{repository}/deployments", None
         cutoff = since - LOOKBACK if since is not None and not full else None
         items: list[dict[str, Any]] = []
-        async for page in client.pages(path, items_key=items_key, conditional=True):
-            if (page.unchanged and not full) or _take_until(page.items, items, state.last_id, cutoff):
-                break
+        async with aclosing(client.pages(path, items_key=items_key, conditional=True)) as pages:
+            async for page in pages:
+                if page.not_modified or _take_until(page.items, items, state.last_id, cutoff):
+                    break
         if items:
             state.last_id = max(state.last_id or 0, *(int(item["id"]) for item in items))
         records: list[RunRecord] = []
@@ -189,20 +191,21 @@ class GitHubSource(Source):
             "direction": "desc",
         }
         service = self.settings.service_of(repository)
-        async for page in client.pages(f"/repos/{repository}/issues", params, conditional=True):
-            if page.unchanged and not full:
-                return
-            for issue in page.items:
-                updated = parse_time(issue["updated_at"])
-                if cutoff is not None and updated < cutoff:
+        async with aclosing(client.pages(f"/repos/{repository}/issues", params, conditional=True)) as pages:
+            async for page in pages:
+                if page.not_modified:
                     return
-                if state.issues_updated_at is None or updated > parse_time(state.issues_updated_at):
-                    state.issues_updated_at = issue["updated_at"]
-                if is_pull_request(issue) or not has_label(issue, self.settings.incident_label):
-                    continue
-                yield to_incident(
-                    issue, repository=repository, source=self.id, service=service, resolve_deployment=state.resolve
-                )
+                for issue in page.items:
+                    updated = parse_time(issue["updated_at"])
+                    if cutoff is not None and updated < cutoff:
+                        return
+                    if state.issues_updated_at is None or updated > parse_time(state.issues_updated_at):
+                        state.issues_updated_at = issue["updated_at"]
+                    if is_pull_request(issue) or not has_label(issue, self.settings.incident_label):
+                        continue
+                    yield to_incident(
+                        issue, repository=repository, source=self.id, service=service, resolve_deployment=state.resolve
+                    )
 
     def verify_webhook(self, headers: Mapping[str, str], body: bytes) -> None:
         secret = self.settings.webhook_secret
