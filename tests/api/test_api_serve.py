@@ -1,0 +1,133 @@
+"""End to end: a real ``metrichub serve`` process on loopback, stopped with SIGTERM."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+API_TOKEN = "e2e-api-token-77aa1b"
+SOURCE_TOKEN = "e2e-source-token-5c3d"
+METRICHUB = [sys.executable, "-c", "from metrichub_core.cli import main; main()"]
+
+
+@pytest.fixture
+def served(tmp_path: Path) -> Iterator[tuple[str, subprocess.Popen[str], Path]]:
+    config = tmp_path / "metrichub.toml"
+    config.write_text(
+        f'storage = "sqlite:///{tmp_path / "e2e.db"}"\n'
+        "[api]\n"
+        'tokens = ["${E2E_API_TOKEN}"]\n'
+        "[sources.demo-src]\n"
+        'kind = "demo"\n'
+        "days = 20\n"
+        "schedule_minutes = 60\n",
+        encoding="utf-8",
+    )
+    env = {**os.environ, "E2E_API_TOKEN": API_TOKEN, "METRICHUB_CONFIG": str(config), "PYTHONUNBUFFERED": "1"}
+    subprocess.run([*METRICHUB, "demo", "--days", "40"], env=env, check=True, capture_output=True, timeout=120)
+    log = tmp_path / "serve.log"
+    with log.open("w") as output:
+        process = subprocess.Popen(
+            [*METRICHUB, "serve", "--host", "127.0.0.1", "--port", "0"],
+            env=env,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+    try:
+        base_url = _wait_for_url(process, log)
+        yield base_url, process, log
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(timeout=10)
+
+
+def _wait_for_url(process: subprocess.Popen[str], log: Path) -> str:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        match = re.search(r"Uvicorn running on (http://127\.0\.0\.1:\d+)", log.read_text())
+        if match:
+            return match.group(1)
+        if process.poll() is not None:
+            raise AssertionError(f"serve exited with {process.returncode}:\n{log.read_text()}")
+        time.sleep(0.1)
+    raise AssertionError(f"serve did not start:\n{log.read_text()}")
+
+
+@pytest.mark.slow
+def test_serve_end_to_end(served: tuple[str, subprocess.Popen[str], Path]) -> None:
+    base_url, process, log = served
+    with httpx.Client(base_url=base_url, timeout=10) as client:
+        health = client.get("/api/v1/health", headers={"X-Request-ID": "e2e-1"})
+        assert health.status_code == 200 and health.headers["x-request-id"] == "e2e-1"
+        assert client.get("/api/v1/health/storage").json()["data"]["backend"] == "sqlite"
+
+        report = client.get("/api/v1/metrics/dora", params={"service": "checkout", "days": 14})
+        assert report.status_code == 200 and report.headers["x-cache"] == "miss"
+        assert report.json()["data"]["deployment_frequency"]["count"] > 0
+        assert (
+            client.get("/api/v1/metrics/dora", params={"service": "checkout", "days": 14}).headers["x-cache"] == "hit"
+        )
+        trend = client.get("/api/v1/metrics/dora/trend", params={"bucket": "week", "days": 28}).json()["data"]
+        assert len(trend["points"]) >= 4
+
+        change = {"id": "e2e-c", "source": "e2e", "service": "checkout", "committed_at": "2026-03-01T00:00:00Z"}
+        assert client.post("/api/v1/changes", json=change).status_code == 401
+        assert client.post("/api/v1/changes", json=change, headers={"Authorization": "Bearer no"}).status_code == 403
+        stored = client.post("/api/v1/changes", json=change, headers={"Authorization": f"Bearer {API_TOKEN}"})
+        assert stored.json()["data"] == {"kind": "change", "ingested": 1}
+        assert client.get("/api/v1/changes", params={"source": "e2e"}).json()["data"]["items"][0]["id"] == "e2e-c"
+
+        sources = client.get("/api/v1/sources").json()["data"]
+        assert [(source["id"], source["schedule_minutes"]) for source in sources] == [("demo-src", 60)]
+        collected = client.post(
+            "/api/v1/sources/demo-src/collect?wait=true", headers={"Authorization": f"Bearer {API_TOKEN}"}
+        ).json()["data"]
+        assert collected["status"] == "succeeded" and collected["events"] > 0
+        assert client.post("/api/v1/webhooks/demo-src", content=b"{}").status_code == 404
+
+        too_big = client.post("/api/v1/changes", content=b"[" + b" " * 2_000_000 + b"]")
+        assert too_big.status_code == 413 and too_big.json()["error"]["code"] == "payload_too_large"
+
+        assert client.get("/openapi.json").json()["openapi"] == "3.1.0"
+        metrics = client.get("/metrics").text
+        assert 'metrichub_dora_deployments{environment="production",service="checkout"}' in metrics
+        assert "<title>MetricHub" in client.get("/").text
+
+    process.send_signal(signal.SIGTERM)
+    # uvicorn shuts down gracefully, then re-raises the signal for the usual exit status.
+    assert process.wait(timeout=30) in (0, -signal.SIGTERM)
+    output = log.read_text()
+    assert "Application shutdown complete" in output
+    assert "GET /api/v1/metrics/dora 200" in output
+    assert API_TOKEN not in output and SOURCE_TOKEN not in output
+
+
+def test_serve_refuses_a_bad_config(tmp_path: Path) -> None:
+    config = tmp_path / "metrichub.toml"
+    config.write_text('[sources.x]\nkind = "no-such-kind"\n', encoding="utf-8")
+    result = subprocess.run(
+        [*METRICHUB, "serve", "--config", str(config), "--port", "0"], capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 2 and "no-such-kind" in result.stderr
+
+
+def test_serve_refuses_memory_storage_with_workers(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [*METRICHUB, "serve", "--storage", "memory://", "--workers", "2", "--port", "0"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,
+    )
+    assert result.returncode == 2 and "memory://" in result.stderr
