@@ -15,7 +15,7 @@ through. Everything else is left to the host's cache.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -123,7 +123,7 @@ class GitHubClient:
         *,
         items_key: str | None = None,
         conditional: bool = False,
-    ) -> AsyncIterator[Page]:
+    ) -> AsyncGenerator[Page, None]:
         """Yield the pages of a list endpoint, following ``Link: rel="next"`` (never built by hand).
 
         ``conditional`` applies to the first page: when it is unchanged, look at ``Page.unchanged``.

@@ -123,7 +123,7 @@ class GitHubSource(Source):
             if record is None:
                 continue
             if not record.outcome.final:
-                state.pending[record.id] = item if workflow_mode else _compact(item)
+                state.pending[record.id] = _compact(item)
                 if workflow_mode:
                     continue  # only completed runs are deployments
             records.append(record)
