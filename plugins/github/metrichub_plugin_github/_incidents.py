@@ -11,10 +11,8 @@ from metrichub_plugin_github._deployments import parse_time
 
 __all__ = ["caused_by_reference", "has_label", "is_pull_request", "to_incident"]
 
-_CAUSED_BY = re.compile(
-    r"^[ \t>*_-]*caused[- ]by[*_]*[ \t]*:[ \t]*[*_`]*#?([0-9A-Za-z]+)", re.IGNORECASE | re.MULTILINE
-)
-_SEVERITY = re.compile(r"^(sev(erity)?[-:/ ]?.+|p[0-4])$", re.IGNORECASE)
+_CAUSED_BY = re.compile(r"^[ \t>*_-]*caused[- ]by[*_]*[ \t]*:[ \t*_`]*#?([0-9A-Za-z]+)", re.IGNORECASE | re.MULTILINE)
+_SEVERITY = re.compile(r"^(sev[-: ]?[0-9]+|severity[-:/ ].+|p[0-4])$", re.IGNORECASE)
 
 
 def has_label(issue: dict[str, Any], label: str) -> bool:
