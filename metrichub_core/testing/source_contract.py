@@ -103,7 +103,7 @@ class SourceContract:
         table = self.source_table(upstream.url)
         assert table.get("kind") == source_class.kind
         config = source_class.Config.model_validate(table)
-        assert config.base_url.rstrip("/") == upstream.url.rstrip("/")
+        assert config.base_url.startswith(upstream.url), "the table points base_url at the fake upstream"
         with pytest.raises(ValidationError) as caught:
             source_class.Config.model_validate({**table, "no_such_key_xyz": 1})
         assert any(error["loc"] == ("no_such_key_xyz",) for error in caught.value.errors()), "unknown keys rejected"
