@@ -28,6 +28,8 @@ STATE_VERSION = 1
 LOOKBACK = timedelta(minutes=10)  # re-read items GitHub timestamped just before the cursor
 SUCCESS_HISTORY = 20  # successful deployments remembered per environment (compare bases)
 SHIPPED_SHAS = 500  # production commit → deployment entries kept for ``Caused-by: <sha>``
+PENDING_GIVE_UP = timedelta(days=7)  # a deployment still running a week after newer ones started is abandoned
+PENDING_MAX = 50  # running deployments asked about again, per repository (the newest)
 
 
 class GitHubSource(Source):
@@ -97,6 +99,9 @@ class GitHubSource(Source):
             yield to_deployment(record, source=self.id, service=service, environment=environment)
         async for incident in self._incidents(client, repository, since, state, full):
             yield incident
+        abandoned = state.prune_pending()
+        if abandoned:
+            self.ctx.logger.info("%s: %s: no longer following deployments %s", self.id, repository, abandoned)
 
     async def _new_records(
         self, client: GitHubClient, repository: str, since: datetime | None, state: _RepositoryState, full: bool
@@ -115,6 +120,7 @@ class GitHubSource(Source):
                     break
         if items:
             state.last_id = max(state.last_id or 0, *(int(item["id"]) for item in items))
+            state.saw(max(parse_time(item["created_at"]) for item in items))
         records: list[RunRecord] = []
         for item in items:
             record = await (
@@ -247,9 +253,11 @@ class _RepositoryState:
         successes: dict[str, list[list[Any]]],
         shipped: dict[str, str],
         issues_updated_at: str | None = None,
+        newest_at: str | None = None,
     ) -> None:
         self.last_id = last_id
         self.issues_updated_at = issues_updated_at  # newest incident issue update seen
+        self.newest_at = newest_at  # newest deployment creation seen (GitHub's clock)
         self.pending = pending
         self.successes = successes  # environment → [[started_at ISO, id, sha], ...] oldest first
         self.shipped = shipped  # production commit SHA → deployment id
@@ -263,6 +271,7 @@ class _RepositoryState:
             {env: [list(entry) for entry in entries] for env, entries in raw.get("successes", {}).items()},
             dict(raw.get("shipped", {})),
             raw.get("issues_updated_at"),
+            raw.get("newest_at"),
         )
 
     def dump(self) -> dict[str, Any]:
@@ -272,7 +281,28 @@ class _RepositoryState:
             "successes": self.successes,
             "shipped": self.shipped,
             "issues_updated_at": self.issues_updated_at,
+            "newest_at": self.newest_at,
         }
+
+    def saw(self, created_at: datetime) -> None:
+        if self.newest_at is None or created_at > parse_time(self.newest_at):
+            self.newest_at = created_at.isoformat()
+
+    def prune_pending(self) -> list[str]:
+        """Stop following deployments that never finished: stale ones, and all but the newest few."""
+        if not self.pending:
+            return []
+        newest = parse_time(self.newest_at) if self.newest_at else None
+        ordered = sorted(self.pending, key=lambda key: (str(self.pending[key].get("created_at")), int(key)))
+        abandoned = [
+            key
+            for position, key in enumerate(ordered)
+            if position < len(ordered) - PENDING_MAX
+            or (newest is not None and parse_time(str(self.pending[key]["created_at"])) < newest - PENDING_GIVE_UP)
+        ]
+        for key in abandoned:
+            del self.pending[key]
+        return abandoned
 
     def predecessor(self, environment: str, record: RunRecord) -> str | None:
         """The SHA of the last successful deployment to ``environment`` before ``record``."""

@@ -269,3 +269,21 @@ def _date_of(text: str) -> Any:
     from metrichub_plugin_github._deployments import parse_time
 
     return parse_time(text)
+
+
+async def test_deployments_that_never_finish_are_given_up(github: Any, history_factory: Any) -> None:
+    history = history_factory().generate({"acme/api": 3})
+    abandoned = history.deploy("acme/api", "production", "running")
+    history.clock += timedelta(days=8)
+    history.add_commits("acme/api", 1)
+    history.deploy("acme/api", "production", "success")
+    recent = history.deploy("acme/api", "staging", "running")
+    cfg = config(github, repositories=["acme/api"], services={})
+    state: dict[str, Any] = {}
+    events = await collect_direct(github, cfg, state)
+    assert {e.id: e.status for e in events if isinstance(e, Deployment)}[str(abandoned["id"])] == "running"
+    # Started more than 7 days before the newest deployment: no longer asked about.
+    assert set(state["repositories"]["acme/api"]["pending"]) == {str(recent["id"])}
+    github.log.clear()
+    await collect_direct(github, cfg, state, since=history.clock)
+    assert [status for _, status in github.log] == [304, 304, 304]  # recent's statuses and the two lists
