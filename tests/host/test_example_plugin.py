@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -24,8 +25,10 @@ DEPLOYS = [
 def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """``pip install`` the example into a private target directory (the shared environment is untouched)."""
     target = tmp_path_factory.mktemp("site")
+    source = tmp_path_factory.mktemp("src") / EXAMPLE.name  # setuptools builds in the tree: keep the repo clean
+    shutil.copytree(EXAMPLE, source, ignore=shutil.ignore_patterns("build", "*.egg-info", ".*cache", "__pycache__"))
     result = subprocess.run(
-        [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--target", str(target), str(EXAMPLE)],
+        [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--target", str(target), str(source)],
         capture_output=True,
         text=True,
         timeout=300,
@@ -52,7 +55,7 @@ def test_pip_installed_example_is_discovered(installed: Path, tmp_path: Path) ->
     assert (example["status"], example["sources"], example["error"]) == ("active", ["shipit"], None)
 
 
-def test_pip_installed_example_collects(installed: Path, tmp_path: Path) -> None:
+def test_pip_installed_example_collects(installed: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     with FakeUpstream() as upstream:
         upstream.pages("/api/v1/deploys", DEPLOYS, page_size=3)
         upstream.pages("/api/v1/incidents", [])
@@ -60,11 +63,8 @@ def test_pip_installed_example_collects(installed: Path, tmp_path: Path) -> None
             f'storage = "sqlite:///{tmp_path / "hub.db"}"\n'
             f'[sources.shipit]\nkind = "shipit"\nbase_url = "{upstream.url}/api/v1/"\ntoken = "${{SHIPIT_TOKEN}}"\n'
         )
-        os.environ["SHIPIT_TOKEN"] = "tok-from-env"
-        try:
-            result = metrichub(installed, "collect", "--format", "json", "-q", cwd=tmp_path)
-        finally:
-            del os.environ["SHIPIT_TOKEN"]
+        monkeypatch.setenv("SHIPIT_TOKEN", "tok-from-env")
+        result = metrichub(installed, "collect", "--format", "json", "-q", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     (summary,) = json.loads(result.stdout)
     assert (summary["id"], summary["ok"], summary["events"]) == ("shipit", True, 7)
