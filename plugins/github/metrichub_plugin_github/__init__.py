@@ -15,6 +15,10 @@ __version__ = "0.1.0"
 __all__ = ["GitHubConfig", "GitHubError", "GitHubSource", "__version__", "register_sources"]
 
 
+for _exported in (GitHubConfig, GitHubError, GitHubSource):
+    _exported.__module__ = __name__  # reprs and tracebacks show the public name
+
+
 @hookimpl
 def register_sources() -> list[type[Source]]:
     return [GitHubSource]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import logging
 import statistics
 from datetime import timedelta
@@ -108,7 +109,21 @@ async def test_collect_matches_the_hand_computed_history(github: Any, history_fa
         key=lambda e: e.started_at,
     )
     assert first.change_ids == []
-    # Commits of a failed deployment ship with the next success.
+    # Commits of a failed deployment ship with the next success of the same environment.
+    deployments = {e.id: e for e in events if isinstance(e, Deployment)}
+    ordered = sorted(deployments.values(), key=lambda e: (e.labels["repository"], e.environment, e.started_at))
+    shipped_later = 0
+    succeeded: set[tuple[str, str]] = set()  # groups with an earlier success (a compare base)
+    for failed, after in itertools.pairwise(ordered):
+        group = (after.labels["repository"], after.environment)
+        same = (failed.labels["repository"], failed.environment) == group
+        if same and failed.status == "failure" and after.status == "success" and group in succeeded:
+            if failed.commit_sha != after.commit_sha:
+                assert failed.commit_sha in after.change_ids and failed.change_ids == []
+                shipped_later += 1
+        if failed.status == "success":
+            succeeded.add((failed.labels["repository"], failed.environment))
+    assert shipped_later >= 5
     figures = hand_dora(history.truth)
     assert figures["lead_count"] == len(history.truth.changes)
     assert github.count("/compare/") >= 1 and any("page=2" in path for path, _ in github.log if "/compare/" in path)

@@ -185,3 +185,12 @@ def test_cli_collect_sources_and_dora_never_print_the_token(github: Any, history
     assert listed.exit_code == 0 and report.exit_code == 0, listed.output + report.output
     for result in (collected, listed, report):
         assert github.token not in result.output
+
+
+def test_exported_members() -> None:
+    import metrichub_plugin_github
+
+    public = sorted(name for name in vars(metrichub_plugin_github) if not name.startswith("_") or name == "__version__")
+    modules = {"annotations", "Source", "hookimpl"}  # imported helpers, not part of the namespace
+    assert sorted(metrichub_plugin_github.__all__) == sorted(set(public) - modules)
+    assert repr(GitHubSource).startswith("<class 'metrichub_plugin_github.GitHubSource'")
