@@ -1,35 +1,248 @@
-"""The DORA query side of ``postgresql://``: the scope's events, loaded lean, under the reference rules.
+"""The DORA query side of ``postgresql://``: facts from the derived tables (``_dora_schema``).
 
-PostgreSQL narrows the rows to the scope (service, environment) and sends only the
-columns the rules read; the facts are then computed by
-``metrichub_core.dora.reference``, the same code that defines them, so every backend
-answers the same numbers. Rows become events without re-validation
-(``model_construct``): they were validated on the way in and the times are rebuilt
-as UTC here, exactly as ``get`` would return them.
+A window is cut into whole months, whole days and the partial days at its edges.
+Whole months and days are read from the rollups, the edges from the per-change and
+per-deployment rows; lead times come back exact whenever the window holds at most
+``FactsRequest.exact_limit`` of them (else as 1 % buckets, like SQLite's). Everything
+is read in one repeatable-read snapshot, so a report never mixes two writes.
+
+A label filter cannot use the rollups: PostgreSQL then narrows the rows to the scope
+and sends only the columns the rules read, and ``metrichub_core.dora.reference``
+computes the facts. Those rows become events without re-validation
+(``model_construct``): they were validated on the way in, and the times are rebuilt
+as UTC exactly as ``get`` returns them.
 """
 
 from __future__ import annotations
 
+from collections import Counter
+from datetime import date, timedelta
 from typing import Any
 
 from psycopg import AsyncConnection
 from psycopg.rows import TupleRow
 
-from metrichub_core.dora import DoraFacts, DoraScope, FactsRequest
+from metrichub_core.dora import Bucket, DoraFacts, DoraScope, FactsRequest, Summary, Window
 from metrichub_core.dora.reference import facts_from_events
 from metrichub_core.models import Change, Deployment, Incident
+from metrichub_core.storage._paging import to_micros
+from metrichub_plugin_postgres._dora_schema import DAY_US
+from metrichub_plugin_postgres._dora_write import month_days, month_of
 from metrichub_plugin_postgres._rows import instant, moment
 
 __all__ = ["dora_facts"]
 
+Connection = AsyncConnection[TupleRow]
+_EPOCH = date(1970, 1, 1)
 
-async def dora_facts(conn: AsyncConnection[TupleRow], request: FactsRequest) -> list[DoraFacts]:
+
+async def dora_facts(conn: Connection, request: FactsRequest) -> list[DoraFacts]:
     """The facts of every window of ``request``, read in one repeatable-read snapshot."""
     async with conn.transaction():
         await conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-        deployments = await _deployments(conn, request.scope)
-        changes = await _changes(conn, request.scope)
-        incidents = await _incidents(conn, request.scope)
+        if request.scope.labels:
+            return await _facts_from_events(conn, request)
+        return [await _Query(conn, request, window).facts() for window in request.windows]
+
+
+class _Query:
+    """The facts of one window, for a scope without labels."""
+
+    def __init__(self, conn: Connection, request: FactsRequest, window: Window) -> None:
+        self.conn, self.request = conn, request
+        scope = request.scope
+        self.service, self.environment = scope.service or "", scope.environment
+        # "service = %s AND" for one service; nothing for all (the rollups keep all services under '').
+        self.where = "service = %s AND " if scope.service else ""
+        self.scope_params: tuple[str, ...] = (scope.service,) if scope.service else ()
+        self.since, self.until = to_micros(window.since), to_micros(window.until)
+        first, end = -(-self.since // DAY_US), self.until // DAY_US
+        self.edges: list[tuple[int, int]] = []
+        self.days: tuple[int, int] | None = None
+        if first >= end:
+            self.edges.append((self.since, self.until))
+        else:
+            self.days = (first, end)
+            if self.since < first * DAY_US:
+                self.edges.append((self.since, first * DAY_US))
+            if end * DAY_US < self.until:
+                self.edges.append((end * DAY_US, self.until))
+
+    async def rows(self, sql: str, params: tuple[Any, ...]) -> list[TupleRow]:
+        return await (await self.conn.execute(sql, params)).fetchall()
+
+    async def facts(self) -> DoraFacts:
+        deployments, failures, labelled, days = await self._deployments()
+        lead, negative, missing = await self._lead_times()
+        links = await self._links(failures, labelled)
+        return DoraFacts(
+            deployments=deployments,
+            deploy_days=days,
+            failure_status=failures,
+            lead_times=lead,
+            negative_lead_times=negative,
+            missing_changes=missing,
+            **links,
+        )
+
+    async def _deployments(self) -> tuple[int, int, int, dict[date, int]]:
+        count = failures = labelled = 0
+        days: Counter[date] = Counter()
+        if self.days is not None:
+            for day, deployed, failed, rework in await self.rows(
+                "SELECT day, deployments, failures, rework_labelled FROM dora_deploy_days "
+                "WHERE service = %s AND environment = %s AND day >= %s AND day < %s",
+                (self.service, self.environment, *self.days),
+            ):
+                if deployed:
+                    days[_EPOCH + timedelta(days=day)] += deployed
+                count, failures, labelled = count + deployed, failures + failed, labelled + rework
+        for start, end in self.edges:
+            for listed_at, status, rework in await self.rows(
+                "SELECT listed_at, status, rework FROM deployments "
+                f"WHERE {self.where}environment = %s AND listed_at >= %s AND listed_at < %s",
+                (*self.scope_params, self.environment, start, end),
+            ):
+                if status == "success":
+                    count += 1
+                    labelled += rework
+                    days[_EPOCH + timedelta(days=listed_at // DAY_US)] += 1
+                elif status == "failure":
+                    failures += 1
+        return count, failures, labelled, dict(sorted(days.items()))
+
+    async def _lead_times(self) -> tuple[Summary, int, int]:
+        merged: dict[int, list[float]] = {}
+
+        def add(bucket: int, n: int, total: float, low: float, high: float) -> None:
+            found = merged.get(bucket)
+            if found is None:
+                merged[bucket] = [n, total, low, high]
+            else:
+                found[0] += n
+                found[1] += total
+                found[2] = min(found[2], low)
+                found[3] = max(found[3], high)
+
+        key = (self.service, self.environment)
+        for table, column, ranges in self._rollup_ranges():
+            for start, end in ranges:
+                for row in await self.rows(
+                    f"SELECT bucket, n, total, low, high FROM {table} "
+                    f"WHERE service = %s AND environment = %s AND {column} >= %s AND {column} < %s",
+                    (*key, start, end),
+                ):
+                    add(*row)
+        for start, end in self.edges:
+            for bucket, lead_us in await self.rows(
+                "SELECT bucket, lead_us FROM dora_leads "
+                f"WHERE {self.where}environment = %s AND deployed_at >= %s AND deployed_at < %s",
+                (*self.scope_params, self.environment, start, end),
+            ):
+                value = (lead_us or 0) / 1e6
+                add(bucket, 1, value, value, value)
+        negative = int(merged.pop(-1, [0])[0])
+        missing = int(merged.pop(-2, [0])[0])
+        count = sum(int(values[0]) for values in merged.values())
+        if count <= self.request.exact_limit:
+            values = [
+                lead_us / 1e6
+                for (lead_us,) in await self.rows(
+                    "SELECT lead_us FROM dora_leads "
+                    f"WHERE {self.where}environment = %s AND deployed_at >= %s AND deployed_at < %s AND bucket >= 0",
+                    (*self.scope_params, self.environment, self.since, self.until),
+                )
+            ]
+            return Summary.exact(values), negative, missing
+        buckets = (Bucket(int(n), total, low, high) for n, total, low, high in merged.values())
+        return Summary.of_buckets(buckets), negative, missing
+
+    def _rollup_ranges(self) -> list[tuple[str, str, list[tuple[int, int]]]]:
+        """Whole months from ``dora_lead_months``, the other whole days from ``dora_lead_days``."""
+        if self.days is None:
+            return []
+        months: list[tuple[int, int]] = []
+        days: list[tuple[int, int]] = []
+        cursor, end = self.days
+        while cursor < end:
+            month = month_of(cursor)
+            first, following = month_days(month)
+            if first == cursor and following <= end:
+                if months and months[-1][1] == month:
+                    months[-1] = (months[-1][0], month + 1)
+                else:
+                    months.append((month, month + 1))
+                cursor = following
+            else:
+                stop = min(following, end)
+                days.append((cursor, stop))
+                cursor = stop
+        return [("dora_lead_months", "month", months), ("dora_lead_days", "day", days)]
+
+    async def _links(self, failures: int, labelled: int) -> dict[str, Any]:
+        options = self.request.options
+        limit = None if options.attribution_window is None else options.attribution_window // timedelta(microseconds=1)
+        scope = (*self.scope_params, self.environment)
+        ((failed,),) = await self.rows(
+            "SELECT count(*) FROM (SELECT DISTINCT cause_source, cause_id FROM dora_incident_links "
+            f"WHERE {self.where}environment = %s AND cause_env = %s AND cause_status = 'success' "
+            "AND cause_at >= %s AND cause_at < %s AND (NOT by_time OR %s::int8 IS NULL OR started_at - cause_at <= %s)"
+            ") AS causes",
+            (*scope, self.environment, self.since, self.until, limit, limit),
+        )
+        if options.failed_deployments_count:
+            failed += failures
+        ((fixes,),) = await self.rows(
+            "SELECT count(*) FROM (SELECT DISTINCT fix_source, fix_id FROM dora_incident_links "
+            f"WHERE {self.where}environment = %s AND fix_at >= %s AND fix_at < %s AND NOT fix_labelled) AS fixes",
+            (*scope, self.since, self.until),
+        )
+
+        recovery: list[float] = []
+        restore: list[float] = []
+        recovery_open = restore_open = unattributed = negative = 0
+        for started, resolved, related, cause_at, by_time in await self.rows(
+            "SELECT started_at, resolved_at, related, cause_at, by_time FROM dora_incident_links "
+            f"WHERE {self.where}environment = %s AND started_at >= %s AND started_at < %s",
+            (*scope, self.since, self.until),
+        ):
+            attributed = cause_at is not None and (not by_time or limit is None or started - cause_at <= limit)
+            if related and not attributed:
+                unattributed += 1
+            if resolved is None:
+                restore_open += 1
+                recovery_open += attributed
+                continue
+            if resolved < started:
+                negative += 1
+                continue
+            restore.append((resolved - started) / 1e6)
+            if attributed:
+                start = started if options.recovery_clock == "incident" else cause_at
+                if resolved < start:
+                    negative += 1
+                else:
+                    recovery.append((resolved - start) / 1e6)
+        ((known,),) = await self.rows(
+            f"SELECT EXISTS (SELECT 1 FROM incidents WHERE {self.where}environment = %s)", scope
+        )
+        return {
+            "failed": failed,
+            "rework": labelled + fixes,
+            "recovery": Summary.exact(recovery),
+            "recovery_open": recovery_open,
+            "restore": Summary.exact(restore),
+            "restore_open": restore_open,
+            "unattributed": unattributed,
+            "negative_durations": negative,
+            "incidents_known": bool(known),
+        }
+
+
+async def _facts_from_events(conn: Connection, request: FactsRequest) -> list[DoraFacts]:
+    deployments = await _deployments(conn, request.scope)
+    changes = await _changes(conn, request.scope)
+    incidents = await _incidents(conn, request.scope)
     return facts_from_events(deployments, changes, incidents, request)
 
 

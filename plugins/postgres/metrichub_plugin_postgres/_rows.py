@@ -7,6 +7,7 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from metrichub_core.dora.reference import is_rework_labelled
 from metrichub_core.models import Change, Deployment, Event, EventKind, Incident
 from metrichub_core.storage._paging import to_micros
 
@@ -20,7 +21,7 @@ COLUMNS: dict[str, tuple[tuple[str, str], ...]] = {
     "deployments": (
         ("source", "text"), ("id", "text"), ("service", "text"), ("environment", "text"), ("status", "text"),
         ("started_at", "int8"), ("finished_at", "int8"), ("listed_at", "int8"), ("commit_sha", "text"),
-        ("change_ids", "jsonb"), ("url", "text"), ("labels", "jsonb"),
+        ("change_ids", "jsonb"), ("url", "text"), ("labels", "jsonb"), ("rework", "bool"),
     ),
     "changes": (
         ("source", "text"), ("id", "text"), ("service", "text"), ("committed_at", "int8"), ("merged_at", "int8"),
@@ -57,6 +58,9 @@ class Batch:
 
     def __init__(self) -> None:
         self.tables: dict[str, dict[tuple[str, str], tuple[Any, ...]]] = {table: {} for table in COLUMNS}
+        self.deployments: dict[tuple[str, str], Deployment] = {}
+        self.changes: dict[tuple[str, str], Change] = {}
+        self.incidents: dict[tuple[str, str], Incident] = {}
 
     @classmethod
     def of(cls, events: Sequence[Event]) -> Batch:
@@ -64,18 +68,21 @@ class Batch:
         deployments, changes, incidents = (batch.tables[table] for table in ("deployments", "changes", "incidents"))
         for event in events:
             if isinstance(event, Deployment):
+                batch.deployments[(event.source, event.id)] = event
                 deployments[(event.source, event.id)] = (
                     event.source, event.id, event.service, event.environment, event.status,
                     to_micros(event.started_at), _micros(event.finished_at),
                     to_micros(event.finished_at or event.started_at), event.commit_sha,
-                    json.dumps(event.change_ids), event.url, json.dumps(event.labels),
+                    json.dumps(event.change_ids), event.url, json.dumps(event.labels), is_rework_labelled(event),
                 )  # fmt: skip
             elif isinstance(event, Change):
+                batch.changes[(event.source, event.id)] = event
                 changes[(event.source, event.id)] = (
                     event.source, event.id, event.service, to_micros(event.committed_at),
                     _micros(event.merged_at), event.url,
                 )  # fmt: skip
             elif isinstance(event, Incident):
+                batch.incidents[(event.source, event.id)] = event
                 incidents[(event.source, event.id)] = (
                     event.source, event.id, event.service, event.environment, to_micros(event.started_at),
                     _micros(event.resolved_at), event.severity, event.caused_by, event.deployment_related,

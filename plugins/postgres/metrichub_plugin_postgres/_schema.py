@@ -14,17 +14,20 @@ from psycopg import AsyncConnection, sql
 from psycopg.rows import TupleRow
 
 from metrichub_core.storage.base import StorageError
+from metrichub_plugin_postgres._dora_schema import DDL
 
-__all__ = ["LOCK_NAMESPACE", "MIGRATIONS", "MIGRATION_LOCK", "SOURCE_LOCK_NAMESPACE", "migrate"]
+__all__ = ["DORA_LOCK", "LOCK_NAMESPACE", "MIGRATIONS", "MIGRATION_LOCK", "SOURCE_LOCK_NAMESPACE", "migrate"]
 
 # Two-key advisory locks ``(namespace, key)``: the first key keeps MetricHub's locks
 # apart from any other application's locks in the same database.
 LOCK_NAMESPACE = 0x4D480001  # migrations: (LOCK_NAMESPACE, MIGRATION_LOCK)
 MIGRATION_LOCK = 1
+DORA_LOCK = 2  # (LOCK_NAMESPACE, DORA_LOCK): held by every event write, see _dora_schema
 SOURCE_LOCK_NAMESPACE = 0x4D480002  # per-source collection: (SOURCE_LOCK_NAMESPACE, hashtext(source_id))
 
 MIGRATIONS: list[str] = [
-    # 1: events, per-source state.
+    # 1: events (``rework``: the deployment is labelled rework, by the reference rule), per-source
+    # state, derived DORA data (see _dora_schema).
     """
     CREATE TABLE deployments (
         source TEXT COLLATE "C" NOT NULL,
@@ -39,6 +42,7 @@ MIGRATIONS: list[str] = [
         change_ids JSONB NOT NULL,
         url TEXT,
         labels JSONB NOT NULL,
+        rework BOOLEAN NOT NULL,
         PRIMARY KEY (source, id)
     );
     CREATE INDEX deployments_by_scope ON deployments (service, environment, listed_at);
@@ -75,7 +79,8 @@ MIGRATIONS: list[str] = [
         state TEXT NOT NULL,
         updated_at BIGINT NOT NULL
     );
-    """,
+    """
+    + DDL,
 ]
 
 

@@ -28,9 +28,10 @@ from metrichub_core.models import Event, EventKind
 from metrichub_core.storage._paging import decode_cursor, encode_cursor, to_micros
 from metrichub_core.storage.base import EventQuery, Page, StorageError, StorageHealth
 from metrichub_plugin_postgres._dora import dora_facts
+from metrichub_plugin_postgres._dora_write import DoraWrite
 from metrichub_plugin_postgres._pool import Connection, RecoveringPool
 from metrichub_plugin_postgres._rows import LISTED_AT, ROW_TO_EVENT, SELECTED, TABLES, Batch
-from metrichub_plugin_postgres._schema import SOURCE_LOCK_NAMESPACE, migrate
+from metrichub_plugin_postgres._schema import DORA_LOCK, LOCK_NAMESPACE, SOURCE_LOCK_NAMESPACE, migrate
 from metrichub_plugin_postgres._urls import parse_url
 
 __all__ = ["PostgresStorage", "source_lock_key"]
@@ -109,12 +110,18 @@ class PostgresStorage:
         self._pool = pool
 
     async def upsert(self, events: Sequence[Event]) -> int:
-        statements = Batch.of(events).statements()
+        batch = Batch.of(events)
+        statements = batch.statements()
 
         async def write(conn: Connection) -> int:
+            dora = DoraWrite(batch)
             async with conn.transaction():
+                # One writer at a time keeps the derived DORA data exact (see _dora_schema).
+                await conn.execute("SELECT pg_advisory_xact_lock(%s, %s)", (LOCK_NAMESPACE, DORA_LOCK))
+                await dora.before(conn)
                 for sql, arrays in statements:
                     await conn.execute(sql, arrays)
+                await dora.after(conn)
             return len(events)
 
         return await self.run(write, retry_conflicts=True)

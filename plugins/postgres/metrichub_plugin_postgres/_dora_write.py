@@ -1,0 +1,257 @@
+"""Keeping the derived DORA data right across one upsert, set-based, in its transaction.
+
+``DoraWrite.before`` runs after the transaction took ``DORA_LOCK`` and before the
+events are written (it remembers the deployments about to be replaced);
+``DoraWrite.after`` recomputes what the batch can have changed: the lead rows of the
+changes it names (before and after), the day and month rollups those rows and the
+deployments fall in, and the links of the incidents whose attribution or fix it can
+move. Every statement takes the keys as arrays, so a batch costs a fixed number of
+round trips whatever its size.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import date
+from typing import Any
+
+from psycopg import AsyncConnection
+from psycopg.rows import TupleRow
+
+from metrichub_core.storage._paging import to_micros
+from metrichub_plugin_postgres._dora_schema import (
+    DAY_US,
+    LEAD_DAY_AGGREGATES,
+    LEADS_SELECT,
+    link_sql,
+)
+from metrichub_plugin_postgres._rows import Batch
+
+__all__ = ["DoraWrite", "day_of", "month_days", "month_of"]
+
+Connection = AsyncConnection[TupleRow]
+_EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
+
+
+def day_of(micros: int) -> int:
+    return micros // DAY_US
+
+
+def month_of(day: int) -> int:
+    moment = date.fromordinal(_EPOCH_ORDINAL + day)
+    return moment.year * 12 + moment.month - 1
+
+
+def month_days(month: int) -> tuple[int, int]:
+    """``[first, end)`` day numbers of a month number (``year * 12 + month - 1``)."""
+    year, index = divmod(month, 12)
+    first = date(year, index + 1, 1)
+    following = date(year + 1, 1, 1) if index == 11 else date(year, index + 2, 1)
+    return first.toordinal() - _EPOCH_ORDINAL, following.toordinal() - _EPOCH_ORDINAL
+
+
+def _columns(rows: Iterable[tuple[Any, ...]], width: int) -> list[list[Any]]:
+    """Rows to one list per column (``width`` of them, even when there is no row)."""
+    listed = list(rows)
+    return [[row[index] for row in listed] for index in range(width)]
+
+
+_KEY_JOIN = "JOIN unnest(%s::text[], %s::text[]) AS k (source, id) ON d.source = k.source AND d.id = k.id"
+
+_FIRST_OF_KEYS = """(
+    SELECT k.service, k.environment, k.change_id, x.source, x.id, x.listed_at
+    FROM unnest(%s::text[], %s::text[], %s::text[]) AS k (service, environment, change_id)
+    CROSS JOIN LATERAL (
+        SELECT d.source, d.id, d.listed_at
+        FROM dora_deployment_changes l JOIN deployments d ON d.source = l.dep_source AND d.id = l.dep_id
+        WHERE l.service = k.service AND l.change_id = k.change_id AND l.environment = k.environment
+          AND d.status = 'success'
+        ORDER BY d.listed_at, d.source, d.id LIMIT 1
+    ) x
+)"""
+
+_DAY_KEYS = "unnest(%s::text[], %s::text[], %s::int[]) AS k (service, environment, day)"
+_DAY_MATCH = "t.service = k.service AND t.environment = k.environment AND t.day = k.day"
+_ENV_DAY_KEYS = "unnest(%s::text[], %s::int[]) AS k (environment, day)"
+
+_LINK_COLUMNS = (
+    "inc_source", "inc_id", "service", "environment", "started_at", "resolved_at", "related", "cause_source",
+    "cause_id", "cause_env", "cause_status", "cause_at", "by_time", "fix_source", "fix_id", "fix_at", "fix_labelled",
+)  # fmt: skip
+_RELINKED = """(
+    SELECT i.* FROM incidents i JOIN unnest(%s::text[], %s::text[]) AS k (source, id)
+        ON i.source = k.source AND i.id = k.id
+    UNION
+    SELECT i.* FROM incidents i JOIN unnest(%s::text[], %s::text[], %s::int8[]) AS k (service, environment, since)
+        ON i.service = k.service AND i.environment = k.environment
+       AND (i.started_at > k.since OR i.resolved_at >= k.since)
+    UNION
+    SELECT i.* FROM incidents i JOIN unnest(%s::text[], %s::text[]) AS k (service, id)
+        ON i.service = k.service AND i.caused_by = k.id
+) i"""
+RELINK_SQL = (
+    f"INSERT INTO dora_incident_links {link_sql(_RELINKED)} ON CONFLICT (inc_source, inc_id) DO UPDATE SET "
+    + ", ".join(f"{column} = excluded.{column}" for column in _LINK_COLUMNS[2:])
+)
+
+
+class DoraWrite:
+    """The derived-data side of one upsert."""
+
+    def __init__(self, batch: Batch) -> None:
+        self.batch = batch
+        self.keys = _columns(batch.deployments, 2)
+        self.old: list[TupleRow] = []
+
+    async def before(self, conn: Connection) -> None:
+        """Remember the stored versions of the batch's deployments (service, environment, time, changes)."""
+        if self.batch.deployments:
+            cursor = await conn.execute(
+                f"SELECT d.service, d.environment, d.listed_at, d.change_ids, d.id FROM deployments d {_KEY_JOIN}",
+                self.keys,
+            )
+            self.old = await cursor.fetchall()
+
+    async def after(self, conn: Connection) -> None:
+        batch = self.batch
+        lead_keys: set[tuple[str, str, str]] = set()
+        deploy_days: set[tuple[str, str, int]] = set()
+        relink_from: dict[tuple[str, str], int] = {}
+        named: set[tuple[str, str]] = set()
+        for service, environment, micros, change_ids, id_ in [
+            *self.old,
+            *(
+                (d.service, d.environment, to_micros(d.finished_at or d.started_at), d.change_ids, d.id)
+                for d in batch.deployments.values()
+            ),
+        ]:
+            lead_keys.update((service, environment, change_id) for change_id in change_ids)
+            deploy_days.add((service, environment, day_of(micros)))
+            scope = (service, environment)
+            relink_from[scope] = min(relink_from.get(scope, micros), micros)
+            named.add((service, id_))
+
+        if batch.deployments:
+            await conn.execute(
+                "DELETE FROM dora_deployment_changes d USING unnest(%s::text[], %s::text[]) AS k (source, id) "
+                "WHERE d.dep_source = k.source AND d.dep_id = k.id",
+                self.keys,
+            )
+            await conn.execute(
+                "INSERT INTO dora_deployment_changes SELECT DISTINCT d.source, d.id, d.service, d.environment, "
+                f"j.value FROM deployments d {_KEY_JOIN} CROSS JOIN jsonb_array_elements_text(d.change_ids) j",
+                self.keys,
+            )
+        if batch.changes:
+            cursor = await conn.execute(
+                "SELECT DISTINCT l.service, l.environment, l.change_id FROM dora_deployment_changes l "
+                "JOIN unnest(%s::text[], %s::text[]) AS k (service, id) "
+                "ON l.service = k.service AND l.change_id = k.id",
+                _columns(((c.service, c.id) for c in batch.changes.values()), 2),
+            )
+            lead_keys.update(await cursor.fetchall())
+
+        lead_days = await self._relead(conn, sorted(lead_keys)) if lead_keys else set()
+        if deploy_days:
+            await self._recount_deploy_days(conn, deploy_days)
+        if lead_days:
+            await self._recount_lead_days(conn, lead_days)
+
+        incidents = _columns(batch.incidents, 2)
+        if incidents[0] or relink_from or named:
+            await conn.execute(
+                RELINK_SQL,
+                [
+                    *incidents,
+                    *_columns(((s, e, since) for (s, e), since in relink_from.items()), 3),
+                    *_columns(named, 2),
+                ],
+            )
+
+    async def _relead(self, conn: Connection, keys: list[tuple[str, str, str]]) -> set[tuple[str, str, int]]:
+        """Recompute the lead rows of ``keys``; return the (service, environment, day)s they left or entered."""
+        arrays = _columns(keys, 3)
+        dirty: set[tuple[str, str, int]] = set()
+        cursor = await conn.execute(
+            "DELETE FROM dora_leads l USING unnest(%s::text[], %s::text[], %s::text[]) AS k (service, environment, "
+            "change_id) WHERE l.service = k.service AND l.environment = k.environment AND l.change_id = k.change_id "
+            "RETURNING l.service, l.environment, l.deployed_at",
+            arrays,
+        )
+        dirty.update((service, environment, day_of(at)) for service, environment, at in await cursor.fetchall())
+        cursor = await conn.execute(
+            f"INSERT INTO dora_leads {LEADS_SELECT.format(first=_FIRST_OF_KEYS)} "
+            "RETURNING service, environment, deployed_at",
+            arrays,
+        )
+        dirty.update((service, environment, day_of(at)) for service, environment, at in await cursor.fetchall())
+        return dirty
+
+    async def _recount_deploy_days(self, conn: Connection, days: set[tuple[str, str, int]]) -> None:
+        arrays = _columns(sorted(days), 3)
+        await conn.execute(f"DELETE FROM dora_deploy_days t USING {_DAY_KEYS} WHERE {_DAY_MATCH}", arrays)
+        await conn.execute(
+            f"INSERT INTO dora_deploy_days SELECT k.service, k.environment, k.day, "
+            "count(*) FILTER (WHERE d.status = 'success'), count(*) FILTER (WHERE d.status = 'failure'), "
+            f"count(*) FILTER (WHERE d.status = 'success' AND d.rework) FROM {_DAY_KEYS} "
+            "JOIN deployments d ON d.service = k.service AND d.environment = k.environment "
+            f"AND d.listed_at >= k.day::int8 * {DAY_US} AND d.listed_at < (k.day::int8 + 1) * {DAY_US} "
+            "GROUP BY k.service, k.environment, k.day",
+            arrays,
+        )
+        every = _columns(sorted({(environment, day) for _, environment, day in days}), 2)
+        await conn.execute(
+            f"DELETE FROM dora_deploy_days t USING {_ENV_DAY_KEYS} "
+            "WHERE t.service = '' AND t.environment = k.environment AND t.day = k.day",
+            every,
+        )
+        await conn.execute(
+            "INSERT INTO dora_deploy_days SELECT '', t.environment, t.day, sum(t.deployments), sum(t.failures), "
+            f"sum(t.rework_labelled) FROM dora_deploy_days t JOIN {_ENV_DAY_KEYS} "
+            "ON t.environment = k.environment AND t.day = k.day WHERE t.service <> '' GROUP BY t.environment, t.day",
+            every,
+        )
+
+    async def _recount_lead_days(self, conn: Connection, days: set[tuple[str, str, int]]) -> None:
+        arrays = _columns(sorted(days), 3)
+        await conn.execute(f"DELETE FROM dora_lead_days t USING {_DAY_KEYS} WHERE {_DAY_MATCH}", arrays)
+        await conn.execute(
+            f"INSERT INTO dora_lead_days SELECT k.service, k.environment, k.day, {LEAD_DAY_AGGREGATES} "
+            f"FROM {_DAY_KEYS} JOIN dora_leads l ON l.service = k.service AND l.environment = k.environment "
+            f"AND l.deployed_at >= k.day::int8 * {DAY_US} AND l.deployed_at < (k.day::int8 + 1) * {DAY_US} "
+            "GROUP BY k.service, k.environment, k.day, l.bucket",
+            arrays,
+        )
+        every = _columns(sorted({(environment, day) for _, environment, day in days}), 2)
+        await conn.execute(
+            f"DELETE FROM dora_lead_days t USING {_ENV_DAY_KEYS} "
+            "WHERE t.service = '' AND t.environment = k.environment AND t.day = k.day",
+            every,
+        )
+        await conn.execute(
+            "INSERT INTO dora_lead_days SELECT '', t.environment, t.day, t.bucket, sum(t.n), sum(t.total), "
+            f"min(t.low), max(t.high) FROM dora_lead_days t JOIN {_ENV_DAY_KEYS} "
+            "ON t.environment = k.environment AND t.day = k.day WHERE t.service <> '' "
+            "GROUP BY t.environment, t.day, t.bucket",
+            every,
+        )
+        months = {(service, environment, month_of(day)) for service, environment, day in days}
+        months |= {("", environment, month) for _, environment, month in months}
+        rows = sorted((service, environment, month, *month_days(month)) for service, environment, month in months)
+        arrays = _columns(rows, 5)
+        keys = (
+            "unnest(%s::text[], %s::text[], %s::int[], %s::int[], %s::int[]) "
+            "AS k (service, environment, month, first, stop)"
+        )
+        await conn.execute(
+            f"DELETE FROM dora_lead_months t USING {keys} "
+            "WHERE t.service = k.service AND t.environment = k.environment AND t.month = k.month",
+            arrays,
+        )
+        await conn.execute(
+            "INSERT INTO dora_lead_months SELECT k.service, k.environment, k.month, t.bucket, sum(t.n), sum(t.total), "
+            f"min(t.low), max(t.high) FROM {keys} JOIN dora_lead_days t ON t.service = k.service "
+            "AND t.environment = k.environment AND t.day >= k.first AND t.day < k.stop "
+            "GROUP BY k.service, k.environment, k.month, t.bucket",
+            arrays,
+        )
