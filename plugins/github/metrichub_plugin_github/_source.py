@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import bisect
 from collections.abc import AsyncIterator, Mapping
 from contextlib import aclosing
 from datetime import datetime, timedelta
@@ -20,25 +19,21 @@ from metrichub_plugin_github._deployments import (
     to_deployment,
 )
 from metrichub_plugin_github._incidents import has_label, is_pull_request, to_incident
+from metrichub_plugin_github._state import RepositoryState
 from metrichub_plugin_github._webhooks import parse_delivery, verify_signature
 
 __all__ = ["GitHubSource"]
 
 STATE_VERSION = 1
 LOOKBACK = timedelta(minutes=10)  # re-read items GitHub timestamped just before the cursor
-SUCCESS_HISTORY = 20  # successful deployments remembered per environment (compare bases)
-SHIPPED_SHAS = 500  # production commit → deployment entries kept for ``Caused-by: <sha>``
-PENDING_GIVE_UP = timedelta(days=7)  # a deployment still running a week after newer ones started is abandoned
-PENDING_MAX = 50  # running deployments asked about again, per repository (the newest)
 
 
 class GitHubSource(Source):
     """Deployments (or workflow runs), the commits they shipped, and incident issues.
 
-    ``ctx.state`` keeps, per repository: the newest deployment id seen, deployments still
-    running, the last successful deployments per environment (the next compare's base)
-    and the shipped commit → deployment map. With that cursor a re-run asks each list for
-    its first page only; the host's ETag cache makes an unchanged page a free ``304``.
+    ``ctx.state`` keeps a ``RepositoryState`` per repository (the cursor) and the ETags
+    of the few URLs a re-run asks again. With them a re-run asks each list for its first
+    page only, and an unchanged page is a free ``304``.
     """
 
     kind: ClassVar[str] = "github"
@@ -68,7 +63,7 @@ class GitHubSource(Source):
         client = self._client(None if full else self.ctx.state.get("etags"))
         repositories: dict[str, dict[str, Any]] = {}
         for repository in self.settings.repositories:
-            state = _RepositoryState.load(previous.get(repository))
+            state = RepositoryState.load(previous.get(repository))
             async for event in self._collect_repository(client, repository, since, state, full):
                 yield event
             repositories[repository] = state.dump()
@@ -78,7 +73,7 @@ class GitHubSource(Source):
         self.ctx.state.update(version=STATE_VERSION, etags=client.fresh_etags, repositories=repositories)
 
     async def _collect_repository(
-        self, client: GitHubClient, repository: str, since: datetime | None, state: _RepositoryState, full: bool
+        self, client: GitHubClient, repository: str, since: datetime | None, state: RepositoryState, full: bool
     ) -> AsyncIterator[Event]:
         records = [] if full else await self._recheck_pending(client, repository, state)
         records.extend(await self._new_records(client, repository, since, state, full))
@@ -104,7 +99,7 @@ class GitHubSource(Source):
             self.ctx.logger.info("%s: %s: no longer following deployments %s", self.id, repository, abandoned)
 
     async def _new_records(
-        self, client: GitHubClient, repository: str, since: datetime | None, state: _RepositoryState, full: bool
+        self, client: GitHubClient, repository: str, since: datetime | None, state: RepositoryState, full: bool
     ) -> list[RunRecord]:
         """Deployments (or runs) newer than the cursor, newest first, with their outcome."""
         workflow_mode = self.settings.deployments_from == "workflow_runs"
@@ -135,7 +130,7 @@ class GitHubSource(Source):
             records.append(record)
         return records
 
-    async def _recheck_pending(self, client: GitHubClient, repository: str, state: _RepositoryState) -> list[RunRecord]:
+    async def _recheck_pending(self, client: GitHubClient, repository: str, state: RepositoryState) -> list[RunRecord]:
         """Deployments still running last time: one request each (a free 304 while unchanged)."""
         records: list[RunRecord] = []
         for deployment_id, item in list(state.pending.items()):
@@ -181,7 +176,7 @@ class GitHubSource(Source):
         return None if outcome is None else RunRecord.from_run(repository, run, outcome)
 
     async def _incidents(
-        self, client: GitHubClient, repository: str, since: datetime | None, state: _RepositoryState, full: bool
+        self, client: GitHubClient, repository: str, since: datetime | None, state: RepositoryState, full: bool
     ) -> AsyncIterator[Event]:
         """Issues with the incident label, most recently updated first, down to the cursor.
 
@@ -220,7 +215,7 @@ class GitHubSource(Source):
     def parse_webhook(self, headers: Mapping[str, str], body: bytes) -> list[Event]:
         def resolve(repository: str, reference: str) -> str:
             raw = self.ctx.state.get("repositories", {}).get(repository)
-            return _RepositoryState.load(raw).resolve(reference)
+            return RepositoryState.load(raw).resolve(reference)
 
         return parse_delivery(self.settings, self.id, headers, body, resolve)
 
@@ -241,103 +236,3 @@ def _take_until(
 def _compact(item: dict[str, Any]) -> dict[str, Any]:
     """The fields of a deployment needed to report it once it finishes."""
     return {key: item.get(key) for key in ("id", "sha", "ref", "environment", "created_at")}
-
-
-class _RepositoryState:
-    """The per-repository cursor kept in ``ctx.state`` (JSON-compatible)."""
-
-    def __init__(
-        self,
-        last_id: int | None,
-        pending: dict[str, dict[str, Any]],
-        successes: dict[str, list[list[Any]]],
-        shipped: dict[str, str],
-        issues_updated_at: str | None = None,
-        newest_at: str | None = None,
-    ) -> None:
-        self.last_id = last_id
-        self.issues_updated_at = issues_updated_at  # newest incident issue update seen
-        self.newest_at = newest_at  # newest deployment creation seen (GitHub's clock)
-        self.pending = pending
-        self.successes = successes  # environment → [[started_at ISO, id, sha], ...] oldest first
-        self.shipped = shipped  # production commit SHA → deployment id
-
-    @classmethod
-    def load(cls, raw: Any) -> _RepositoryState:
-        raw = raw if isinstance(raw, dict) else {}
-        return cls(
-            raw.get("last_id"),
-            dict(raw.get("pending", {})),
-            {env: [list(entry) for entry in entries] for env, entries in raw.get("successes", {}).items()},
-            dict(raw.get("shipped", {})),
-            raw.get("issues_updated_at"),
-            raw.get("newest_at"),
-        )
-
-    def dump(self) -> dict[str, Any]:
-        return {
-            "last_id": self.last_id,
-            "pending": self.pending,
-            "successes": self.successes,
-            "shipped": self.shipped,
-            "issues_updated_at": self.issues_updated_at,
-            "newest_at": self.newest_at,
-        }
-
-    def saw(self, created_at: datetime) -> None:
-        if self.newest_at is None or created_at > parse_time(self.newest_at):
-            self.newest_at = created_at.isoformat()
-
-    def prune_pending(self) -> list[str]:
-        """Stop following deployments that never finished: stale ones, and all but the newest few."""
-        if not self.pending:
-            return []
-        newest = parse_time(self.newest_at) if self.newest_at else None
-        ordered = sorted(self.pending, key=lambda key: (str(self.pending[key].get("created_at")), int(key)))
-        abandoned = [
-            key
-            for position, key in enumerate(ordered)
-            if position < len(ordered) - PENDING_MAX
-            or (newest is not None and parse_time(str(self.pending[key]["created_at"])) < newest - PENDING_GIVE_UP)
-        ]
-        for key in abandoned:
-            del self.pending[key]
-        return abandoned
-
-    def predecessor(self, environment: str, record: RunRecord) -> str | None:
-        """The SHA of the last successful deployment to ``environment`` before ``record``."""
-        history = self.successes.get(environment, [])
-        position = bisect.bisect_left([_order(entry) for entry in history], _record_order(record))
-        return str(history[position - 1][2]) if position else None
-
-    def add_success(self, environment: str, record: RunRecord) -> None:
-        history = self.successes.setdefault(environment, [])
-        entry = [record.started_at.isoformat(), record.id, record.sha]
-        orders = [_order(item) for item in history]
-        if _record_order(record) not in orders:
-            history.insert(bisect.bisect_left(orders, _record_order(record)), entry)
-        del history[:-SUCCESS_HISTORY]
-        if environment == "production" and record.sha:
-            self.shipped.pop(record.sha, None)
-            self.shipped[record.sha] = record.id
-            for stale in list(self.shipped)[:-SHIPPED_SHAS]:
-                del self.shipped[stale]
-
-    def resolve(self, reference: str) -> str:
-        """A ``Caused-by`` value as a deployment id: ids pass, known commit SHAs (or prefixes) map."""
-        if reference.isdigit():
-            return reference
-        lowered = reference.lower()
-        if len(lowered) >= 7:
-            for sha in reversed(list(self.shipped)):
-                if sha.lower().startswith(lowered):
-                    return self.shipped[sha]
-        return reference
-
-
-def _order(entry: list[Any]) -> tuple[datetime, int]:
-    return parse_time(str(entry[0])), int(entry[1])
-
-
-def _record_order(record: RunRecord) -> tuple[datetime, int]:
-    return record.started_at, int(record.id)
