@@ -118,9 +118,10 @@ class GitHubSource(Source):
             state.saw(max(parse_time(item["created_at"]) for item in items))
         records: list[RunRecord] = []
         for item in items:
-            record = await (
-                self._run(repository, item) if workflow_mode else self._deployment(client, repository, item)
-            )
+            if workflow_mode:
+                record = self._run(repository, item)
+            else:
+                record = await self._deployment(client, repository, item)
             if record is None:
                 continue
             if not record.outcome.final:
@@ -139,7 +140,7 @@ class GitHubSource(Source):
                 response = await client.get(client.url(path), conditional=True)
                 if unchanged(response):
                     continue
-                record = await self._run(repository, response.json())
+                record = self._run(repository, response.json())
                 if record is None or record.outcome.final:
                     del state.pending[deployment_id]
                     client.forget(path)
@@ -171,7 +172,7 @@ class GitHubSource(Source):
             client.forget(path)  # only running deployments are asked again
         return RunRecord.from_deployment(repository, item, outcome)
 
-    async def _run(self, repository: str, run: dict[str, Any]) -> RunRecord | None:
+    def _run(self, repository: str, run: dict[str, Any]) -> RunRecord | None:
         outcome = run_outcome(run)
         return None if outcome is None else RunRecord.from_run(repository, run, outcome)
 
