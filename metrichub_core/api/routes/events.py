@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime
 from typing import Any, Generic, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, RootModel, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, RootModel, TypeAdapter, ValidationError
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -25,11 +24,12 @@ from metrichub_core.api.params import (
 from metrichub_core.models import Change, Deployment, EventKind, Incident, UTCDateTime
 from metrichub_core.storage.base import EventQuery
 
-__all__ = ["EventPage", "Ingested", "ResolveBody", "operations", "read_json"]
+__all__ = ["EventPage", "Ingested", "ResolveBody", "operations", "parse_body"]
 
 operations = Operations("events")
 
 E = TypeVar("E", Deployment, Change, Incident)
+M = TypeVar("M", bound=BaseModel)
 
 
 class EventPage(BaseModel, Generic[E]):
@@ -60,47 +60,41 @@ class ResolveBody(BaseModel):
     resolved_at: UTCDateTime | None = Field(None, description="When the incident was resolved; default now.")
 
 
-async def read_json(request: Request) -> Any:
-    body = await request.body()
-    if not body.strip():
-        return None
+def _body_error(message: str, kind: str) -> ApiError:
+    return ApiError("validation_error", message, [{"field": "(body)", "loc": [], "message": message, "type": kind}])
+
+
+_ADAPTERS: dict[type[BaseModel], TypeAdapter[Any]] = {
+    Deployment: TypeAdapter(list[Deployment]),
+    Change: TypeAdapter(list[Change]),
+    Incident: TypeAdapter(list[Incident]),
+}
+
+
+def parse_body(body: bytes, model: type[M]) -> list[M]:
+    """Validate a JSON object or list of ``model`` strictly as JSON (a number is no timestamp); all or nothing."""
+    stripped = body.lstrip()
+    if not stripped:
+        raise _body_error(f"Expected a {_kind(model)} object or a list of them; the body is empty.", "missing")
+    many = stripped[:1] == b"["
     try:
-        return json.loads(body)
-    except (ValueError, RecursionError) as exc:
-        message = (
-            f"The body is not valid JSON: {exc}"
-            if isinstance(exc, json.JSONDecodeError)
-            else "The body is not valid JSON."
-        )
-        raise ApiError(
-            "validation_error", message, [{"field": "(body)", "loc": [], "message": message, "type": "json_invalid"}]
-        ) from None
+        if many:
+            return list(_ADAPTERS[model].validate_json(body, strict=True))
+        return [model.model_validate_json(body, strict=True)]
+    except ValidationError as exc:
+        errors = field_errors(exc.errors(include_input=False, include_url=False))
+        invalid = len({error["loc"][0] for error in errors if error["loc"]}) if many else 1
+        what = f"{max(invalid, 1)} invalid {_kind(model)}(s)" if many else f"Invalid {_kind(model)}"
+        raise ApiError("validation_error", f"{what}; nothing was stored.", errors) from None
+
+
+def _kind(model: type[BaseModel]) -> str:
+    return str(getattr(model, "kind", model.__name__.lower()))
 
 
 async def _ingest(request: Request, model: type[E]) -> Response:
     ctx = context(request)
-    payload = await read_json(request)
-    if isinstance(payload, list):
-        items, many = payload, True
-    elif isinstance(payload, dict):
-        items, many = [payload], False
-    else:
-        message = f"Expected a {model.kind} object or a list of them."
-        raise ApiError(
-            "validation_error", message, [{"field": "(body)", "loc": [], "message": message, "type": "model_type"}]
-        )
-    events: list[E] = []
-    errors: list[dict[str, Any]] = []
-    for position, item in enumerate(items):
-        try:
-            events.append(model.model_validate(item))
-        except ValidationError as exc:
-            errors += field_errors(
-                exc.errors(include_input=False, include_url=False), prefix=(position,) if many else ()
-            )
-    if errors:
-        invalid = len({error["loc"][0] for error in errors}) if many else 1
-        raise ApiError("validation_error", f"{invalid} invalid {model.kind}(s); nothing was stored.", errors)
+    events = parse_body(await request.body(), model)
     stored = await ctx.hub.ingest(events)
     if stored:
         ctx.data_changed()
@@ -220,9 +214,9 @@ async def resolve_incident(request: Request) -> Response:
     """
     ctx = context(request)
     query = parse_query(request, ResolveQuery)
-    payload = await read_json(request)
+    raw = await request.body()
     try:
-        body = ResolveBody.model_validate(payload if payload is not None else {})
+        body = ResolveBody.model_validate_json(raw if raw.strip() else b"{}", strict=True)
     except ValidationError as exc:
         raise ApiError(
             "validation_error", "Invalid body.", field_errors(exc.errors(include_input=False, include_url=False))
