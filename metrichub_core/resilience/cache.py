@@ -30,7 +30,7 @@ class _Entry:
 class HttpCache:
     """Bounded LRU of ``url -> (etag, kept headers, raw body)``."""
 
-    def __init__(self, *, max_entries: int = 256, max_body_bytes: int = 256 * 1024) -> None:
+    def __init__(self, *, max_entries: int = 64, max_body_bytes: int = 64 * 1024) -> None:
         self.max_entries = max_entries
         self.max_body_bytes = max_body_bytes
         self._entries: OrderedDict[str, _Entry] = OrderedDict()

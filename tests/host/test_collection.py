@@ -222,3 +222,15 @@ async def test_collector_counters_are_plain_data(sample_host: PluginHost) -> Non
     assert snapshot["s"]["stats"]["requests"] == 2
     assert snapshot["s"]["stats"]["responses"] == {"200": 2}
     assert snapshot["s"]["breaker"]["state"] == "closed"
+
+
+async def test_etags_persist_between_runs_so_unchanged_pages_cost_nothing(sample_host: PluginHost) -> None:
+    with FakeUpstream() as upstream:
+        upstream.pages("/deployments", sample_items(6), page_size=3)
+        async with make_hub(sample_host, {"s": table(upstream.url)}) as hub:
+            assert (await hub.collect(full=True))[0].events == 6
+            second = (await hub.collect(full=True))[0]
+            stats = hub.sources.snapshot()["s"]["stats"]
+    assert second.ok and second.events == 6
+    assert [bool(r.headers.get("if-none-match")) for r in upstream.requests] == [False, False, True, True]
+    assert stats["cache_hits"] == 2 and stats["responses"] == {"200": 2, "304": 2}
