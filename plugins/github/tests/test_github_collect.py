@@ -181,6 +181,14 @@ async def test_full_sync_and_cheap_rerun_through_the_hub(github: Any, history_fa
         check_events(await stored_events(hub), history.truth)
         await check_dora(hub, history.truth)
 
+        # collect --full: everything is read again; the host's ETag cache answers what it kept.
+        github.log.clear()
+        [result] = await hub.collect(full=True)
+        assert result.ok, result.error
+        assert github.statuses_count(304) > 0
+        check_events(await stored_events(hub), history.truth)
+        await check_dora(hub, history.truth)
+
 
 def _date(commit: dict[str, Any]) -> Any:
     from metrichub_plugin_github._deployments import parse_time
