@@ -183,8 +183,8 @@ class FakeGitHub:
         }
 
     async def handle(self, request: Request) -> Response:
-        path = request.url.path
-        where = path + (f"?{request.url.query}" if request.url.query else "")
+        path = request.url.path.removeprefix("/api/v3")  # GitHub Enterprise Server's API root
+        where = request.url.path + (f"?{request.url.query}" if request.url.query else "")
         number = len(self.log) + 1
         response = self._answer(request, path, number)
         self.log.append((where, response.status_code))

@@ -310,3 +310,11 @@ async def test_deployments_that_never_finish_are_given_up(github: Any, history_f
     github.log.clear()
     await collect_direct(github, cfg, state, since=history.clock)
     assert [status for _, status in github.log] == [304, 304, 304]  # recent's statuses and the two lists
+
+
+async def test_github_enterprise_base_url(github: Any, history_factory: Any) -> None:
+    history = history_factory().generate({"acme/api": 12})
+    cfg = config(github, base_url=f"{github.base_url}/api/v3/", repositories=["acme/api"], services={})
+    events = await collect_direct(github, cfg, {})
+    assert {e.id for e in events if isinstance(e, Deployment)} == set(history.truth.deployments)
+    assert all(path.startswith("/api/v3/repos/acme/api/") for path, _ in github.log)
