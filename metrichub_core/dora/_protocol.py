@@ -72,7 +72,7 @@ class FactsRequest:
     scope: DoraScope
     windows: Sequence[Window]
     options: DoraOptions = DoraOptions()
-    exact_limit: int = 50_000
+    exact_limit: int = 10_000
 
 
 @dataclass(frozen=True)

@@ -11,9 +11,13 @@ stale and never half-written:
   environment and UTC day or month, the lead seconds per bucket: count, sum, min,
   max. Quantiles merge exactly across days; see ``metrichub_core.dora._stats``.
 - ``dora_deploy_days``: per service (``''`` = all), environment and UTC day, the
-  successful deployments, the failed ones and those labelled rework.
+  successful deployments, those with status ``failure``, the rework deployments and
+  the deployments that caused a failure (under the default attribution).
 - ``dora_incident_links``: per incident, the deployment it is attributed to (by
   ``caused_by`` or by time) and the deployment that fixed it (rework).
+- ``dora_incident_days``: per service (``''`` = all), environment and UTC day of the
+  incidents' start, buckets of the restore and (default) recovery seconds, and the
+  counts of open, unattributed and negative incidents (kind ``count``, bucket 1-4).
 
 A write recomputes only what it touched: the leads of the changes it names, the
 days and months those leads and deployments fall in, and the links of incidents
@@ -93,7 +97,8 @@ CREATE TABLE dora_deploy_days (
     day INTEGER NOT NULL,
     deployments INTEGER NOT NULL,
     failures INTEGER NOT NULL,
-    rework_labelled INTEGER NOT NULL,
+    rework INTEGER NOT NULL,
+    failed INTEGER NOT NULL,
     PRIMARY KEY (service, environment, day)
 ) WITHOUT ROWID;
 CREATE INDEX dora_deploy_days_by_env ON dora_deploy_days (environment, day);
@@ -120,6 +125,22 @@ CREATE TABLE dora_incident_links (
 CREATE INDEX dora_links_by_start ON dora_incident_links (environment, started_at);
 CREATE INDEX dora_links_by_cause ON dora_incident_links (environment, cause_at);
 CREATE INDEX dora_links_by_fix ON dora_incident_links (environment, fix_at);
+CREATE INDEX dora_links_by_service ON dora_incident_links (service, environment, started_at);
+CREATE INDEX dora_links_by_cause_key ON dora_incident_links (cause_source, cause_id);
+CREATE INDEX dora_links_by_fix_key ON dora_incident_links (fix_source, fix_id);
+CREATE TABLE dora_incident_days (
+    service TEXT NOT NULL,
+    environment TEXT NOT NULL,
+    day INTEGER NOT NULL,
+    kind TEXT NOT NULL,
+    bucket INTEGER NOT NULL,
+    n INTEGER NOT NULL,
+    total REAL NOT NULL,
+    low REAL NOT NULL,
+    high REAL NOT NULL,
+    PRIMARY KEY (service, environment, day, kind, bucket)
+) WITHOUT ROWID;
+CREATE INDEX dora_incident_days_by_env ON dora_incident_days (environment, day);
 CREATE INDEX deployments_by_service_id ON deployments (service, id);
 CREATE INDEX changes_by_service_id ON changes (service, id);
 CREATE INDEX incidents_by_cause ON incidents (service, caused_by);
@@ -170,7 +191,7 @@ def rebuild(conn: sqlite3.Connection) -> None:
     """Recompute every derived table from the events, set-based (inside a transaction)."""
     for table in (
         "dora_deployment_changes", "dora_leads", "dora_lead_days", "dora_lead_months", "dora_deploy_days",
-        "dora_incident_links",
+        "dora_incident_links", "dora_incident_days",
     ):  # fmt: skip
         conn.execute(f"DELETE FROM {table}")
     conn.execute(
@@ -209,17 +230,55 @@ def rebuild(conn: sqlite3.Connection) -> None:
         "INSERT INTO dora_lead_months SELECT service, environment, dora_month(day), bucket, sum(n), sum(total), "
         "min(low), max(high) FROM dora_lead_days GROUP BY service, environment, dora_month(day), bucket"
     )
-    conn.execute(
-        "INSERT INTO dora_deploy_days SELECT service, environment, listed_at / 86400000000, "
-        f"sum(status = 'success'), sum(status = 'failure'), sum(status = 'success' AND {_REWORK_SQL}) "
-        "FROM deployments GROUP BY service, environment, listed_at / 86400000000"
-    )
-    conn.execute(
-        "INSERT INTO dora_deploy_days SELECT '', environment, day, sum(deployments), sum(failures), "
-        "sum(rework_labelled) FROM dora_deploy_days WHERE service != '' GROUP BY environment, day"
-    )
     keys = conn.execute("SELECT source, id FROM incidents").fetchall()
     _relink(conn, [(row[0], row[1]) for row in keys])
+    conn.execute(
+        f"INSERT INTO dora_deploy_days SELECT service, environment, listed_at / 86400000000, {_DEPLOY_DAY_COLUMNS} "
+        "FROM deployments d GROUP BY service, environment, listed_at / 86400000000"
+    )
+    conn.execute(
+        "INSERT INTO dora_deploy_days SELECT '', environment, day, sum(deployments), sum(failures), sum(rework), "
+        "sum(failed) FROM dora_deploy_days WHERE service != '' GROUP BY environment, day"
+    )
+    for kind, where, seconds in _INCIDENT_KINDS:
+        conn.execute(
+            f"INSERT INTO dora_incident_days SELECT service, environment, started_at / 86400000000, '{kind}', "
+            f"dora_bucket({seconds}), count(*), sum({seconds}), min({seconds}), max({seconds}) "
+            f"FROM dora_incident_links WHERE {where} GROUP BY 1, 2, 3, 5"
+        )
+    for code, where in _INCIDENT_COUNTS:
+        conn.execute(
+            "INSERT INTO dora_incident_days SELECT service, environment, started_at / 86400000000, 'count', "
+            f"{code}, count(*), 0, 0, 0 FROM dora_incident_links WHERE {where} GROUP BY 1, 2, 3"
+        )
+    conn.execute(
+        "INSERT INTO dora_incident_days SELECT '', environment, day, kind, bucket, sum(n), sum(total), min(low), "
+        "max(high) FROM dora_incident_days WHERE service != '' GROUP BY environment, day, kind, bucket"
+    )
+
+
+_CAUSED_FAILURE = (
+    "EXISTS (SELECT 1 FROM dora_incident_links l WHERE l.cause_source = d.source AND l.cause_id = d.id "
+    "AND l.environment = d.environment)"
+)
+_FIXED = "EXISTS (SELECT 1 FROM dora_incident_links l WHERE l.fix_source = d.source AND l.fix_id = d.id)"
+_DEPLOY_DAY_COLUMNS = (
+    f"sum(status = 'success'), sum(status = 'failure'), sum(status = 'success' AND ({_REWORK_SQL} OR {_FIXED})), "
+    f"sum(status = 'success' AND {_CAUSED_FAILURE})"
+)
+_RESOLVED = "resolved_at IS NOT NULL AND resolved_at >= started_at"
+_INCIDENT_KINDS = (
+    ("restore", _RESOLVED, "(resolved_at - started_at) / 1e6"),
+    ("recovery", f"{_RESOLVED} AND cause_at IS NOT NULL", "(resolved_at - started_at) / 1e6"),
+)
+"""Duration buckets per incident day: (kind, which links, seconds)."""
+_INCIDENT_COUNTS = (
+    (1, "resolved_at IS NULL"),
+    (2, "resolved_at IS NULL AND cause_at IS NOT NULL"),
+    (3, "related = 1 AND cause_at IS NULL"),
+    (4, "resolved_at < started_at"),
+)
+"""Counts per incident day (kind ``count``): open, open attributed, unattributed, negative."""
 
 
 class DoraWrite:
@@ -277,7 +336,6 @@ class DoraWrite:
                 lead_keys.add((service, environment, change_id))
 
         lead_days = _relead(conn, lead_keys)
-        _recount_deploy_days(conn, deploy_days)
         _recount_lead_days(conn, lead_days)
 
         incidents = {(row[0], row[1]) for row in self.incidents}
@@ -297,7 +355,9 @@ class DoraWrite:
                     "SELECT source, id FROM incidents WHERE service = ? AND caused_by = ?", (service, id_)
                 )
             )
-        _relink(conn, sorted(incidents))
+        linked_days, incident_days = _relink(conn, sorted(incidents))
+        _recount_deploy_days(conn, deploy_days | linked_days)
+        _recount_incident_days(conn, incident_days)
 
 
 def _earliest(earliest: dict[tuple[str, str], int], key: tuple[str, str], moment: int) -> None:
@@ -370,9 +430,9 @@ def _recount_deploy_days(conn: sqlite3.Connection, days: set[tuple[str, str, int
             (service, environment, day),
         )
         conn.execute(
-            "INSERT INTO dora_deploy_days SELECT service, environment, ?, sum(status = 'success'), "
-            f"sum(status = 'failure'), sum(status = 'success' AND {_REWORK_SQL}) FROM deployments "
-            "WHERE service = ? AND environment = ? AND listed_at >= ? AND listed_at < ? GROUP BY service, environment",
+            f"INSERT INTO dora_deploy_days SELECT service, environment, ?, {_DEPLOY_DAY_COLUMNS} "
+            "FROM deployments d WHERE service = ? AND environment = ? AND listed_at >= ? AND listed_at < ? "
+            "GROUP BY service, environment",
             (day, service, environment, day * DAY_US, (day + 1) * DAY_US),
         )
     for environment, day in {(environment, day) for _, environment, day in days}:
@@ -381,8 +441,39 @@ def _recount_deploy_days(conn: sqlite3.Connection, days: set[tuple[str, str, int
         )
         conn.execute(
             "INSERT INTO dora_deploy_days SELECT '', environment, day, sum(deployments), sum(failures), "
-            "sum(rework_labelled) FROM dora_deploy_days WHERE service != '' AND environment = ? AND day = ? "
+            "sum(rework), sum(failed) FROM dora_deploy_days WHERE service != '' AND environment = ? AND day = ? "
             "GROUP BY environment, day",
+            (environment, day),
+        )
+
+
+def _recount_incident_days(conn: sqlite3.Connection, days: set[tuple[str, str, int]]) -> None:
+    for service, environment, day in days:
+        key = (service, environment, day)
+        conn.execute("DELETE FROM dora_incident_days WHERE service = ? AND environment = ? AND day = ?", key)
+        where = "service = ? AND environment = ? AND started_at >= ? AND started_at < ?"
+        params = (service, environment, day * DAY_US, (day + 1) * DAY_US)
+        for kind, which, seconds in _INCIDENT_KINDS:
+            conn.execute(
+                f"INSERT INTO dora_incident_days SELECT service, environment, ?, '{kind}', dora_bucket({seconds}), "
+                f"count(*), sum({seconds}), min({seconds}), max({seconds}) FROM dora_incident_links "
+                f"WHERE {where} AND {which} GROUP BY 1, 2, 3, 5",
+                (day, *params),
+            )
+        for code, which in _INCIDENT_COUNTS:
+            conn.execute(
+                f"INSERT INTO dora_incident_days SELECT service, environment, ?, 'count', {code}, count(*), 0, 0, 0 "
+                f"FROM dora_incident_links WHERE {where} AND {which} GROUP BY 1, 2, 3",
+                (day, *params),
+            )
+    for environment, day in {(environment, day) for _, environment, day in days}:
+        conn.execute(
+            "DELETE FROM dora_incident_days WHERE service = '' AND environment = ? AND day = ?", (environment, day)
+        )
+        conn.execute(
+            "INSERT INTO dora_incident_days SELECT '', environment, day, kind, bucket, sum(n), sum(total), min(low), "
+            "max(high) FROM dora_incident_days WHERE service != '' AND environment = ? AND day = ? "
+            "GROUP BY kind, bucket",
             (environment, day),
         )
 
@@ -420,10 +511,30 @@ def _recount_lead_days(conn: sqlite3.Connection, days: set[tuple[str, str, int]]
         )
 
 
-def _relink(conn: sqlite3.Connection, incidents: Sequence[tuple[str, str]]) -> None:
-    """Recompute the attribution and fix deployment of ``incidents`` (same rules as the reference)."""
+def _relink(
+    conn: sqlite3.Connection, incidents: Sequence[tuple[str, str]]
+) -> tuple[set[tuple[str, str, int]], set[tuple[str, str, int]]]:
+    """Recompute the attribution and fix deployment of ``incidents`` (same rules as the reference).
+
+    Returns the deployment days whose failed or rework counts may have changed, and
+    the incident days whose rollups must be recounted.
+    """
     rows = []
+    deploy_days: set[tuple[str, str, int]] = set()
+    incident_days: set[tuple[str, str, int]] = set()
     for source, id_ in incidents:
+        old = conn.execute(
+            "SELECT service, environment, started_at, cause_env, cause_at, fix_at FROM dora_incident_links "
+            "WHERE inc_source = ? AND inc_id = ?",
+            (source, id_),
+        ).fetchone()
+        if old is not None:
+            service, environment, started, cause_env, cause_at, fix_at = tuple(old)
+            incident_days.add((service, environment, day_of(started)))
+            if cause_at is not None:
+                deploy_days.add((service, cause_env, day_of(cause_at)))
+            if fix_at is not None:
+                deploy_days.add((service, environment, day_of(fix_at)))
         incident = conn.execute(
             "SELECT service, environment, started_at, resolved_at, caused_by, deployment_related FROM incidents "
             "WHERE source = ? AND id = ?",
@@ -432,6 +543,7 @@ def _relink(conn: sqlite3.Connection, incidents: Sequence[tuple[str, str]]) -> N
         if incident is None:
             continue
         service, environment, started, resolved, caused_by, related = tuple(incident)
+        incident_days.add((service, environment, day_of(started)))
         cause: tuple[Any, ...] | None = None
         by_time = 0
         if related:
@@ -459,9 +571,14 @@ def _relink(conn: sqlite3.Connection, incidents: Sequence[tuple[str, str]]) -> N
             ).fetchone()
             if fix is not None and fix[2] > resolved:
                 fix = None
+        if cause is not None:
+            deploy_days.add((service, cause[2], day_of(cause[4])))
+        if fix is not None:
+            deploy_days.add((service, environment, day_of(fix[2])))
         rows.append((
             source, id_, service, environment, started, resolved, int(bool(related)),
             *(tuple(cause) if cause is not None else (None,) * 5), by_time,
             *(tuple(fix[:3]) if fix is not None else (None,) * 3), int(bool(fix[3])) if fix is not None else 0,
         ))  # fmt: skip
     conn.executemany("INSERT OR REPLACE INTO dora_incident_links VALUES (" + ", ".join("?" * 17) + ")", rows)
+    return deploy_days, incident_days

@@ -17,10 +17,21 @@ from datetime import date, timedelta
 from typing import Any, TypeVar
 
 from metrichub_core.dora import Bucket, DoraFacts, FactsRequest, Summary, Window
+from metrichub_core.dora._stats import bucket_of
 from metrichub_core.dora.reference import facts_from_events
 from metrichub_core.models import Change, Deployment, Incident
 from metrichub_core.storage._paging import to_micros
-from metrichub_core.storage._sqlite_dora_schema import _REWORK_SQL, DAY_US, month_days, month_of
+from metrichub_core.storage._sqlite_dora_schema import (
+    _CAUSED_FAILURE,
+    _FIXED,
+    _INCIDENT_COUNTS,
+    _INCIDENT_KINDS,
+    _RESOLVED,
+    _REWORK_SQL,
+    DAY_US,
+    month_days,
+    month_of,
+)
 
 __all__ = ["SQLiteDoraData"]
 
@@ -83,90 +94,102 @@ class _Query:
                 self.edges.append((end * DAY_US, self.until))
 
     def facts(self) -> DoraFacts:
-        deployments, failures, labelled, days = self._deployments()
+        deployments = self._deployments()
         lead, negative, missing = self._lead_times()
-        links = self._links(failures, labelled)
+        options = self.request.options
+        if options.attribution_window is None and options.recovery_clock == "incident":
+            links = self._incidents_from_rollups(deployments["failed"])
+        else:
+            links = self._incidents_from_links()
+        if options.failed_deployments_count:
+            links["failed"] += deployments["failures"]
         return DoraFacts(
-            deployments=deployments,
-            deploy_days=days,
-            failure_status=failures,
+            deployments=deployments["count"],
+            deploy_days=deployments["days"],
+            failure_status=deployments["failures"],
+            rework=deployments["rework"],
             lead_times=lead,
             negative_lead_times=negative,
             missing_changes=missing,
             **links,
         )
 
-    def _deployments(self) -> tuple[int, int, int, dict[date, int]]:
-        count = failures = labelled = 0
+    def _deployments(self) -> dict[str, Any]:
+        count = failures = rework = failed = 0
         days: Counter[date] = Counter()
         if self.days is not None:
-            for day, deployed, failed, rework in self.conn.execute(
-                "SELECT day, deployments, failures, rework_labelled FROM dora_deploy_days "
+            for day, deployed, failing, reworked, caused in self.conn.execute(
+                "SELECT day, deployments, failures, rework, failed FROM dora_deploy_days "
                 "WHERE service = ? AND environment = ? AND day >= ? AND day < ?",
                 (self.service, self.environment, *self.days),
             ):
                 if deployed:
                     days[_EPOCH + timedelta(days=day)] += deployed
-                count, failures, labelled = count + deployed, failures + failed, labelled + rework
+                count, failures, rework, failed = (
+                    count + deployed,
+                    failures + failing,
+                    rework + reworked,
+                    failed + caused,
+                )
         for start, end in self.edges:
-            for listed_at, status, rework in self.conn.execute(
-                f"SELECT listed_at, status, {_REWORK_SQL} FROM deployments "
+            for listed_at, status, reworked, caused in self.conn.execute(
+                f"SELECT listed_at, status, {_REWORK_SQL} OR {_FIXED}, {_CAUSED_FAILURE} FROM deployments d "
                 f"WHERE {self.where}environment = ? AND listed_at >= ? AND listed_at < ?",
                 (*self.scope_params, self.environment, start, end),
             ):
                 if status == "success":
-                    count += 1
-                    labelled += rework
+                    count, rework, failed = count + 1, rework + reworked, failed + caused
                     days[_EPOCH + timedelta(days=listed_at // DAY_US)] += 1
                 elif status == "failure":
                     failures += 1
-        return count, failures, labelled, dict(sorted(days.items()))
+        return {
+            "count": count,
+            "failures": failures,
+            "rework": rework,
+            "failed": failed,
+            "days": dict(sorted(days.items())),
+        }
 
     def _lead_times(self) -> tuple[Summary, int, int]:
-        merged: dict[int, list[float]] = {}
-
-        def add(bucket: int, n: int, total: float, low: float, high: float) -> None:
-            found = merged.get(bucket)
-            if found is None:
-                merged[bucket] = [n, total, low, high]
-            else:
-                found[0] += n
-                found[1] += total
-                found[2] = min(found[2], low)
-                found[3] = max(found[3], high)
-
-        key = (self.service, self.environment)
+        parts, params = [], []
         for table, column, ranges in self._rollup_ranges():
             for start, end in ranges:
-                for row in self.conn.execute(
+                parts.append(
                     f"SELECT bucket, n, total, low, high FROM {table} "
-                    f"WHERE service = ? AND environment = ? AND {column} >= ? AND {column} < ?",
-                    (*key, start, end),
-                ):
-                    add(*row)
-        for start, end in self.edges:
-            for bucket, seconds in self.conn.execute(
-                f"SELECT bucket, seconds FROM dora_leads "
-                f"WHERE {self.where}environment = ? AND deployed_at >= ? AND deployed_at < ?",
-                (*self.scope_params, self.environment, start, end),
-            ):
-                value = seconds or 0.0
-                add(bucket, 1, value, value, value)
-        negative = int(merged.pop(-1, [0])[0])
-        missing = int(merged.pop(-2, [0])[0])
-        count = sum(int(values[0]) for values in merged.values())
-        if count <= self.request.exact_limit:
-            values = [
-                row[0]
-                for row in self.conn.execute(
-                    f"SELECT seconds FROM dora_leads "
-                    f"WHERE {self.where}environment = ? AND deployed_at >= ? AND deployed_at < ? AND bucket >= 0",
-                    (*self.scope_params, self.environment, self.since, self.until),
+                    f"WHERE service = ? AND environment = ? AND {column} >= ? AND {column} < ?"
                 )
-            ]
-            return Summary.exact(values), negative, missing
-        buckets = (Bucket(int(n), total, low, high) for n, total, low, high in merged.values())
-        return Summary.of_buckets(buckets), negative, missing
+                params += [self.service, self.environment, start, end]
+        for start, end in self.edges:
+            parts.append(
+                "SELECT bucket, 1, coalesce(seconds, 0), coalesce(seconds, 0), coalesce(seconds, 0) FROM dora_leads "
+                f"WHERE {self.where}environment = ? AND deployed_at >= ? AND deployed_at < ?"
+            )
+            params += [*self.scope_params, self.environment, start, end]
+        merged = self._merge(parts, params)
+        negative = merged.pop(-1, Bucket(0, 0, 0, 0)).count
+        missing = merged.pop(-2, Bucket(0, 0, 0, 0)).count
+        summary = self._summary(
+            merged,
+            "SELECT seconds FROM dora_leads "
+            f"WHERE {self.where}environment = ? AND deployed_at >= ? AND deployed_at < ? AND bucket >= 0",
+        )
+        return summary, negative, missing
+
+    def _merge(self, parts: list[str], params: list[Any]) -> dict[int, Bucket]:
+        """Merge rollup rows by bucket in SQL: counts and sums add, minima and maxima combine."""
+        if not parts:
+            return {}
+        # The first SELECT names the columns of a compound select.
+        union = " UNION ALL ".join(["SELECT 0 AS bucket, 0 AS n, 0 AS total, 0 AS low, 0 AS high WHERE 0", *parts])
+        sql = f"SELECT bucket, sum(n), sum(total), min(low), max(high) FROM ({union}) GROUP BY bucket"
+        return {row[0]: Bucket(int(row[1]), row[2], row[3], row[4]) for row in self.conn.execute(sql, params)}
+
+    def _summary(self, merged: dict[int, Bucket], exact_sql: str) -> Summary:
+        """Exact values when few (``exact_sql`` over the window), else the merged buckets."""
+        if sum(bucket.count for bucket in merged.values()) <= self.request.exact_limit:
+            params = (*self.scope_params, self.environment, self.since, self.until)
+            return Summary.exact(row[0] for row in self.conn.execute(exact_sql, params))
+        return Summary.of_buckets(merged.values())
 
     def _rollup_ranges(self) -> list[tuple[str, str, list[tuple[int, int]]]]:
         """Whole months from ``dora_lead_months``, the other whole days from ``dora_lead_days``."""
@@ -190,7 +213,58 @@ class _Query:
                 cursor = stop
         return [("dora_lead_months", "month", months), ("dora_lead_days", "day", days)]
 
-    def _links(self, failures: int, labelled: int) -> dict[str, Any]:
+    def _incidents_from_rollups(self, failed: int) -> dict[str, Any]:
+        """Under the default options: failed deployments from the day counts, durations from the rollups."""
+        kinds: dict[str, list[str]] = {"restore": [], "recovery": [], "count": []}
+        params: dict[str, list[Any]] = {"restore": [], "recovery": [], "count": []}
+        if self.days is not None:
+            for kind in kinds:
+                kinds[kind].append(
+                    "SELECT bucket, n, total, low, high FROM dora_incident_days "
+                    "WHERE service = ? AND environment = ? AND day >= ? AND day < ? AND kind = ?"
+                )
+                params[kind] += [self.service, self.environment, *self.days, kind]
+        window = f"{self.where}environment = ? AND started_at >= ? AND started_at < ?"
+        edges: dict[str, list[float]] = {"restore": [], "recovery": []}
+        for start, end in self.edges:
+            edge = [*self.scope_params, self.environment, start, end]
+            for kind, which, seconds in _INCIDENT_KINDS:
+                sql = f"SELECT {seconds} FROM dora_incident_links WHERE {window} AND {which}"
+                edges[kind] += [row[0] for row in self.conn.execute(sql, edge)]
+            for code, which in _INCIDENT_COUNTS:
+                kinds["count"].append(f"SELECT {code}, 1, 0, 0, 0 FROM dora_incident_links WHERE {window} AND {which}")
+                params["count"] += edge
+        counts = {bucket: value.count for bucket, value in self._merge(kinds["count"], params["count"]).items()}
+        restore = self._summary(
+            _with_values(self._merge(kinds["restore"], params["restore"]), edges["restore"]),
+            f"SELECT (resolved_at - started_at) / 1e6 FROM dora_incident_links WHERE {window} AND {_RESOLVED}",
+        )
+        recovery = self._summary(
+            _with_values(self._merge(kinds["recovery"], params["recovery"]), edges["recovery"]),
+            f"SELECT (resolved_at - started_at) / 1e6 FROM dora_incident_links WHERE {window} AND {_RESOLVED} "
+            "AND cause_at IS NOT NULL",
+        )
+        return {
+            "failed": failed,
+            "recovery": recovery,
+            "recovery_open": counts.get(2, 0),
+            "restore": restore,
+            "restore_open": counts.get(1, 0),
+            "unattributed": counts.get(3, 0),
+            "negative_durations": counts.get(4, 0),
+            "incidents_known": self._incidents_known(),
+        }
+
+    def _incidents_known(self) -> bool:
+        return bool(
+            self.conn.execute(
+                f"SELECT EXISTS (SELECT 1 FROM incidents WHERE {self.where}environment = ?)",
+                (*self.scope_params, self.environment),
+            ).fetchone()[0]
+        )
+
+    def _incidents_from_links(self) -> dict[str, Any]:
+        """With a non-default attribution window or recovery clock: read the incident links of the window."""
         options = self.request.options
         limit = None if options.attribution_window is None else options.attribution_window // timedelta(microseconds=1)
         scope = (*self.scope_params, self.environment)
@@ -199,13 +273,6 @@ class _Query:
             f"WHERE {self.where}environment = ? AND cause_env = ? AND cause_status = 'success' "
             "AND cause_at >= ? AND cause_at < ? AND (by_time = 0 OR ? IS NULL OR started_at - cause_at <= ?))",
             (*scope, self.environment, self.since, self.until, limit, limit),
-        ).fetchone()[0]
-        if options.failed_deployments_count:
-            failed += failures
-        fixes = self.conn.execute(
-            "SELECT count(*) FROM (SELECT DISTINCT fix_source, fix_id FROM dora_incident_links "
-            f"WHERE {self.where}environment = ? AND fix_at >= ? AND fix_at < ? AND fix_labelled = 0)",
-            (*scope, self.since, self.until),
         ).fetchone()[0]
 
         recovery: list[float] = []
@@ -233,18 +300,26 @@ class _Query:
                     negative += 1
                 else:
                     recovery.append((resolved - start) / 1e6)
-        known = self.conn.execute(
-            f"SELECT EXISTS (SELECT 1 FROM incidents WHERE {self.where}environment = ?)",
-            scope,
-        ).fetchone()[0]
         return {
             "failed": failed,
-            "rework": labelled + fixes,
             "recovery": Summary.exact(recovery),
             "recovery_open": recovery_open,
             "restore": Summary.exact(restore),
             "restore_open": restore_open,
             "unattributed": unattributed,
             "negative_durations": negative,
-            "incidents_known": bool(known),
+            "incidents_known": self._incidents_known(),
         }
+
+
+def _with_values(merged: dict[int, Bucket], values: list[float]) -> dict[int, Bucket]:
+    """Add single values (from a window's partial days) to merged buckets."""
+    for value in values:
+        key = bucket_of(value)
+        found = merged.get(key)
+        merged[key] = (
+            Bucket(1, value, value, value)
+            if found is None
+            else Bucket(found.count + 1, found.total + value, min(found.low, value), max(found.high, value))
+        )
+    return merged
