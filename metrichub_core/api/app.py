@@ -111,6 +111,7 @@ def create_app(
             yield
         finally:
             await ctx.runner.close()
+            await ctx.cache.close()
             if ctx.scrape_task is not None:
                 ctx.scrape_task.cancel()
                 with contextlib.suppress(BaseException):

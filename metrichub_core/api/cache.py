@@ -45,9 +45,51 @@ class DoraCache:
         self.misses = 0
         self._entries: OrderedDict[Hashable, _Entry] = OrderedDict()
         self._inflight: dict[tuple[Hashable, int], asyncio.Task[bytes]] = {}
+        self._aliases: OrderedDict[Hashable, Hashable] = OrderedDict()
+        self._background: set[asyncio.Task[None]] = set()
 
     def __len__(self) -> int:
         return len(self._entries)
+
+    def alias(self, alias: Hashable, key: Hashable) -> None:
+        """Remember that ``alias`` (e.g. the raw query string and minute) names ``key``: the fast path skips parsing."""
+        self._aliases[alias] = key
+        while len(self._aliases) > self.max_entries * 4:
+            self._aliases.popitem(last=False)
+
+    def lookup(self, alias: Hashable) -> bytes | None:
+        """The fresh value behind ``alias``, counting a hit; ``None`` (and nothing counted) otherwise."""
+        key = self._aliases.get(alias)
+        entry = self._entries.get(key) if key is not None else None
+        if entry is None or entry.generation != self.generation or entry.expires <= self.clock():
+            return None
+        self.hits += 1
+        return entry.value
+
+    def fresh(self, key: Hashable) -> bool:
+        entry = self._entries.get(key)
+        return entry is not None and entry.generation == self.generation and entry.expires > self.clock()
+
+    def refresh(self, alias: Hashable, key: Hashable, compute: Callable[[], Awaitable[bytes]]) -> None:
+        """Compute ``key`` in the background (once), then let ``alias`` name it; failures are dropped."""
+
+        async def run() -> None:
+            await self.get_or_compute(key, compute)
+            self.alias(alias, key)
+
+        task = asyncio.ensure_future(run())
+        self._background.add(task)
+        task.add_done_callback(self._background_done)
+
+    def _background_done(self, task: asyncio.Task[None]) -> None:
+        self._background.discard(task)
+        if not task.cancelled():
+            task.exception()
+
+    async def close(self) -> None:
+        for task in list(self._background):
+            task.cancel()
+        await asyncio.gather(*self._background, return_exceptions=True)
 
     def invalidate(self) -> None:
         self.generation += 1

@@ -23,7 +23,9 @@ __all__ = [
     "ResolveQuery",
     "TrendQuery",
     "parse_labels",
+    "next_minute",
     "parse_query",
+    "resolve_window",
 ]
 
 MAX_WINDOW_DAYS = 3660
@@ -166,12 +168,9 @@ def resolve_window(
     """Turn the query's window parameters into ``[since, until)``; refuse contradictions and absurd spans."""
     if since_text is not None and days is not None:
         raise _window_error("since", "give since or days, not both")
-    now = now or datetime.now(UTC)
-    if until_text is not None:
-        until = _moment("until", until_text, now=now)
-    else:
-        # Rounded up to the minute, so repeated requests share one cached report.
-        until = now.replace(second=0, microsecond=0) + timedelta(minutes=1)
+    # "Now" is rounded up to the minute (default until, relative 30d...), so repeated requests share one report.
+    now = next_minute(now or datetime.now(UTC))
+    until = _moment("until", until_text, now=now) if until_text is not None else now
     if since_text is not None:
         since = _moment("since", since_text, now=now)
     else:
@@ -184,6 +183,12 @@ def resolve_window(
     if (until - since) > timedelta(days=MAX_WINDOW_DAYS):
         raise _window_error("since", f"the window is longer than {MAX_WINDOW_DAYS} days")
     return DoraWindow(since=since, until=until)
+
+
+def next_minute(moment: datetime) -> datetime:
+    """``moment`` rounded up to a whole minute (unchanged when it is one)."""
+    floor = moment.replace(second=0, microsecond=0)
+    return floor if floor == moment else floor + timedelta(minutes=1)
 
 
 def _moment(name: str, text: str, *, now: datetime | None = None) -> datetime:

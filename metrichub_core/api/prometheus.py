@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
@@ -131,15 +132,23 @@ class ApiMetrics:
         self.collections = Counter(
             "metrichub_collections", "Collections run by the API process.", ["source", "outcome"], registry=registry
         )
-        self.dora_cache = Counter(
+        dora_cache = Counter(
             "metrichub_dora_cache_lookups", "DORA report cache lookups.", ["result"], registry=registry
         )
+        self.dora_cache_hits = dora_cache.labels("hit")
+        self.dora_cache_misses = dora_cache.labels("miss")
+        self.dora_cache_stale = dora_cache.labels("stale")
+        self._request_children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
         self.snapshot = _Snapshot()
         registry.register(self.snapshot)
 
     def observe_request(self, method: str, route: str, status: int, seconds: float) -> None:
-        self.http_requests.labels(method, route, str(status)).inc()
-        self.http_duration.labels(method, route).observe(seconds)
+        children = self._request_children.get((method, route, status))
+        if children is None:  # labels() costs more than the counting itself: resolve each combination once
+            children = (self.http_requests.labels(method, route, str(status)), self.http_duration.labels(method, route))
+            self._request_children[(method, route, status)] = children
+        children[0].inc()
+        children[1].observe(seconds)
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)

@@ -39,8 +39,9 @@ _scheduler_lock: int | None = None
     type=click.Choice(["critical", "error", "warning", "info", "debug"]),
     help="Server and access log verbosity.",
 )
+@click.option("--access-log/--no-access-log", default=True, show_default=True, help="One log line per request.")
 @hub_options
-def command(make_hub: HubFactory, host: str, port: int, workers: int, log_level: str) -> None:
+def command(make_hub: HubFactory, host: str, port: int, workers: int, log_level: str, access_log: bool) -> None:
     """Serve the HTTP API, the dashboard at / and /metrics; collect sources on their schedule_minutes."""
     hub = make_hub()
     try:
@@ -49,7 +50,7 @@ def command(make_hub: HubFactory, host: str, port: int, workers: int, log_level:
         }
     except ConfigError as exc:
         raise BadConfig(str(exc)) from None
-    _configure_logging(log_level)
+    _configure_logging(log_level, access_log)
     logger = logging.getLogger("metrichub.serve")
     options: dict[str, Any] = {
         "host": host,
@@ -73,7 +74,9 @@ def command(make_hub: HubFactory, host: str, port: int, workers: int, log_level:
 
 def worker_app() -> Starlette:
     """The app of one ``--workers`` process; only the first to take the lock runs scheduled collections."""
-    _configure_logging(os.environ.get("_METRICHUB_SERVE_LOG_LEVEL", "info"))
+    _configure_logging(
+        os.environ.get("_METRICHUB_SERVE_LOG_LEVEL", "info"), os.environ.get("_METRICHUB_SERVE_ACCESS_LOG") != "0"
+    )
     hub = MetricHub.from_config(os.environ.get("METRICHUB_CONFIG") or None)
     return create_app(hub, schedule=_take_scheduler_lock())
 
@@ -90,6 +93,7 @@ def _export_for_workers() -> None:
     if storage:
         os.environ["METRICHUB_STORAGE"] = storage
     os.environ["_METRICHUB_SERVE_LOG_LEVEL"] = str(context.params.get("log_level", "info"))
+    os.environ["_METRICHUB_SERVE_ACCESS_LOG"] = "1" if context.params.get("access_log", True) else "0"
     identity = f"{os.getpid()}:{config_path}:{storage}".encode()
     lock_name = f"metrichub-scheduler-{hashlib.sha256(identity).hexdigest()[:16]}.lock"
     os.environ[_LOCK_VARIABLE] = str(Path(tempfile.gettempdir()) / lock_name)
@@ -110,10 +114,11 @@ def _take_scheduler_lock() -> bool:
     return True
 
 
-def _configure_logging(level: str) -> None:
+def _configure_logging(level: str, access_log: bool = True) -> None:
     logger = logging.getLogger("metrichub")
     if not logger.handlers:
         handler = logging.StreamHandler()
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
         logger.addHandler(handler)
     logger.setLevel(level.upper())
+    logging.getLogger("metrichub.api.access").setLevel(logging.NOTSET if access_log else logging.WARNING)

@@ -126,3 +126,36 @@ async def test_trend_refuses_unknown_bucket_but_report_refuses_bucket_at_all(cli
 
 def test_now_fixture_is_aware() -> None:
     assert NOW.tzinfo is UTC
+
+
+class _Clock:
+    moment = datetime(2026, 3, 16, 12, 0, 30, tzinfo=UTC)
+
+    @classmethod
+    def now(cls, tz: Any = None) -> datetime:
+        return cls.moment
+
+
+async def test_a_new_minute_serves_last_minutes_report_while_computing(
+    loaded: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import asyncio
+
+    from metrichub_core.api.routes import dora
+
+    monkeypatch.setattr(dora, "datetime", _Clock)
+    first = await loaded.get("/api/v1/metrics/dora?days=7")
+    assert first.headers["x-cache"] == "miss" and data(first)["window"]["until"] == "2026-03-16T12:01:00Z"
+    _Clock.moment = datetime(2026, 3, 16, 12, 1, 10, tzinfo=UTC)
+    stale = await loaded.get("/api/v1/metrics/dora?days=7")
+    assert stale.headers["x-cache"] == "stale" and data(stale)["window"]["until"] == "2026-03-16T12:01:00Z"
+    await asyncio.sleep(0.05)
+    fresh = await loaded.get("/api/v1/metrics/dora?days=7")
+    assert fresh.headers["x-cache"] == "hit" and data(fresh)["window"]["until"] == "2026-03-16T12:02:00Z"
+    # After an ingest, last minute's report is no longer good enough.
+    await loaded.post("/api/v1/changes", json=[])
+    hub = loaded._transport.app.state.metrichub  # type: ignore[attr-defined]
+    hub.data_changed()
+    _Clock.moment = datetime(2026, 3, 16, 12, 2, 10, tzinfo=UTC)
+    after = await loaded.get("/api/v1/metrics/dora?days=7")
+    assert after.headers["x-cache"] == "miss" and data(after)["window"]["until"] == "2026-03-16T12:03:00Z"

@@ -177,3 +177,10 @@ async def test_ingest_invalidates_the_dora_cache(client: httpx.AsyncClient) -> N
 
 async def test_hub_fixture_is_isolated() -> None:
     assert make_hub().settings.api.tokens == []
+
+
+async def test_numbers_are_not_timestamps(client: httpx.AsyncClient) -> None:
+    error = assert_error(
+        await client.post("/api/v1/changes", json={**CHANGE, "committed_at": 1767225600}), 400, "validation_error"
+    )
+    assert error["details"][0]["field"] == "committed_at"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Hashable
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from starlette.requests import Request
@@ -13,12 +14,14 @@ from metrichub_core.api.context import ApiContext, context
 from metrichub_core.api.envelope import ok_json, to_json
 from metrichub_core.api.errors import ApiError
 from metrichub_core.api.operations import Operations
-from metrichub_core.api.params import DoraQuery, TrendQuery, parse_labels, parse_query
+from metrichub_core.api.params import DoraQuery, TrendQuery, next_minute, parse_labels, parse_query
 from metrichub_core.dora import DoraQueryError, DoraReport, DoraTrend
 
 __all__ = ["operations"]
 
 operations = Operations("metrics")
+
+_MINUTE = timedelta(minutes=1)
 
 
 @operations.route(
@@ -32,11 +35,18 @@ operations = Operations("metrics")
 async def dora_report(request: Request) -> Response:
     """The four DORA metrics (and rework rate) for a window `[since, until)` and filters.
 
-    `X-Cache: hit` when the report came from the cache; any ingest empties it.
+    `X-Cache`: `hit` from the cache (any ingest empties it), `miss` computed now, `stale` last minute's
+    report of a now-relative window while this minute's is computed.
     """
     ctx = context(request)
+    now = datetime.now(UTC)
+    minute = next_minute(now)
+    alias = ("report", request.scope["query_string"], minute)
+    cached = ctx.cache.lookup(alias)
+    if cached is not None:
+        return _hit(request, ctx, cached)
     query = parse_query(request, DoraQuery)
-    window = query.window()
+    window = query.window(now)
     labels = parse_labels(query.label)
     arguments: dict[str, Any] = {
         "since": window.since,
@@ -46,7 +56,9 @@ async def dora_report(request: Request) -> Response:
         "labels": labels,
         "profile": query.profile,
     }
-    return await _cached(request, ctx, report_key("report", arguments), lambda: ctx.hub.dora(**arguments))
+    previous = ("report", request.scope["query_string"], minute - _MINUTE)
+    key = report_key("report", arguments)
+    return await _cached(request, ctx, alias, previous, key, lambda: ctx.hub.dora(**arguments))
 
 
 @operations.route(
@@ -60,8 +72,14 @@ async def dora_report(request: Request) -> Response:
 async def dora_trend(request: Request) -> Response:
     """The DORA report of each `bucket` (day, week or month; weeks start on Monday) across the window."""
     ctx = context(request)
+    now = datetime.now(UTC)
+    minute = next_minute(now)
+    alias = ("trend", request.scope["query_string"], minute)
+    cached = ctx.cache.lookup(alias)
+    if cached is not None:
+        return _hit(request, ctx, cached)
     query = parse_query(request, TrendQuery)
-    window = query.window()
+    window = query.window(now)
     arguments: dict[str, Any] = {
         "since": window.since,
         "until": window.until,
@@ -71,12 +89,35 @@ async def dora_trend(request: Request) -> Response:
         "labels": parse_labels(query.label),
         "profile": query.profile,
     }
-    return await _cached(request, ctx, report_key("trend", arguments), lambda: ctx.hub.dora_trend(**arguments))
+    previous = ("trend", request.scope["query_string"], minute - _MINUTE)
+    key = report_key("trend", arguments)
+    return await _cached(request, ctx, alias, previous, key, lambda: ctx.hub.dora_trend(**arguments))
 
 
-async def _cached(request: Request, ctx: ApiContext, key: Hashable, compute: Callable[[], Awaitable[Any]]) -> Response:
+def _hit(request: Request, ctx: ApiContext, data: bytes) -> Response:
+    ctx.metrics.dora_cache_hits.inc()
+    return ok_json(request, data, headers={"X-Cache": "hit"})
+
+
+async def _cached(
+    request: Request,
+    ctx: ApiContext,
+    alias: Hashable,
+    previous: Hashable,
+    key: Hashable,
+    compute: Callable[[], Awaitable[Any]],
+) -> Response:
     async def serialised() -> bytes:
         return to_json(await compute())
+
+    if not ctx.cache.fresh(key):
+        # A window relative to now moved on by a minute, nothing was ingested meanwhile: answer with
+        # last minute's report (its window says so) while this minute's is computed once, in the background.
+        stale = ctx.cache.lookup(previous)
+        if stale is not None:
+            ctx.cache.refresh(alias, key, serialised)
+            ctx.metrics.dora_cache_stale.inc()
+            return ok_json(request, stale, headers={"X-Cache": "stale"})
 
     try:
         data, hit = await ctx.cache.get_or_compute(key, serialised)
@@ -84,5 +125,6 @@ async def _cached(request: Request, ctx: ApiContext, key: Hashable, compute: Cal
         name = f"query.{exc.parameter}"
         detail = {"field": name, "loc": ["query", exc.parameter], "message": str(exc), "type": "value_error"}
         raise ApiError("validation_error", f"Invalid query parameter {exc}.", [detail]) from None
-    ctx.metrics.dora_cache.labels("hit" if hit else "miss").inc()
+    ctx.cache.alias(alias, key)
+    (ctx.metrics.dora_cache_hits if hit else ctx.metrics.dora_cache_misses).inc()
     return ok_json(request, data, headers={"X-Cache": "hit" if hit else "miss"})
