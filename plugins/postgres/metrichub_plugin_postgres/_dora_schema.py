@@ -5,7 +5,8 @@ half-written. Writers take one transaction-level advisory lock (``DORA_LOCK``) b
 touching events, so derived rows are always recomputed from a state that includes
 every committed write; readers never wait for it.
 
-- ``dora_deployment_changes``: each deployment's ``change_ids``, one row per change.
+- ``dora_ships``: per successful deployment, one row per change it lists, keyed so that
+  the first one to ship a change (by time, source, id) is one index probe away.
 - ``dora_leads``: per (service, environment, change) its first successful shipping
   deployment (ordered by time, source, id), the earliest commit over sources, the lead
   in microseconds and its bucket (``metrichub_core.dora._stats.bucket_of``; ``-1`` a
@@ -61,15 +62,15 @@ def month_sql(day: str) -> str:
 _SECONDS = "((f.listed_at - c.committed)::float8 / 1000000::float8)"
 
 DDL = """
-CREATE TABLE dora_deployment_changes (
+CREATE TABLE dora_ships (
+    service TEXT NOT NULL,
+    change_id TEXT NOT NULL,
+    environment TEXT NOT NULL,
+    listed_at BIGINT NOT NULL,
     dep_source TEXT COLLATE "C" NOT NULL,
     dep_id TEXT COLLATE "C" NOT NULL,
-    service TEXT NOT NULL,
-    environment TEXT NOT NULL,
-    change_id TEXT NOT NULL,
-    PRIMARY KEY (dep_source, dep_id, change_id)
+    PRIMARY KEY (service, change_id, environment, listed_at, dep_source, dep_id)
 );
-CREATE INDEX dora_deployment_changes_by_change ON dora_deployment_changes (service, change_id, environment);
 CREATE TABLE dora_leads (
     service TEXT NOT NULL,
     environment TEXT NOT NULL,
@@ -84,7 +85,6 @@ CREATE TABLE dora_leads (
 );
 CREATE INDEX dora_leads_by_time ON dora_leads (service, environment, deployed_at);
 CREATE INDEX dora_leads_by_env_time ON dora_leads (environment, deployed_at);
-CREATE INDEX dora_leads_by_deployment ON dora_leads (dep_source, dep_id);
 CREATE TABLE dora_lead_days (
     service TEXT NOT NULL,
     environment TEXT NOT NULL,
@@ -160,11 +160,9 @@ LEFT JOIN LATERAL (
 """Lead rows from ``{first}``: rows (service, environment, change_id, source, id, listed_at)."""
 
 _FIRST_ALL = """(
-    SELECT DISTINCT ON (l.service, l.environment, l.change_id)
-           l.service, l.environment, l.change_id, d.source, d.id, d.listed_at
-    FROM dora_deployment_changes l JOIN deployments d ON d.source = l.dep_source AND d.id = l.dep_id
-    WHERE d.status = 'success'
-    ORDER BY l.service, l.environment, l.change_id, d.listed_at, d.source, d.id
+    SELECT DISTINCT ON (service, environment, change_id)
+           service, environment, change_id, dep_source AS source, dep_id AS id, listed_at
+    FROM dora_ships ORDER BY service, environment, change_id, listed_at, dep_source, dep_id
 )"""
 
 
@@ -204,10 +202,9 @@ LEAD_DAY_AGGREGATES = (
 """Per-bucket count, sum, min and max of lead seconds (the columns of ``dora_lead_days`` from ``bucket``)."""
 
 REBUILD: list[str] = [
-    "TRUNCATE dora_deployment_changes, dora_leads, dora_lead_days, dora_lead_months, dora_deploy_days, "
-    "dora_incident_links",
-    "INSERT INTO dora_deployment_changes SELECT DISTINCT d.source, d.id, d.service, d.environment, j.value "
-    "FROM deployments d, jsonb_array_elements_text(d.change_ids) j",
+    "TRUNCATE dora_ships, dora_leads, dora_lead_days, dora_lead_months, dora_deploy_days, dora_incident_links",
+    "INSERT INTO dora_ships SELECT DISTINCT d.service, j.value, d.environment, d.listed_at, d.source, d.id "
+    "FROM deployments d, jsonb_array_elements_text(d.change_ids) j WHERE d.status = 'success'",
     f"INSERT INTO dora_leads {LEADS_SELECT.format(first=_FIRST_ALL)}",
     f"INSERT INTO dora_lead_days SELECT service, environment, {day_sql('deployed_at')}, {LEAD_DAY_AGGREGATES} "
     "FROM dora_leads GROUP BY 1, 2, 3, 4",

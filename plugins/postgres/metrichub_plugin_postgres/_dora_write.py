@@ -56,38 +56,61 @@ def _columns(rows: Iterable[tuple[Any, ...]], width: int) -> list[list[Any]]:
     return [[row[index] for row in listed] for index in range(width)]
 
 
-_KEY_JOIN = "JOIN unnest(%s::text[], %s::text[]) AS k (source, id) ON d.source = k.source AND d.id = k.id"
+# Every statement below reaches rows through a LATERAL subquery keyed by the batch's
+# arrays: PostgreSQL must then probe an index once per key (a nested loop), whatever
+# its row estimates, instead of hashing the arrays and scanning a growing table.
 
-_FIRST_OF_KEYS = """(
+
+def _unnest(columns: str, types: str) -> str:
+    """``unnest`` of binary array parameters as ``k (columns)``."""
+    arrays = ", ".join(f"%b::{kind}[]" for kind in types.split())
+    return f"unnest({arrays}) AS k ({columns})"
+
+
+def _delete(table: str, keys: str, match: str, returning: str = "") -> str:
+    """Delete the rows of ``table`` matching ``keys`` (found one key at a time)."""
+    return (
+        f"DELETE FROM {table} WHERE ctid = ANY (ARRAY(SELECT x.ctid FROM {keys} "
+        f"CROSS JOIN LATERAL (SELECT t.ctid FROM {table} t WHERE {match}) x))"
+        + (f" RETURNING {returning}" if returning else "")
+    )
+
+
+_DEPLOYMENT_KEYS = _unnest("source, id", "text text")
+_OF_KEYS = "CROSS JOIN LATERAL (SELECT * FROM deployments d WHERE d.source = k.source AND d.id = k.id) d"
+
+_FIRST_OF_KEYS = f"""(
     SELECT k.service, k.environment, k.change_id, x.source, x.id, x.listed_at
-    FROM unnest(%s::text[], %s::text[], %s::text[]) AS k (service, environment, change_id)
+    FROM {_unnest("service, environment, change_id", "text text text")}
     CROSS JOIN LATERAL (
-        SELECT d.source, d.id, d.listed_at
-        FROM dora_deployment_changes l JOIN deployments d ON d.source = l.dep_source AND d.id = l.dep_id
-        WHERE l.service = k.service AND l.change_id = k.change_id AND l.environment = k.environment
-          AND d.status = 'success'
-        ORDER BY d.listed_at, d.source, d.id LIMIT 1
+        SELECT s.dep_source AS source, s.dep_id AS id, s.listed_at FROM dora_ships s
+        WHERE s.service = k.service AND s.change_id = k.change_id AND s.environment = k.environment
+        ORDER BY s.listed_at, s.dep_source, s.dep_id LIMIT 1
     ) x
 )"""
 
-_DAY_KEYS = "unnest(%s::text[], %s::text[], %s::int[]) AS k (service, environment, day)"
+_DAY_KEYS = _unnest("service, environment, day", "text text int4")
 _DAY_MATCH = "t.service = k.service AND t.environment = k.environment AND t.day = k.day"
-_ENV_DAY_KEYS = "unnest(%s::text[], %s::int[]) AS k (environment, day)"
+_ENV_DAY_KEYS = _unnest("environment, day", "text int4")
+_ALL_MATCH = "t.service = '' AND t.environment = k.environment AND t.day = k.day"
+_MONTH_KEYS = _unnest("service, environment, month, first, stop", "text text int4 int4 int4")
 
 _LINK_COLUMNS = (
     "inc_source", "inc_id", "service", "environment", "started_at", "resolved_at", "related", "cause_source",
     "cause_id", "cause_env", "cause_status", "cause_at", "by_time", "fix_source", "fix_id", "fix_at", "fix_labelled",
 )  # fmt: skip
-_RELINKED = """(
-    SELECT i.* FROM incidents i JOIN unnest(%s::text[], %s::text[]) AS k (source, id)
-        ON i.source = k.source AND i.id = k.id
+_RELINKED = f"""(
+    SELECT i.* FROM {_unnest("source, id", "text text")}
+        CROSS JOIN LATERAL (SELECT * FROM incidents i WHERE i.source = k.source AND i.id = k.id) i
     UNION
-    SELECT i.* FROM incidents i JOIN unnest(%s::text[], %s::text[], %s::int8[]) AS k (service, environment, since)
-        ON i.service = k.service AND i.environment = k.environment
-       AND (i.started_at > k.since OR i.resolved_at >= k.since)
+    SELECT i.* FROM {_unnest("service, environment, since", "text text int8")}
+        CROSS JOIN LATERAL (
+            SELECT * FROM incidents i WHERE i.service = k.service AND i.environment = k.environment
+               AND (i.started_at > k.since OR i.resolved_at >= k.since)
+        ) i
     UNION
-    SELECT i.* FROM incidents i JOIN unnest(%s::text[], %s::text[]) AS k (service, id)
-        ON i.service = k.service AND i.caused_by = k.id
+    SELECT i.* FROM {_unnest("service, id", "text text")}
+        CROSS JOIN LATERAL (SELECT * FROM incidents i WHERE i.service = k.service AND i.caused_by = k.id) i
 ) i"""
 RELINK_SQL = (
     f"INSERT INTO dora_incident_links {link_sql(_RELINKED)} ON CONFLICT (inc_source, inc_id) DO UPDATE SET "
@@ -107,7 +130,8 @@ class DoraWrite:
         """Remember the stored versions of the batch's deployments (service, environment, time, changes)."""
         if self.batch.deployments:
             cursor = await conn.execute(
-                f"SELECT d.service, d.environment, d.listed_at, d.change_ids, d.id FROM deployments d {_KEY_JOIN}",
+                "SELECT d.service, d.environment, d.listed_at, d.change_ids, d.id, d.source, d.status "
+                f"FROM {_DEPLOYMENT_KEYS} {_OF_KEYS}",
                 self.keys,
             )
             self.old = await cursor.fetchall()
@@ -118,35 +142,48 @@ class DoraWrite:
         deploy_days: set[tuple[str, str, int]] = set()
         relink_from: dict[tuple[str, str], int] = {}
         named: set[tuple[str, str]] = set()
-        for service, environment, micros, change_ids, id_ in [
-            *self.old,
-            *(
-                (d.service, d.environment, to_micros(d.finished_at or d.started_at), d.change_ids, d.id)
-                for d in batch.deployments.values()
-            ),
-        ]:
-            lead_keys.update((service, environment, change_id) for change_id in change_ids)
+        gone: list[tuple[str, str, str, int, str, str]] = []  # ship rows of the replaced versions
+        ships: list[tuple[str, str, str, int, str, str]] = []  # ship rows of the new versions
+        versions = [(row, gone) for row in self.old] + [
+            (
+                (
+                    d.service,
+                    d.environment,
+                    to_micros(d.finished_at or d.started_at),
+                    d.change_ids,
+                    d.id,
+                    d.source,
+                    d.status,
+                ),
+                ships,
+            )
+            for d in batch.deployments.values()
+        ]
+        for (service, environment, micros, change_ids, id_, source, status), rows in versions:
+            if status == "success":
+                for change_id in dict.fromkeys(change_ids):
+                    lead_keys.add((service, environment, change_id))
+                    rows.append((service, change_id, environment, micros, source, id_))
             deploy_days.add((service, environment, day_of(micros)))
             scope = (service, environment)
             relink_from[scope] = min(relink_from.get(scope, micros), micros)
             named.add((service, id_))
 
-        if batch.deployments:
-            await conn.execute(
-                "DELETE FROM dora_deployment_changes d USING unnest(%s::text[], %s::text[]) AS k (source, id) "
-                "WHERE d.dep_source = k.source AND d.dep_id = k.id",
-                self.keys,
+        ship_keys = _unnest("service, change_id, environment, listed_at, source, id", "text text text int8 text text")
+        if gone:
+            match = (
+                "t.service = k.service AND t.change_id = k.change_id AND t.environment = k.environment "
+                "AND t.listed_at = k.listed_at AND t.dep_source = k.source AND t.dep_id = k.id"
             )
-            await conn.execute(
-                "INSERT INTO dora_deployment_changes SELECT DISTINCT d.source, d.id, d.service, d.environment, "
-                f"j.value FROM deployments d {_KEY_JOIN} CROSS JOIN jsonb_array_elements_text(d.change_ids) j",
-                self.keys,
-            )
+            await conn.execute(_delete("dora_ships", ship_keys, match), _columns(gone, 6))
+        if ships:
+            await conn.execute(f"INSERT INTO dora_ships SELECT * FROM {ship_keys}", _columns(ships, 6))
         if batch.changes:
             cursor = await conn.execute(
-                "SELECT DISTINCT l.service, l.environment, l.change_id FROM dora_deployment_changes l "
-                "JOIN unnest(%s::text[], %s::text[]) AS k (service, id) "
-                "ON l.service = k.service AND l.change_id = k.id",
+                "SELECT DISTINCT k.service, s.environment, k.change_id "
+                f"FROM {_unnest('service, change_id', 'text text')} CROSS JOIN LATERAL ("
+                "SELECT DISTINCT environment FROM dora_ships s WHERE s.service = k.service "
+                "AND s.change_id = k.change_id) s",
                 _columns(((c.service, c.id) for c in batch.changes.values()), 2),
             )
             lead_keys.update(await cursor.fetchall())
@@ -173,9 +210,12 @@ class DoraWrite:
         arrays = _columns(keys, 3)
         dirty: set[tuple[str, str, int]] = set()
         cursor = await conn.execute(
-            "DELETE FROM dora_leads l USING unnest(%s::text[], %s::text[], %s::text[]) AS k (service, environment, "
-            "change_id) WHERE l.service = k.service AND l.environment = k.environment AND l.change_id = k.change_id "
-            "RETURNING l.service, l.environment, l.deployed_at",
+            _delete(
+                "dora_leads",
+                _unnest("service, environment, change_id", "text text text"),
+                "t.service = k.service AND t.environment = k.environment AND t.change_id = k.change_id",
+                "service, environment, deployed_at",
+            ),
             arrays,
         )
         dirty.update((service, environment, day_of(at)) for service, environment, at in await cursor.fetchall())
@@ -189,69 +229,56 @@ class DoraWrite:
 
     async def _recount_deploy_days(self, conn: Connection, days: set[tuple[str, str, int]]) -> None:
         arrays = _columns(sorted(days), 3)
-        await conn.execute(f"DELETE FROM dora_deploy_days t USING {_DAY_KEYS} WHERE {_DAY_MATCH}", arrays)
+        await conn.execute(_delete("dora_deploy_days", _DAY_KEYS, _DAY_MATCH), arrays)
         await conn.execute(
             f"INSERT INTO dora_deploy_days SELECT k.service, k.environment, k.day, "
             "count(*) FILTER (WHERE d.status = 'success'), count(*) FILTER (WHERE d.status = 'failure'), "
-            f"count(*) FILTER (WHERE d.status = 'success' AND d.rework) FROM {_DAY_KEYS} "
-            "JOIN deployments d ON d.service = k.service AND d.environment = k.environment "
-            f"AND d.listed_at >= k.day::int8 * {DAY_US} AND d.listed_at < (k.day::int8 + 1) * {DAY_US} "
+            f"count(*) FILTER (WHERE d.status = 'success' AND d.rework) FROM {_DAY_KEYS} CROSS JOIN LATERAL ("
+            "SELECT status, rework FROM deployments d WHERE d.service = k.service AND d.environment = k.environment "
+            f"AND d.listed_at >= k.day::int8 * {DAY_US} AND d.listed_at < (k.day::int8 + 1) * {DAY_US}) d "
             "GROUP BY k.service, k.environment, k.day",
             arrays,
         )
         every = _columns(sorted({(environment, day) for _, environment, day in days}), 2)
+        await conn.execute(_delete("dora_deploy_days", _ENV_DAY_KEYS, _ALL_MATCH), every)
         await conn.execute(
-            f"DELETE FROM dora_deploy_days t USING {_ENV_DAY_KEYS} "
-            "WHERE t.service = '' AND t.environment = k.environment AND t.day = k.day",
-            every,
-        )
-        await conn.execute(
-            "INSERT INTO dora_deploy_days SELECT '', t.environment, t.day, sum(t.deployments), sum(t.failures), "
-            f"sum(t.rework_labelled) FROM dora_deploy_days t JOIN {_ENV_DAY_KEYS} "
-            "ON t.environment = k.environment AND t.day = k.day WHERE t.service <> '' GROUP BY t.environment, t.day",
+            "INSERT INTO dora_deploy_days SELECT '', k.environment, k.day, sum(t.deployments), sum(t.failures), "
+            f"sum(t.rework_labelled) FROM {_ENV_DAY_KEYS} CROSS JOIN LATERAL (SELECT * FROM dora_deploy_days t "
+            "WHERE t.environment = k.environment AND t.day = k.day AND t.service <> '') t "
+            "GROUP BY k.environment, k.day",
             every,
         )
 
     async def _recount_lead_days(self, conn: Connection, days: set[tuple[str, str, int]]) -> None:
         arrays = _columns(sorted(days), 3)
-        await conn.execute(f"DELETE FROM dora_lead_days t USING {_DAY_KEYS} WHERE {_DAY_MATCH}", arrays)
+        await conn.execute(_delete("dora_lead_days", _DAY_KEYS, _DAY_MATCH), arrays)
         await conn.execute(
             f"INSERT INTO dora_lead_days SELECT k.service, k.environment, k.day, {LEAD_DAY_AGGREGATES} "
-            f"FROM {_DAY_KEYS} JOIN dora_leads l ON l.service = k.service AND l.environment = k.environment "
-            f"AND l.deployed_at >= k.day::int8 * {DAY_US} AND l.deployed_at < (k.day::int8 + 1) * {DAY_US} "
+            f"FROM {_DAY_KEYS} CROSS JOIN LATERAL (SELECT bucket, lead_us FROM dora_leads l "
+            "WHERE l.service = k.service AND l.environment = k.environment "
+            f"AND l.deployed_at >= k.day::int8 * {DAY_US} AND l.deployed_at < (k.day::int8 + 1) * {DAY_US}) l "
             "GROUP BY k.service, k.environment, k.day, l.bucket",
             arrays,
         )
         every = _columns(sorted({(environment, day) for _, environment, day in days}), 2)
+        await conn.execute(_delete("dora_lead_days", _ENV_DAY_KEYS, _ALL_MATCH), every)
         await conn.execute(
-            f"DELETE FROM dora_lead_days t USING {_ENV_DAY_KEYS} "
-            "WHERE t.service = '' AND t.environment = k.environment AND t.day = k.day",
-            every,
-        )
-        await conn.execute(
-            "INSERT INTO dora_lead_days SELECT '', t.environment, t.day, t.bucket, sum(t.n), sum(t.total), "
-            f"min(t.low), max(t.high) FROM dora_lead_days t JOIN {_ENV_DAY_KEYS} "
-            "ON t.environment = k.environment AND t.day = k.day WHERE t.service <> '' "
-            "GROUP BY t.environment, t.day, t.bucket",
+            "INSERT INTO dora_lead_days SELECT '', k.environment, k.day, t.bucket, sum(t.n), sum(t.total), "
+            f"min(t.low), max(t.high) FROM {_ENV_DAY_KEYS} CROSS JOIN LATERAL (SELECT * FROM dora_lead_days t "
+            "WHERE t.environment = k.environment AND t.day = k.day AND t.service <> '') t "
+            "GROUP BY k.environment, k.day, t.bucket",
             every,
         )
         months = {(service, environment, month_of(day)) for service, environment, day in days}
         months |= {("", environment, month) for _, environment, month in months}
         rows = sorted((service, environment, month, *month_days(month)) for service, environment, month in months)
         arrays = _columns(rows, 5)
-        keys = (
-            "unnest(%s::text[], %s::text[], %s::int[], %s::int[], %s::int[]) "
-            "AS k (service, environment, month, first, stop)"
-        )
-        await conn.execute(
-            f"DELETE FROM dora_lead_months t USING {keys} "
-            "WHERE t.service = k.service AND t.environment = k.environment AND t.month = k.month",
-            arrays,
-        )
+        match = "t.service = k.service AND t.environment = k.environment AND t.month = k.month"
+        await conn.execute(_delete("dora_lead_months", _MONTH_KEYS, match), arrays)
         await conn.execute(
             "INSERT INTO dora_lead_months SELECT k.service, k.environment, k.month, t.bucket, sum(t.n), sum(t.total), "
-            f"min(t.low), max(t.high) FROM {keys} JOIN dora_lead_days t ON t.service = k.service "
-            "AND t.environment = k.environment AND t.day >= k.first AND t.day < k.stop "
+            f"min(t.low), max(t.high) FROM {_MONTH_KEYS} CROSS JOIN LATERAL (SELECT * FROM dora_lead_days t "
+            "WHERE t.service = k.service AND t.environment = k.environment AND t.day >= k.first AND t.day < k.stop) t "
             "GROUP BY k.service, k.environment, k.month, t.bucket",
             arrays,
         )

@@ -39,7 +39,7 @@ def upsert_sql(table: str) -> str:
     """One statement upserting a whole table's share of a batch, passed as one array per column."""
     columns = COLUMNS[table]
     names = ", ".join(name for name, _ in columns)
-    arrays = ", ".join(f"%s::{'text' if kind == 'jsonb' else kind}[]" for _, kind in columns)
+    arrays = ", ".join(f"%b::{'text' if kind == 'jsonb' else kind}[]" for _, kind in columns)
     selected = ", ".join(f"{name}::jsonb" if kind == "jsonb" else name for name, kind in columns)
     updates = ", ".join(f"{name} = excluded.{name}" for name, _ in columns if name not in ("source", "id"))
     return (

@@ -164,7 +164,7 @@ def revised(events: list[Event], seed: int) -> list[Event]:
 async def derived_tables(url: str) -> dict[str, list[tuple[object, ...]]]:
     import psycopg
 
-    tables = ["dora_deployment_changes", "dora_leads", "dora_lead_days", "dora_lead_months", "dora_deploy_days"]
+    tables = ["dora_ships", "dora_leads", "dora_lead_days", "dora_lead_months", "dora_deploy_days"]
     tables.append("dora_incident_links")
     found = {}
     async with await psycopg.AsyncConnection.connect(url) as conn:
