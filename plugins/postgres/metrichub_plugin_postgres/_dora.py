@@ -68,6 +68,16 @@ class _Query:
             if end * DAY_US < self.until:
                 self.edges.append((end * DAY_US, self.until))
 
+    def between(self, column: str, start: int, end: int) -> tuple[str, tuple[Any, ...]]:
+        """``column`` in ``[start, end)`` within the scope. For one service, as row comparisons that only
+        the (service, environment, time) index can serve, so the plan does not hinge on fresh statistics."""
+        if self.scope_params:
+            return (
+                f"(service, environment, {column}) >= (%s, %s, %s) AND (service, environment, {column}) < (%s, %s, %s)",
+                (self.service, self.environment, start, self.service, self.environment, end),
+            )
+        return f"environment = %s AND {column} >= %s AND {column} < %s", (self.environment, start, end)
+
     async def rows(self, sql: str, params: tuple[Any, ...]) -> list[TupleRow]:
         return await (await self.conn.execute(sql, params)).fetchall()
 
@@ -98,10 +108,9 @@ class _Query:
                     days[_EPOCH + timedelta(days=day)] += deployed
                 count, failures, labelled = count + deployed, failures + failed, labelled + rework
         for start, end in self.edges:
+            where, params = self.between("listed_at", start, end)
             for listed_at, status, rework in await self.rows(
-                "SELECT listed_at, status, rework FROM deployments "
-                f"WHERE {self.where}environment = %s AND listed_at >= %s AND listed_at < %s",
-                (*self.scope_params, self.environment, start, end),
+                f"SELECT listed_at, status, rework FROM deployments WHERE {where}", params
             ):
                 if status == "success":
                     count += 1
@@ -134,23 +143,19 @@ class _Query:
                 ):
                     add(*row)
         for start, end in self.edges:
-            for bucket, lead_us in await self.rows(
-                "SELECT bucket, lead_us FROM dora_leads "
-                f"WHERE {self.where}environment = %s AND deployed_at >= %s AND deployed_at < %s",
-                (*self.scope_params, self.environment, start, end),
-            ):
+            where, params = self.between("deployed_at", start, end)
+            for bucket, lead_us in await self.rows(f"SELECT bucket, lead_us FROM dora_leads WHERE {where}", params):
                 value = (lead_us or 0) / 1e6
                 add(bucket, 1, value, value, value)
         negative = int(merged.pop(-1, [0])[0])
         missing = int(merged.pop(-2, [0])[0])
         count = sum(int(values[0]) for values in merged.values())
         if count <= self.request.exact_limit:
+            where, params = self.between("deployed_at", self.since, self.until)
             values = [
                 lead_us / 1e6
                 for (lead_us,) in await self.rows(
-                    "SELECT lead_us FROM dora_leads "
-                    f"WHERE {self.where}environment = %s AND deployed_at >= %s AND deployed_at < %s AND bucket >= 0",
-                    (*self.scope_params, self.environment, self.since, self.until),
+                    f"SELECT lead_us FROM dora_leads WHERE {where} AND bucket >= 0", params
                 )
             ]
             return Summary.exact(values), negative, missing
