@@ -36,7 +36,7 @@ import tempfile
 import time
 import tracemalloc
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -61,7 +61,6 @@ def generate(conn: sqlite3.Connection, scale: float, seed: int = 42) -> dict[str
     """Write deployments, changes and incidents for a year; deployments ship the changes since the last one."""
     rng = random.Random(seed)
     start, end = micros(START), micros(END)
-    span = end - start
     per_service = max(1, round(1_000_000 * scale / SERVICES))
     incidents_total = max(1, round(50_000 * scale))
     counts = {"deployments": 0, "changes": 0, "incidents": 0}
