@@ -9,7 +9,7 @@ from api_helpers import assert_error, data, make_hub
 from metrichub_core.api.auth import BearerAuth
 
 TOKEN = "s3cret-api-token"
-WRITES = [
+WRITES: list[tuple[str, Any]] = [
     ("/api/v1/deployments", []),
     ("/api/v1/changes", []),
     ("/api/v1/incidents", []),

@@ -6,7 +6,7 @@ import httpx
 import pytest
 from api_helpers import assert_error, data, deployment, make_hub
 
-from metrichub_core.models import Incident
+from metrichub_core.models import EventKind, Incident
 from metrichub_core.storage.base import EventQuery
 
 DEPLOYMENT = {
@@ -23,7 +23,7 @@ CHANGE = {"id": "c-1", "source": "git", "service": "checkout", "committed_at": "
 INCIDENT = {"id": "i-1", "source": "pager", "service": "checkout", "started_at": "2026-03-10T11:00:00Z"}
 
 
-async def stored(app_client: httpx.AsyncClient, kind: str) -> list[Any]:
+async def stored(app_client: httpx.AsyncClient, kind: EventKind) -> list[Any]:
     hub = app_client._transport.app.state.metrichub.hub  # type: ignore[attr-defined]
     return (await hub.storage.list_events(EventQuery(kind=kind))).items  # type: ignore[no-any-return]
 
@@ -36,7 +36,9 @@ async def stored(app_client: httpx.AsyncClient, kind: str) -> list[Any]:
         ("/api/v1/incidents", "incident", INCIDENT),
     ],
 )
-async def test_ingest_one_or_a_list(client: httpx.AsyncClient, path: str, kind: str, payload: dict[str, Any]) -> None:
+async def test_ingest_one_or_a_list(
+    client: httpx.AsyncClient, path: str, kind: EventKind, payload: dict[str, Any]
+) -> None:
     assert data(await client.post(path, json=payload)) == {"kind": kind, "ingested": 1}
     second = {**payload, "id": payload["id"] + "b"}
     assert data(await client.post(path, json=[payload, second])) == {"kind": kind, "ingested": 2}
@@ -84,7 +86,9 @@ async def test_list_filters_and_cursor_paging(client: httpx.AsyncClient) -> None
     seen: list[str] = []
     cursor = None
     while True:
-        params = {"service": "checkout", "limit": 2} | ({"cursor": cursor} if cursor else {})
+        params: dict[str, str | int] = {"service": "checkout", "limit": 2}
+        if cursor:
+            params["cursor"] = cursor
         page = data(await client.get("/api/v1/deployments", params=params))
         seen += [item["id"] for item in page["items"]]
         cursor = page["next_cursor"]

@@ -58,7 +58,7 @@ async def test_a_raising_collect_is_a_failed_outcome() -> None:
     async def boom(source_id: str, full: bool) -> Mapping[str, Any]:
         raise RuntimeError("secret-ish detail")
 
-    finished = []
+    finished: list[Any] = []
     runner = CollectionRunner(boom, on_finished=finished.append)
     outcome = await runner.start("x")
     assert not outcome.ok and outcome.error == "RuntimeError"

@@ -26,9 +26,10 @@ async def test_no_secret_in_any_response_or_log_line(
     auth = {"Authorization": f"Bearer {API_TOKEN}"}
     body = json.dumps({"event": "ping"}).encode()
     responses: list[httpx.Response] = []
+    requests: list[tuple[str, str, dict[str, Any]]]
     with caplog.at_level(logging.DEBUG):
         async with app.router.lifespan_context(app):
-            for method, path, options in [
+            requests = [
                 ("GET", "/", {}),
                 ("GET", "/openapi.json", {}),
                 ("GET", "/api/v1/health", {}),
@@ -54,7 +55,8 @@ async def test_no_secret_in_any_response_or_log_line(
                 ("GET", "/api/v1/metrics/dora", {}),
                 ("GET", "/api/v1/metrics/dora/trend?bucket=month", {}),
                 ("GET", "/metrics", {}),
-            ]:
+            ]
+            for method, path, options in requests:
                 responses.append(await client.request(method, path, **options))
     assert [response.status_code for response in responses if response.status_code >= 500] == []
     assert any("RuntimeError" in response.text for response in responses), "the failing collection was reported"
