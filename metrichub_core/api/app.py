@@ -27,7 +27,7 @@ from metrichub_core.api.middleware.requestid import RequestIdMiddleware
 from metrichub_core.api.middleware.servererrors import ServerErrorsMiddleware
 from metrichub_core.api.middleware.timeout import TimeoutMiddleware
 from metrichub_core.api.openapi import build_openapi
-from metrichub_core.api.operations import Endpoint, Operation
+from metrichub_core.api.operations import API_PREFIX, Endpoint, Operation
 from metrichub_core.api.prometheus import ApiMetrics
 from metrichub_core.api.routes import OPERATIONS
 from metrichub_core.api.scheduler import DEFAULT_GRACE_SECONDS, CollectionOutcome, CollectionRunner
@@ -96,6 +96,9 @@ def create_app(
         openapi_document=to_json(build_openapi(OPERATIONS, auth_enabled=auth.enabled)),
     )
 
+    observer = _IngestObserver(ctx)
+    hub.plugins.manager.register(observer, name=f"metrichub.api.observer.{id(observer)}")
+
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await hub.open()
@@ -117,6 +120,7 @@ def create_app(
                 with contextlib.suppress(BaseException):
                     await ctx.scrape_task
             await access.close()
+            hub.plugins.manager.unregister(observer)
             if close_hub:
                 await hub.close()
 
@@ -139,8 +143,6 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.metrichub = ctx
-    observer = _IngestObserver(ctx)
-    hub.plugins.manager.register(observer, name=f"metrichub.api.observer.{id(observer)}")
     return app
 
 
@@ -157,9 +159,33 @@ class _IngestObserver:
 
 def _route(operation: Operation, auth: BearerAuth) -> Route:
     endpoint: Endpoint = operation.endpoint
+    if operation.query is None and operation.path.startswith(API_PREFIX):
+        endpoint = _without_query(endpoint)
     if operation.write:
         endpoint = _authenticated(endpoint, auth)
     return Route(operation.path, endpoint, methods=[operation.method], name=operation.operation_id)
+
+
+def _without_query(endpoint: Endpoint) -> Endpoint:
+    """A route that takes no query parameters refuses them, as the others refuse unknown ones."""
+
+    @functools.wraps(endpoint)
+    async def checked(request: Request) -> Response:
+        if request.scope["query_string"]:
+            names = sorted(set(request.query_params.keys()))
+            details = [
+                {
+                    "field": f"query.{name}",
+                    "loc": ["query", name],
+                    "message": "unknown parameter",
+                    "type": "extra_forbidden",
+                }
+                for name in names
+            ]
+            raise ApiError("validation_error", "This route takes no query parameters.", details)
+        return await endpoint(request)
+
+    return checked
 
 
 def _authenticated(endpoint: Endpoint, auth: BearerAuth) -> Endpoint:

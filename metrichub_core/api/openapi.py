@@ -11,7 +11,7 @@ from pydantic.json_schema import JsonSchemaMode, models_json_schema
 from metrichub_core import __version__
 from metrichub_core.api.envelope import Envelope, ErrorEnvelope
 from metrichub_core.api.errors import ERROR_STATUS, ErrorCode
-from metrichub_core.api.operations import Operation
+from metrichub_core.api.operations import API_PREFIX, Operation
 
 __all__ = ["build_openapi"]
 
@@ -110,8 +110,8 @@ def _responses(
     for status, description in operation.statuses.items():
         responses[str(status)] = {"description": description, "headers": headers, "content": content}
     codes: list[ErrorCode] = [*operation.errors, "internal_error", "timeout"]
-    if operation.query is not None or operation.body is not None:
-        codes.append("validation_error")
+    if operation.query is not None or operation.body is not None or operation.path.startswith(API_PREFIX):
+        codes.append("validation_error")  # unknown query parameters are refused everywhere under /api/v1
     if operation.method in {"POST", "PUT", "PATCH"}:
         codes.append("payload_too_large")
     if operation.write and auth_enabled:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -55,8 +56,23 @@ async def _dora_samples(ctx: ApiContext) -> list[DoraSample]:
     return samples
 
 
+_SCOPES_TTL_SECONDS = 300.0
+
+
 async def _scopes(ctx: ApiContext, since: datetime, until: datetime) -> list[tuple[str, str]]:
-    """The (service, environment) pairs with deployments in the window."""
+    """The (service, environment) pairs with deployments in the window; rescanned after an ingest or 5 minutes."""
+    remembered = ctx.scopes_memo
+    if remembered is not None:
+        generation, taken, scopes = remembered
+        if generation == ctx.cache.generation and time.monotonic() - taken < _SCOPES_TTL_SECONDS:
+            return scopes
+    generation = ctx.cache.generation
+    scopes = await _scan_scopes(ctx, since, until)
+    ctx.scopes_memo = (generation, time.monotonic(), scopes)
+    return scopes
+
+
+async def _scan_scopes(ctx: ApiContext, since: datetime, until: datetime) -> list[tuple[str, str]]:
     await ctx.hub.open()
     scopes: set[tuple[str, str]] = set()
     cursor = None

@@ -120,3 +120,9 @@ def test_each_error_code_has_its_status() -> None:
     }
     for code, status in ERROR_STATUS.items():
         assert error_response(code, "m", trace_id="t").status_code == status
+
+
+async def test_routes_without_parameters_refuse_a_query(client: httpx.AsyncClient) -> None:
+    error = assert_error(await client.get("/api/v1/health?verbose=1"), 400, "validation_error")
+    assert error["details"][0]["field"] == "query.verbose"
+    assert (await client.get("/metrics?x=1")).status_code == 200, "outside /api/v1, queries are ignored"

@@ -91,3 +91,13 @@ async def test_invalid_sources_config_is_an_internal_error_without_values(make_a
     response = await client_for(make_app(hub)).get("/api/v1/sources")
     error = assert_error(response, 500, "internal_error")
     assert "sources.broken" in error["message"] and SOURCE_TOKEN not in response.text
+
+
+async def test_a_collection_empties_the_dora_cache_as_it_stores(client: httpx.AsyncClient) -> None:
+    query = "/api/v1/metrics/dora?since=2026-03-01&until=2026-03-20"
+    assert data(await client.get(query))["deployment_frequency"]["count"] == 0
+    assert (await client.get(query)).headers["x-cache"] == "hit"
+    hub = client._transport.app.state.metrichub.hub  # type: ignore[attr-defined]
+    await hub.collect(["hooks"])  # not through the API: the observer hook empties the cache
+    after = await client.get(query)
+    assert after.headers["x-cache"] == "miss" and data(after)["deployment_frequency"]["count"] == 2
