@@ -22,7 +22,7 @@ lint: $(VENV)/.dev
 	$(BIN)/ruff format --check .
 
 typecheck: $(VENV)/.dev
-	$(BIN)/mypy metrichub_core $(foreach plugin,$(PLUGINS),$(wildcard $(plugin)/metrichub_plugin_*))
+	$(BIN)/mypy metrichub_core $(foreach plugin,$(PLUGINS),$(plugin)/metrichub_plugin_$(notdir $(plugin)))
 
 pytest: $(VENV)/.dev
 	$(BIN)/pytest tests $(foreach plugin,$(PLUGINS),$(plugin)/tests)
