@@ -96,6 +96,7 @@ class ResilientTransport(httpx.AsyncBaseTransport):
         self._logger = logger or logging.getLogger(f"metrichub.http.{source_id}")
         self._limiter = AsyncLimiter(1, PACING_MARGIN / policy.rate_limit_per_second)
         self._slots = asyncio.Semaphore(policy.max_concurrency)
+        self._trial = asyncio.Lock()
 
     async def aclose(self) -> None:
         await self._inner.aclose()
@@ -205,6 +206,12 @@ class ResilientTransport(httpx.AsyncBaseTransport):
             self.stats.rate_limit_wait_seconds += pause
             self._logger.warning("%s: rate-limit budget exhausted; pausing %.2fs", self.source_id, pause)
             await self._sleep(pause)
+        if self.breaker.current_state == "closed":
+            return await self._guarded(request)
+        async with self._trial:  # open or half-open: one trial request at a time, not a stampede
+            return await self._guarded(request)
+
+    async def _guarded(self, request: httpx.Request) -> httpx.Response:
         with self.breaker.calling():
             async with self._slots:
                 await self._limiter.acquire()

@@ -242,3 +242,18 @@ async def test_errors_never_carry_credentials(upstream: FakeUpstream, resilience
             await http.get("/x", params={"private_token": "glpat-secret"}, headers={"Authorization": "Bearer t0k"})
     message = str(caught.value)
     assert "glpat-secret" not in message and "pw" not in message and "t0k" not in message
+
+
+async def test_half_open_breaker_sends_one_trial_not_a_stampede(resilience: Make) -> None:
+    with FakeUpstream(latency=0.1) as upstream:
+        upstream.script("/x", Reply(503), Reply(503))
+        policies = resilience(retries=0, breaker_fail_max=2, breaker_reset_seconds=0.2, max_concurrency=8)
+        async with policies.client(base_url=upstream.url) as http:
+            for _ in range(2):
+                with pytest.raises(RetriesExhausted if _ == 0 else CircuitOpen):
+                    await http.get("/x")
+            await asyncio.sleep(0.25)
+            # the upstream is still down: the first trial fails and re-opens; the others are refused unsent
+            results = await asyncio.gather(*(http.get("/x") for _ in range(6)), return_exceptions=True)
+    assert all(isinstance(result, CircuitOpen) for result in results)
+    assert len(upstream.requests_for("/x")) == 3
