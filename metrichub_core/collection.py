@@ -29,6 +29,7 @@ from metrichub_core.storage.base import Storage
 
 __all__ = [
     "DEFAULT_BATCH_SIZE",
+    "DEFAULT_FLUSH_SECONDS",
     "ConfiguredSource",
     "Progress",
     "ProgressCallback",
@@ -40,6 +41,8 @@ __all__ = [
 ]
 
 DEFAULT_BATCH_SIZE = 500
+DEFAULT_FLUSH_SECONDS = 2.0
+"""A slow source's events are stored at least this often, even when the batch is not full."""
 _EVENT_TYPES = (Deployment, Change, Incident)
 _REDACTED = "**********"
 logger = logging.getLogger("metrichub.collection")
@@ -252,13 +255,14 @@ async def collect_sources(
     progress: ProgressCallback | None = None,
     on_stored: StoredCallback | None = None,
     batch_size: int = DEFAULT_BATCH_SIZE,
+    flush_seconds: float = DEFAULT_FLUSH_SECONDS,
 ) -> list[SourceResult]:
     """Collect ``source_ids`` (all when ``None``) concurrently; one failure never stops the others.
 
     Raises ``UnknownSource`` before anything runs if an id is not configured.
     """
     selected = [registry[source_id] for source_id in dict.fromkeys(source_ids)] if source_ids else list(registry)
-    runs = [_collect_one(source, storage, full, progress, on_stored, batch_size) for source in selected]
+    runs = [_collect_one(source, storage, full, progress, on_stored, batch_size, flush_seconds) for source in selected]
     return list(await asyncio.gather(*runs))
 
 
@@ -269,6 +273,7 @@ async def _collect_one(
     progress: ProgressCallback | None,
     on_stored: StoredCallback | None,
     batch_size: int,
+    flush_seconds: float,
 ) -> SourceResult:
     started_at = datetime.now(UTC)
     clock = time.perf_counter()
@@ -308,12 +313,14 @@ async def _collect_one(
         async with source.resilience.client(base_url=source.config.base_url, cache=cache) as http:
             instance = source.create(http=http, state=state)
             batch: list[Event] = []
+            flushed_at = time.monotonic()
             async with _closing(instance.collect(since)) as events:
                 async for event in events:
                     batch.append(_owned(event, source.id))
-                    if len(batch) >= batch_size:
+                    if len(batch) >= batch_size or time.monotonic() - flushed_at >= flush_seconds:
                         stored_count += await _store(storage, source.id, batch, on_stored)
                         batch = []
+                        flushed_at = time.monotonic()
                         report("events")
             if batch:
                 stored_count += await _store(storage, source.id, batch, on_stored)

@@ -234,3 +234,37 @@ async def test_etags_persist_between_runs_so_unchanged_pages_cost_nothing(sample
     assert second.ok and second.events == 6
     assert [bool(r.headers.get("if-none-match")) for r in upstream.requests] == [False, False, True, True]
     assert stats["cache_hits"] == 2 and stats["responses"] == {"200": 2, "304": 2}
+
+
+class Trickle(Source):
+    """Yields one event every 0.15 s: a slow upstream."""
+
+    kind = "trickle"
+
+    class Config(SourceConfig):
+        base_url: str = "http://unused"
+
+    async def collect(self, since: datetime | None) -> AsyncIterator[Event]:
+        import asyncio
+
+        for index in range(4):
+            await asyncio.sleep(0.15)
+            yield Deployment(id=str(index), source=self.id, service="svc", status="success",
+                             started_at=datetime(2026, 1, 1, tzinfo=UTC))  # fmt: skip
+
+
+async def test_a_slow_source_is_stored_as_it_goes_not_at_the_end(sample_host: PluginHost) -> None:
+    from metrichub_core.collection import collect_sources
+
+    class Plugin:
+        @hookimpl
+        def register_sources(self) -> list[type[Source]]:
+            return [Trickle]
+
+    sample_host.register(Plugin(), "trickle")
+    progress: list[Progress] = []
+    async with make_hub(sample_host, {"slow": {"kind": "trickle"}}) as hub:
+        (result,) = await collect_sources(hub.sources, hub.storage, progress=progress.append, flush_seconds=0.2)
+    assert result.ok and result.events == 4
+    stored_as_it_went = [p.events for p in progress if p.phase == "events"]
+    assert len(stored_as_it_went) >= 2 and stored_as_it_went[-1] == 4
