@@ -77,11 +77,12 @@ def command(
 def render_table(report: dict[str, Any]) -> str:
     """A terminal rendering of the report JSON described in DESIGN.md."""
     window, filters = report["window"], report["filters"]
-    labels = " ".join(f"{key}={value}" for key, value in filters.get("labels", {}).items())
+    scope = [f"service={filters.get('service') or 'all'}", f"environment={filters.get('environment')}"]
+    scope += [f"{key}={value}" for key, value in filters.get("labels", {}).items()]
     header = (
-        f"DORA report {window['since']} → {window['until']}  service={filters.get('service') or 'all'}  "
-        f"environment={filters.get('environment')}  {labels}  profile={report['profile']}"
-    ).replace("  profile", "  profile" if labels else " profile")
+        f"DORA report {_minutes(window['since'])} → {_minutes(window['until'])} UTC  "
+        f"{'  '.join(scope)}  profile={report['profile']}"
+    )
     frequency = report["deployment_frequency"]
     failure = report["change_failure_rate"]
     rework = report["rework_rate"]
@@ -109,6 +110,11 @@ def render_table(report: dict[str, Any]) -> str:
     if report.get("notes"):
         lines += ["", "Notes:", *(f"  - {note}" for note in report["notes"])]
     return "\n".join(lines)
+
+
+def _minutes(moment: str) -> str:
+    """``2026-03-02T10:15:42.123Z`` → ``2026-03-02 10:15``."""
+    return moment.replace("T", " ")[:16]
 
 
 def _durations(block: dict[str, Any]) -> str:
