@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import re
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from metrichub_core.config import ConfigError
@@ -70,6 +71,14 @@ class HubAccess:
     async def source_health(self, source_id: str) -> dict[str, Any]:
         health = await self.hub.source_health(source_id)
         return health.as_dict()
+
+    async def last_success(self, source_id: str) -> datetime | None:
+        """When the last successful collection of ``source_id`` started; ``None`` if it never succeeded."""
+        moment = (await self.hub.source_health(source_id)).last_success_at
+        if moment is None:
+            return None
+        parsed = datetime.fromisoformat(moment)
+        return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
 
     async def collect(self, source_id: str, *, full: bool) -> dict[str, Any]:
         """Collect one source: its ``SourceResult`` as JSON-ready data (errors already redacted by the host)."""

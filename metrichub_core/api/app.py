@@ -109,7 +109,7 @@ def create_app(
                     "scheduled collection: %s",
                     ", ".join(f"{key} every {value:g} min" for key, value in schedules.items()),
                 )
-            ctx.runner.schedule(schedules)
+            ctx.runner.schedule(schedules, last_success=access.last_success)
         try:
             yield
         finally:

@@ -21,6 +21,7 @@ logger = logging.getLogger("metrichub.api.scheduler")
 DEFAULT_GRACE_SECONDS = 30.0
 
 Collect = Callable[[str, bool], Awaitable[Mapping[str, Any]]]
+LastSuccess = Callable[[str], Awaitable[datetime | None]]
 
 
 class CollectionBusy(Exception):
@@ -84,14 +85,33 @@ class CollectionRunner:
             self._on_finished(outcome)
         return outcome
 
-    def schedule(self, schedules: Mapping[str, float]) -> None:
-        """Collect each source every ``minutes`` (first run one period after start)."""
-        for source_id, minutes in schedules.items():
-            self._timers.append(asyncio.create_task(self._every(source_id, minutes * 60), name=f"schedule:{source_id}"))
+    def schedule(self, schedules: Mapping[str, float], last_success: LastSuccess | None = None) -> None:
+        """Collect each source every ``minutes``.
 
-    async def _every(self, source_id: str, seconds: float) -> None:
+        The first run is due one period after the source's last success (``last_success``),
+        so a restart keeps the rhythm, and at once for a source never collected.
+        """
+        for source_id, minutes in schedules.items():
+            timer = asyncio.create_task(
+                self._every(source_id, minutes * 60, last_success), name=f"schedule:{source_id}"
+            )
+            self._timers.append(timer)
+
+    async def _every(self, source_id: str, seconds: float, last_success: LastSuccess | None) -> None:
+        delay = seconds
+        if last_success is not None:
+            try:
+                previous = await last_success(source_id)
+            except Exception as exc:
+                logger.warning(
+                    "last collection of %s unknown (%s): first run in one period", source_id, type(exc).__name__
+                )
+            else:
+                elapsed = (datetime.now(UTC) - previous).total_seconds() if previous is not None else seconds
+                delay = min(seconds, max(0.0, seconds - elapsed))
         while True:
-            await asyncio.sleep(seconds)
+            await asyncio.sleep(delay)
+            delay = seconds
             try:
                 # Shielded: stopping the timer must not cancel the collection; close() waits for it.
                 await asyncio.shield(self.start(source_id, trigger="schedule"))

@@ -63,3 +63,26 @@ async def test_a_raising_collect_is_a_failed_outcome() -> None:
     outcome = await runner.start("x")
     assert not outcome.ok and outcome.error == "RuntimeError"
     assert finished == [outcome]
+
+
+async def test_the_first_scheduled_run_follows_the_last_success() -> None:
+    from datetime import UTC, datetime, timedelta
+
+    runs: list[str] = []
+
+    async def collect(source_id: str, full: bool) -> Mapping[str, Any]:
+        runs.append(source_id)
+        return {"ok": True}
+
+    async def last_success(source_id: str) -> datetime | None:
+        if source_id == "recent":
+            return datetime.now(UTC) - timedelta(seconds=1)
+        if source_id == "overdue":
+            return datetime.now(UTC) - timedelta(hours=1)
+        return None
+
+    runner = CollectionRunner(collect)
+    runner.schedule({"never": 1.0, "overdue": 1.0, "recent": 1.0}, last_success=last_success)  # every minute
+    await asyncio.sleep(0.2)
+    await runner.close()
+    assert sorted(runs) == ["never", "overdue"]

@@ -88,8 +88,16 @@ def test_serve_end_to_end(served: tuple[str, subprocess.Popen[str], Path]) -> No
         assert stored.json()["data"] == {"kind": "change", "ingested": 1}
         assert client.get("/api/v1/changes", params={"source": "e2e"}).json()["data"]["items"][0]["id"] == "e2e-c"
 
-        sources = client.get("/api/v1/sources").json()["data"]
-        assert [(source["id"], source["schedule_minutes"]) for source in sources] == [("demo-src", 60)]
+        # Never collected before, the scheduled source is collected at startup.
+        deadline = time.monotonic() + 30
+        while True:
+            sources = client.get("/api/v1/sources").json()["data"]
+            assert [(source["id"], source["schedule_minutes"]) for source in sources] == [("demo-src", 60)]
+            if sources[0]["last_run"] is not None and not sources[0]["running"]:
+                break
+            assert time.monotonic() < deadline, sources
+            time.sleep(0.1)
+        assert sources[0]["last_run"]["ok"] is True and sources[0]["last_success_at"] is not None
         collected = client.post(
             "/api/v1/sources/demo-src/collect?wait=true", headers={"Authorization": f"Bearer {API_TOKEN}"}
         ).json()["data"]
