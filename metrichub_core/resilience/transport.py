@@ -33,7 +33,7 @@ IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
 RETRY_STATUSES = frozenset({408, 500, 502, 503, 504, *range(520, 531)})
 # Pace slightly under the configured rate, so scheduling jitter never lets an
 # upstream observe more than ``rate_limit_per_second`` requests in any second.
-PACING_MARGIN = 1.02
+PACING_MARGIN = 1.05
 _KEPT_EXTENSIONS = ("http_version", "reason_phrase")
 
 Sleep = Callable[[float], Awaitable[None]]
