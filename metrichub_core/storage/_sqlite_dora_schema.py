@@ -1,7 +1,9 @@
 """Derived DORA data kept by the SQLite backend, and how it is maintained.
 
-Maintained in the same transaction as the events it derives from, so it is never
-stale and never half-written:
+Each upsert queues the keys it wrote in ``dora_pending``, in its own transaction;
+``refresh`` applies the queue in one transaction before the next DORA query. So the
+derived data is never half-written, ingest stays a plain insert, and every event is
+derived once, not at every report:
 
 - ``dora_deployment_changes``: each deployment's ``change_ids``, one row per change.
 - ``dora_leads``: per (service, environment, change) its first successful shipping
@@ -34,7 +36,17 @@ from typing import Any
 from metrichub_core.dora._stats import bucket_of
 from metrichub_core.dora.reference import REWORK_LABEL_VALUES
 
-__all__ = ["DAY_US", "DORA_MIGRATION", "DoraWrite", "day_of", "month_days", "month_of", "prepare", "rebuild"]
+__all__ = [
+    "DAY_US",
+    "DORA_MIGRATION",
+    "DoraWrite",
+    "day_of",
+    "month_days",
+    "month_of",
+    "prepare",
+    "rebuild",
+    "refresh",
+]
 
 DAY_US = 86_400_000_000
 _Row = tuple[Any, ...]
@@ -144,6 +156,14 @@ CREATE INDEX dora_incident_days_by_env ON dora_incident_days (environment, day);
 CREATE INDEX deployments_by_service_id ON deployments (service, id);
 CREATE INDEX changes_by_service_id ON changes (service, id);
 CREATE INDEX incidents_by_cause ON incidents (service, caused_by);
+CREATE TABLE dora_pending (
+    kind TEXT NOT NULL,
+    source TEXT NOT NULL,
+    id TEXT NOT NULL,
+    old_service TEXT,
+    old_environment TEXT,
+    old_listed_at INTEGER
+);
 CREATE TABLE dora_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 INSERT INTO dora_meta VALUES ('needs_rebuild', '1')
 """
@@ -171,6 +191,27 @@ def _sql_bucket(seconds: float | None) -> int | None:
     return None if seconds is None else bucket_of(seconds)
 
 
+_LEADS_SQL = """
+    INSERT INTO dora_leads
+    SELECT f.service, f.environment, f.change_id, f.source, f.id, f.listed_at, f.listed_at / 86400000000,
+           f.committed, (f.listed_at - f.committed) / 1e6,
+           CASE WHEN f.committed IS NULL THEN -2 WHEN f.listed_at < f.committed THEN -1
+                ELSE dora_bucket((f.listed_at - f.committed) / 1e6) END
+    FROM (
+        SELECT l.service, l.environment, l.change_id, d.source, d.id, d.listed_at,
+               (SELECT min(c.committed_at) FROM changes c INDEXED BY changes_by_service_id
+                WHERE c.service = l.service AND c.id = l.change_id)
+                   AS committed,
+               row_number() OVER (PARTITION BY l.service, l.environment, l.change_id
+                                  ORDER BY d.listed_at, d.source, d.id) AS rank
+        FROM {changes} JOIN deployments d ON d.source = l.dep_source AND d.id = l.dep_id
+        WHERE d.status = 'success'
+    ) f
+    WHERE f.rank = 1
+"""
+"""First successful shipping deployment and lead seconds of each change of ``{changes}`` (aliased ``l``)."""
+
+
 def prepare(conn: sqlite3.Connection) -> None:
     """Register the SQL functions the derived data uses; fill it if a migration asked to."""
     conn.create_function("dora_bucket", 1, _sql_bucket, deterministic=True)
@@ -191,32 +232,14 @@ def rebuild(conn: sqlite3.Connection) -> None:
     """Recompute every derived table from the events, set-based (inside a transaction)."""
     for table in (
         "dora_deployment_changes", "dora_leads", "dora_lead_days", "dora_lead_months", "dora_deploy_days",
-        "dora_incident_links", "dora_incident_days",
+        "dora_incident_links", "dora_incident_days", "dora_pending",
     ):  # fmt: skip
         conn.execute(f"DELETE FROM {table}")
     conn.execute(
         "INSERT OR IGNORE INTO dora_deployment_changes "
         "SELECT d.source, d.id, d.service, d.environment, j.value FROM deployments d, json_each(d.change_ids) j"
     )
-    conn.execute(
-        """
-        INSERT INTO dora_leads
-        SELECT f.service, f.environment, f.change_id, f.source, f.id, f.listed_at, f.listed_at / 86400000000,
-               c.committed, (f.listed_at - c.committed) / 1e6,
-               CASE WHEN c.committed IS NULL THEN -2 WHEN f.listed_at < c.committed THEN -1
-                    ELSE dora_bucket((f.listed_at - c.committed) / 1e6) END
-        FROM (
-            SELECT l.service, l.environment, l.change_id, d.source, d.id, d.listed_at,
-                   row_number() OVER (PARTITION BY l.service, l.environment, l.change_id
-                                      ORDER BY d.listed_at, d.source, d.id) AS rank
-            FROM dora_deployment_changes l JOIN deployments d ON d.source = l.dep_source AND d.id = l.dep_id
-            WHERE d.status = 'success'
-        ) f
-        LEFT JOIN (SELECT service, id, min(committed_at) AS committed FROM changes GROUP BY service, id) c
-               ON c.service = f.service AND c.id = f.change_id
-        WHERE f.rank = 1
-        """
-    )
+    conn.execute(_LEADS_SQL.format(changes="dora_deployment_changes l"))
     conn.execute(
         "INSERT INTO dora_lead_days SELECT service, environment, day, bucket, count(*), "
         "coalesce(sum(seconds), 0), coalesce(min(seconds), 0), coalesce(max(seconds), 0) "
@@ -282,82 +305,131 @@ _INCIDENT_COUNTS = (
 
 
 class DoraWrite:
-    """Keeps the derived data right across one upsert: ``before`` it, then ``after`` it."""
+    """Queues what one upsert touches, in the upsert's transaction (``before`` it, then ``after`` it).
+
+    The queue (``dora_pending``) is applied by ``refresh`` before the next DORA query,
+    so ingest stays a plain insert and the derived data is computed once per event.
+    """
 
     def __init__(self, deployments: Sequence[_Row], changes: Sequence[_Row], incidents: Sequence[_Row]) -> None:
         self.deployments, self.changes, self.incidents = deployments, changes, incidents
-        self._old: list[_Row] = []
 
     def before(self, conn: sqlite3.Connection) -> None:
-        """Remember the deployments about to be replaced (their old days, changes and times)."""
-        self._old = []
-        for row in self.deployments:
-            found = conn.execute(
-                "SELECT source, id, service, environment, status, listed_at FROM deployments "
-                "WHERE source = ? AND id = ?",
-                (row[0], row[1]),
-            ).fetchone()
-            if found is not None:
-                self._old.append(tuple(found))
+        """Queue the deployments with where they were before (service, environment, time), if stored."""
+        conn.executemany(
+            "INSERT INTO dora_pending SELECT 'deployment', ?1, ?2, d.service, d.environment, d.listed_at "
+            "FROM (SELECT 1) LEFT JOIN deployments d ON d.source = ?1 AND d.id = ?2",
+            [(row[0], row[1]) for row in self.deployments],
+        )
 
     def after(self, conn: sqlite3.Connection) -> None:
-        lead_keys: set[tuple[str, str, str]] = set()
-        deploy_days: set[tuple[str, str, int]] = set()
-        relink_from: dict[tuple[str, str], int] = {}
-        named: set[tuple[str, str]] = set()
+        pending = [("change", row[0], row[1]) for row in self.changes]
+        pending += [("incident", row[0], row[1]) for row in self.incidents]
+        conn.executemany("INSERT INTO dora_pending VALUES (?, ?, ?, NULL, NULL, NULL)", pending)
 
-        for source, id_, service, environment, _status, listed_at in self._old:
-            for (change_id,) in conn.execute(
-                "SELECT change_id FROM dora_deployment_changes WHERE dep_source = ? AND dep_id = ?", (source, id_)
-            ):
-                lead_keys.add((service, environment, change_id))
-            conn.execute("DELETE FROM dora_deployment_changes WHERE dep_source = ? AND dep_id = ?", (source, id_))
-            deploy_days.add((service, environment, day_of(listed_at)))
-            _earliest(relink_from, (service, environment), listed_at)
-            named.add((service, id_))
-        links: list[tuple[str, str, str, str, str]] = []
-        final = {(row[0], row[1]): row for row in self.deployments}  # a batch may update a key twice: last wins
-        for row in self.deployments:
-            source, id_, service, environment, listed_at, change_ids = row[0], row[1], row[2], row[3], row[7], row[9]
-            for change_id in dict.fromkeys(_json_list(change_ids)):
-                if final[(source, id_)] is row:
-                    links.append((source, id_, service, environment, change_id))
-                lead_keys.add((service, environment, change_id))
-            deploy_days.add((service, environment, day_of(listed_at)))
-            _earliest(relink_from, (service, environment), listed_at)
-            named.add((service, id_))
-        conn.executemany("INSERT OR IGNORE INTO dora_deployment_changes VALUES (?, ?, ?, ?, ?)", links)
-        for row in self.changes:
-            service, change_id = row[2], row[1]
-            for (environment,) in conn.execute(
-                "SELECT DISTINCT environment FROM dora_deployment_changes WHERE service = ? AND change_id = ?",
-                (service, change_id),
-            ):
-                lead_keys.add((service, environment, change_id))
 
-        lead_days = _relead(conn, lead_keys)
-        _recount_lead_days(conn, lead_days)
+REBUILD_AT = 200_000
+"""A queue longer than this is applied by rebuilding everything, set-based."""
 
-        incidents = {(row[0], row[1]) for row in self.incidents}
-        for (service, environment), since in relink_from.items():
-            incidents.update(
-                (row[0], row[1])
-                for row in conn.execute(
-                    "SELECT source, id FROM incidents WHERE service = ? AND environment = ? "
-                    "AND (started_at > ? OR resolved_at IS NULL OR resolved_at >= ?)",
-                    (service, environment, since, since),
-                )
+
+def refresh(conn: sqlite3.Connection) -> int:
+    """Apply the pending queue in one write transaction; return how many entries it held."""
+    if conn.execute("SELECT NOT EXISTS (SELECT 1 FROM dora_pending)").fetchone()[0]:
+        return 0
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        top, count = conn.execute("SELECT max(rowid), count(*) FROM dora_pending").fetchone()
+        if count > REBUILD_AT:
+            rebuild(conn)
+        elif count:
+            _apply(conn, top)
+            conn.execute("DELETE FROM dora_pending WHERE rowid <= ?", (top,))
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+    return int(count)
+
+
+def _apply(conn: sqlite3.Connection, top: int) -> None:
+    """Recompute what the queued events (up to rowid ``top``) can have changed."""
+    lead_keys: set[tuple[str, str, str]] = set()
+    deploy_days: set[tuple[str, str, int]] = set()
+    relink_from: dict[tuple[str, str], int] = {}
+    named: set[tuple[str, str]] = set()
+
+    def queued(kind: str) -> str:
+        return f"(SELECT DISTINCT source, id FROM dora_pending WHERE kind = '{kind}' AND rowid <= {int(top)}) p"
+
+    for service, environment, listed_at in conn.execute(
+        "SELECT DISTINCT old_service, old_environment, old_listed_at FROM dora_pending "
+        "WHERE kind = 'deployment' AND old_service IS NOT NULL AND rowid <= ?",
+        (top,),
+    ):
+        deploy_days.add((service, environment, day_of(listed_at)))
+        _earliest(relink_from, (service, environment), listed_at)
+    # The changes the queued deployments listed before: their leads may move to another deployment.
+    old_links = conn.execute(
+        f"SELECT l.dep_source, l.dep_id, l.service, l.environment, l.change_id FROM {queued('deployment')} "
+        "CROSS JOIN dora_deployment_changes l ON l.dep_source = p.source AND l.dep_id = p.id"
+    ).fetchall()
+    lead_keys.update((row[2], row[3], row[4]) for row in old_links)
+    conn.executemany(
+        "DELETE FROM dora_deployment_changes WHERE dep_source = ? AND dep_id = ?",
+        {(row[0], row[1]) for row in old_links},
+    )
+    links: list[tuple[str, str, str, str, str]] = []
+    for source, id_, service, environment, listed_at, change_ids in conn.execute(
+        f"SELECT d.source, d.id, d.service, d.environment, d.listed_at, d.change_ids FROM {queued('deployment')} "
+        "CROSS JOIN deployments d ON d.source = p.source AND d.id = p.id"
+    ):
+        for change_id in dict.fromkeys(_json_list(change_ids)):
+            links.append((source, id_, service, environment, change_id))
+            lead_keys.add((service, environment, change_id))
+        deploy_days.add((service, environment, day_of(listed_at)))
+        _earliest(relink_from, (service, environment), listed_at)
+        named.add((service, id_))
+    conn.executemany("INSERT OR IGNORE INTO dora_deployment_changes VALUES (?, ?, ?, ?, ?)", links)
+    # A change (re)stored: the leads of every environment that shipped it.
+    lead_keys.update(
+        (row[0], row[1], row[2])
+        for row in conn.execute(
+            f"SELECT DISTINCT l.service, l.environment, l.change_id FROM {queued('change')} "
+            "CROSS JOIN changes c ON c.source = p.source AND c.id = p.id "
+            "CROSS JOIN dora_deployment_changes l ON l.service = c.service AND l.change_id = c.id"
+        )
+    )
+    # Old links' deployments are named too (a caused_by may name a deployment that moved).
+    named.update((row[2], row[1]) for row in old_links)
+
+    lead_days = _relead(conn, lead_keys)
+    _recount_lead_days(conn, lead_days)
+
+    incidents = {
+        (row[0], row[1])
+        for row in conn.execute(
+            "SELECT DISTINCT source, id FROM dora_pending WHERE kind = 'incident' AND rowid <= ?", (top,)
+        )
+    }
+    for (service, environment), since in relink_from.items():
+        incidents.update(
+            (row[0], row[1])
+            for row in conn.execute(
+                "SELECT source, id FROM incidents WHERE service = ? AND environment = ? "
+                "AND (started_at > ? OR resolved_at >= ?)",
+                (service, environment, since, since),
             )
-        for service, id_ in named:
-            incidents.update(
-                (row[0], row[1])
-                for row in conn.execute(
-                    "SELECT source, id FROM incidents WHERE service = ? AND caused_by = ?", (service, id_)
-                )
+        )
+    for service, id_ in named:
+        incidents.update(
+            (row[0], row[1])
+            for row in conn.execute(
+                "SELECT source, id FROM incidents WHERE service = ? AND caused_by = ?", (service, id_)
             )
-        linked_days, incident_days = _relink(conn, sorted(incidents))
-        _recount_deploy_days(conn, deploy_days | linked_days)
-        _recount_incident_days(conn, incident_days)
+        )
+    linked_days, incident_days = _relink(conn, sorted(incidents))
+    _recount_deploy_days(conn, deploy_days | linked_days)
+    _recount_incident_days(conn, incident_days)
 
 
 def _earliest(earliest: dict[tuple[str, str], int], key: tuple[str, str], moment: int) -> None:
@@ -372,54 +444,34 @@ def _json_list(text: str) -> list[str]:
     return [str(item) for item in value]
 
 
+_TOUCHED = (
+    "CREATE TEMP TABLE IF NOT EXISTS dora_touched (service TEXT, environment TEXT, change_id TEXT, "
+    "PRIMARY KEY (service, environment, change_id)) WITHOUT ROWID"
+)
+_TOUCHED_LEADS = (
+    "SELECT DISTINCT l.service, l.environment, l.day FROM temp.dora_touched t CROSS JOIN dora_leads l "
+    "ON l.service = t.service AND l.environment = t.environment AND l.change_id = t.change_id"
+)
+# CROSS JOIN keeps SQLite's loop order: the few touched keys outside, the big tables by index inside.
+
+
 def _relead(conn: sqlite3.Connection, keys: Iterable[tuple[str, str, str]]) -> set[tuple[str, str, int]]:
-    """Recompute the lead rows of ``keys``; return the (service, environment, day)s that changed."""
-    dirty: set[tuple[str, str, int]] = set()
-    for service, environment, change_id in keys:
-        old = conn.execute(
-            "SELECT day FROM dora_leads WHERE service = ? AND environment = ? AND change_id = ?",
-            (service, environment, change_id),
-        ).fetchone()
-        if old is not None:
-            dirty.add((service, environment, old[0]))
-            conn.execute(
-                "DELETE FROM dora_leads WHERE service = ? AND environment = ? AND change_id = ?",
-                (service, environment, change_id),
-            )
-        first = conn.execute(
-            "SELECT d.source, d.id, d.listed_at FROM dora_deployment_changes l "
-            "JOIN deployments d ON d.source = l.dep_source AND d.id = l.dep_id "
-            "WHERE l.service = ? AND l.change_id = ? AND l.environment = ? AND d.status = 'success' "
-            "ORDER BY d.listed_at, d.source, d.id LIMIT 1",
-            (service, change_id, environment),
-        ).fetchone()
-        if first is None:
-            continue
-        committed = conn.execute(
-            "SELECT min(committed_at) FROM changes WHERE service = ? AND id = ?", (service, change_id)
-        ).fetchone()[0]
-        deployed = first[2]
-        if committed is None:
-            seconds, bucket = None, -2
-        else:
-            seconds = (deployed - committed) / 1e6
-            bucket = -1 if deployed < committed else bucket_of(seconds)
-        conn.execute(
-            "INSERT INTO dora_leads VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                service,
-                environment,
-                change_id,
-                first[0],
-                first[1],
-                deployed,
-                day_of(deployed),
-                committed,
-                seconds,
-                bucket,
-            ),
+    """Recompute the lead rows of ``keys`` set-based; return the (service, environment, day)s that changed."""
+    conn.execute(_TOUCHED)
+    conn.execute("DELETE FROM temp.dora_touched")
+    conn.executemany("INSERT OR IGNORE INTO temp.dora_touched VALUES (?, ?, ?)", keys)
+    dirty: set[tuple[str, str, int]] = {(row[0], row[1], row[2]) for row in conn.execute(_TOUCHED_LEADS)}
+    conn.executemany(
+        "DELETE FROM dora_leads WHERE service = ? AND environment = ? AND change_id = ?",
+        conn.execute("SELECT service, environment, change_id FROM temp.dora_touched").fetchall(),
+    )
+    conn.execute(
+        _LEADS_SQL.format(
+            changes="temp.dora_touched t CROSS JOIN dora_deployment_changes l "
+            "ON l.service = t.service AND l.environment = t.environment AND l.change_id = t.change_id"
         )
-        dirty.add((service, environment, day_of(deployed)))
+    )
+    dirty |= {(row[0], row[1], row[2]) for row in conn.execute(_TOUCHED_LEADS)}
     return dirty
 
 

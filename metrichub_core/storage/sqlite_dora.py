@@ -31,6 +31,7 @@ from metrichub_core.storage._sqlite_dora_schema import (
     DAY_US,
     month_days,
     month_of,
+    refresh,
 )
 
 __all__ = ["SQLiteDoraData"]
@@ -45,7 +46,15 @@ class SQLiteDoraData:
     async def read(self, work: Callable[[sqlite3.Connection], T]) -> T:
         raise NotImplementedError
 
+    async def write(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        raise NotImplementedError
+
+    async def refresh_dora(self) -> int:
+        """Derive the DORA tables for the events ingested since the last query; return how many."""
+        return await self.write(refresh)
+
     async def dora_facts(self, request: FactsRequest) -> list[DoraFacts]:
+        await self.refresh_dora()
         if request.scope.labels:
             return await self._facts_from_events(request)
         return await self.read(lambda conn: [_Query(conn, request, window).facts() for window in request.windows])

@@ -165,6 +165,7 @@ async def test_existing_database_is_filled_on_open(tmp_path: Path) -> None:
     first = SQLiteStorage(url)
     await first.open()
     await first.upsert(events)
+    await first.refresh_dora()
     expected = await first.read(_dump)
 
     def forget(conn: sqlite3.Connection) -> None:  # as if the events predated migration 2
