@@ -1,9 +1,12 @@
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 from typing import Any
 
 import httpx
+import pytest
 from api_helpers import WEBHOOK_SECRET, assert_error, data, make_hub, sign
 
 from metrichub_core.storage.base import EventQuery
@@ -81,3 +84,39 @@ async def test_unknown_source_and_source_without_webhooks_are_404(client: httpx.
 async def test_webhooks_need_no_bearer_token(make_app: Any, client_for: Any) -> None:
     client = client_for(make_app(make_hub(tokens=["t0ken-for-writes"])))
     data(await client.post("/api/v1/webhooks/hooks", **signed(PAYLOAD)))
+
+
+async def test_a_plugin_that_raises_in_verify_fails_closed(make_app: Any, client_for: Any) -> None:
+    from api_helpers import HookedSource
+
+    def broken(self: Any, headers: Any, body: bytes) -> None:
+        raise ValueError("plugin bug")
+
+    client = client_for(make_app())
+    original = HookedSource.verify_webhook
+    HookedSource.verify_webhook = broken  # type: ignore[method-assign]
+    try:
+        assert_error(await client.post("/api/v1/webhooks/hooks", **signed(PAYLOAD)), 401, "unauthorized")
+    finally:
+        HookedSource.verify_webhook = original  # type: ignore[method-assign]
+    assert await deployments(client) == []
+
+
+async def test_github_deliveries_through_the_real_plugin(make_app: Any, client_for: Any) -> None:
+    github = pytest.importorskip("metrichub_plugin_github")
+    hub = make_hub(
+        sources={
+            "gh": {"kind": "github", "repositories": ["acme/api"], "token": "gh-t0ken", "webhook_secret": "gh-secret"}
+        }
+    )
+    hub.plugins.register(github, "github")
+    client = client_for(make_app(hub))
+    body = json.dumps({"zen": "Keep it logically awesome.", "hook_id": 1}).encode()
+    signature = "sha256=" + hmac.new(b"gh-secret", body, hashlib.sha256).hexdigest()
+    headers = {"X-GitHub-Event": "ping", "X-GitHub-Delivery": "d-1", "X-Hub-Signature-256": signature}
+    ack = data(await client.post("/api/v1/webhooks/gh", content=body, headers=headers))
+    assert ack == {"source": "gh", "delivery": "d-1", "duplicate": False, "events": 0}
+    forged = {**headers, "X-Hub-Signature-256": "sha256=" + "0" * 64}
+    response = await client.post("/api/v1/webhooks/gh", content=body, headers=forged)
+    assert_error(response, 401, "unauthorized")
+    assert "gh-secret" not in response.text and "gh-t0ken" not in response.text

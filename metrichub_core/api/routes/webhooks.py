@@ -9,7 +9,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from metrichub_core.api.context import context
-from metrichub_core.api.envelope import ok
+from metrichub_core.api.envelope import ok, trace_id_of
 from metrichub_core.api.errors import ApiError, field_errors
 from metrichub_core.api.operations import Operations
 from metrichub_core.api.webhooks import delivery_id
@@ -57,11 +57,10 @@ async def receive_webhook(request: Request) -> Response:
         source.verify_webhook(headers, body)
     except WebhookNotSupported:
         raise ApiError("not_found", f"Source {source_id!r} takes no webhooks.") from None
-    except WebhookRejected:
+    except Exception as exc:  # fail closed: whatever the plugin raised, the delivery is not authentic
         ctx.metrics.webhook_deliveries.labels(source_id, "rejected").inc()
-        logger.warning(
-            "webhook for %s rejected: bad signature (trace_id=%s)", source_id, request.scope.get("metrichub.request_id")
-        )
+        reason = "bad signature" if isinstance(exc, WebhookRejected) else f"verify_webhook raised {type(exc).__name__}"
+        logger.warning("webhook for %s rejected: %s (trace_id=%s)", source_id, reason, trace_id_of(request))
         raise ApiError("unauthorized", "The webhook signature does not verify; nothing was stored.") from None
     delivery = delivery_id(headers)
     if delivery is not None and ctx.deliveries.seen(source_id, delivery):
