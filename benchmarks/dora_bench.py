@@ -36,11 +36,11 @@ import tempfile
 import time
 import tracemalloc
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from metrichub_core import MetricHub
+from metrichub_core import Change, Deployment, Event, Incident, MetricHub
 from metrichub_core.dora import DoraScope, FactsRequest, build_report
 from metrichub_core.dora._protocol import DoraOptions, Window
 from metrichub_core.dora.profiles import get_profile
@@ -222,7 +222,32 @@ def figures(report: dict[str, Any]) -> dict[str, float]:
     return flat
 
 
-async def ours(url: str, runs: int) -> dict[str, Any]:
+def new_day_events(scale: float) -> list[Event]:
+    """One more day (30 December) of deployments, changes and incidents at the data set's rate."""
+    rng = random.Random(7)
+    day = datetime(2025, 12, 30, tzinfo=UTC)
+    events: list[Event] = []
+    for n in range(max(1, round(1_000_000 * scale / 365))):
+        service = f"svc{n % SERVICES:02d}"
+        finished = day + timedelta(seconds=rng.randrange(86_400))
+        changes = [f"new-{n}-{i}" for i in range(3)]
+        events += [
+            Change(id=change, source="github", service=service,
+                   committed_at=finished - timedelta(seconds=rng.lognormvariate(9.2, 1.4)))
+            for change in changes
+        ]  # fmt: skip
+        events.append(
+            Deployment(id=f"new-d{n}", source="jenkins", service=service, status="success",
+                       started_at=finished - timedelta(minutes=5), finished_at=finished, change_ids=changes)
+        )  # fmt: skip
+        if n % 20 == 0:
+            events.append(Incident(id=f"new-i{n}", source="pagerduty", service=service,
+                                   started_at=finished + timedelta(minutes=10),
+                                   resolved_at=finished + timedelta(minutes=70)))  # fmt: skip
+    return events
+
+
+async def ours(url: str, runs: int, scale: float) -> dict[str, Any]:
     async with MetricHub(storage=url) as hub:
         await hub.dora(since=START, until=END)  # warm the page cache, as the baseline's first run does
         samples = []
@@ -253,7 +278,19 @@ async def ours(url: str, runs: int) -> dict[str, Any]:
                 FactsRequest(scope=scope, windows=(window,), options=options, exact_limit=10**12)
             )
             one_exact.append((approx, build_report(window, scope, get_profile(None), options, facts)))
+        # A day of new events through the public ingest, then the first report (which derives them).
+        day = new_day_events(scale)
+        started = time.perf_counter()
+        for start in range(0, len(day), 10_000):
+            await hub.ingest(day[start : start + 10_000])
+        ingest_seconds = time.perf_counter() - started
+        started = time.perf_counter()
+        await hub.dora(since=START, until=END)
+        first_report = time.perf_counter() - started
     return {
+        "new_events": len(day),
+        "ingest_seconds": ingest_seconds,
+        "first_report_seconds": first_report,
         "seconds": statistics.median(samples),
         "one_service_seconds": statistics.median(one),
         "one_service_max_seconds": max(one),
@@ -302,7 +339,7 @@ def main() -> int:
         print(f"setup: generated in {generated:.1f} s, derived DORA tables in {derived:.1f} s (one-off, bulk)")
 
     base_seconds, base = timed(args.runs, lambda: baseline(path, START, END))
-    result = asyncio.run(ours(url, args.runs))
+    result = asyncio.run(ours(url, args.runs, args.scale))
     report = result["report"].model_dump(mode="json")
     exact = result["exact"].model_dump(mode="json")
 
@@ -338,6 +375,10 @@ def main() -> int:
     print(f"report peak memory (tracemalloc): {result['peak_bytes'] / 2**20:.1f} MB; process max RSS {rss:.0f} MB")
     for name, (theirs, mine) in agree.items():
         print(f"  baseline vs exact {name}: {theirs} / {mine}{'' if theirs == mine else '  (differs)'}")
+    print(
+        f"incremental: {result['new_events']:,} new events through hub.ingest in {result['ingest_seconds']:.2f} s, "
+        f"then the first report (deriving them) in {result['first_report_seconds'] * 1000:.0f} ms"
+    )
     print(json.dumps(report["lead_time"]), json.dumps(report["change_failure_rate"]))
     if args.keep:
         print(f"database kept at {path}")
