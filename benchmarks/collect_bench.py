@@ -6,7 +6,7 @@ concurrently, then one source at a time, in the same run; the fake server checks
 that no source ever exceeded its configured ``rate_limit_per_second`` in any
 one-second window.
 
-    .venv/bin/python benchmarks/collect_bench.py [--sources 8] [--items 2000] [--latency 0.05] [--rate 20]
+    .venv/bin/python benchmarks/collect_bench.py [--sources 8] [--items 2000] [--latency 0.05] [--rate 10]
 
 Goal: concurrent >= 5x faster than sequential, rate limit never exceeded. Exits 1 otherwise.
 """
@@ -64,7 +64,9 @@ def main() -> int:
     parser.add_argument("--sources", type=int, default=8)
     parser.add_argument("--items", type=int, default=2000)
     parser.add_argument("--latency", type=float, default=0.05)
-    parser.add_argument("--rate", type=float, default=20.0, help="rate_limit_per_second of each source")
+    parser.add_argument(
+        "--rate", type=float, default=10.0, help="rate_limit_per_second of each source (the default policy)"
+    )
     args = parser.parse_args()
 
     worst_rate = 0
