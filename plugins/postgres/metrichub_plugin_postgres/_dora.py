@@ -56,6 +56,8 @@ class _Query:
         self.where = "service = %s AND " if scope.service else ""
         self.scope_params: tuple[str, ...] = (scope.service,) if scope.service else ()
         self.since, self.until = to_micros(window.since), to_micros(window.until)
+        self._planning: list[tuple[str, tuple[Any, ...]]] | None = None
+        self._fetched: dict[tuple[str, tuple[Any, ...]], list[TupleRow]] = {}
         first, end = -(-self.since // DAY_US), self.until // DAY_US
         self.edges: list[tuple[int, int]] = []
         self.days: tuple[int, int] | None = None
@@ -79,9 +81,32 @@ class _Query:
         return f"environment = %s AND {column} >= %s AND {column} < %s", (self.environment, start, end)
 
     async def rows(self, sql: str, params: tuple[Any, ...]) -> list[TupleRow]:
+        """The rows of a query: from the pipelined batch (see ``facts``), else asked now."""
+        found = self._fetched.pop((sql, params), None)
+        if found is not None:
+            return found
+        if self._planning is not None:
+            self._planning.append((sql, params))
+            return []
         return await (await self.conn.execute(sql, params)).fetchall()
 
+    async def value(self, sql: str, params: tuple[Any, ...]) -> Any:
+        """The single value of a one-row, one-column query (0 in the dry run)."""
+        found = await self.rows(sql, params)
+        return found[0][0] if found else 0
+
     async def facts(self) -> DoraFacts:
+        # A dry run collects the queries (which depend only on the window), they go to the
+        # server in one pipeline, and the real run reads their answers: one round trip.
+        self._planning = []
+        await self._deployments()
+        await self._lead_times(planning=True)
+        await self._links(0, 0)
+        planned, self._planning = self._planning, None
+        async with self.conn.pipeline():
+            cursors = [await self.conn.execute(sql, params) for sql, params in planned]
+        for (sql, params), cursor in zip(planned, cursors, strict=True):
+            self._fetched[(sql, params)] = await cursor.fetchall()
         deployments, failures, labelled, days = await self._deployments()
         lead, negative, missing = await self._lead_times()
         links = await self._links(failures, labelled)
@@ -120,7 +145,7 @@ class _Query:
                     failures += 1
         return count, failures, labelled, dict(sorted(days.items()))
 
-    async def _lead_times(self) -> tuple[Summary, int, int]:
+    async def _lead_times(self, *, planning: bool = False) -> tuple[Summary, int, int]:
         merged: dict[int, list[float]] = {}
 
         def add(bucket: int, n: int, total: float, low: float, high: float) -> None:
@@ -150,7 +175,7 @@ class _Query:
         negative = int(merged.pop(-1, [0])[0])
         missing = int(merged.pop(-2, [0])[0])
         count = sum(int(values[0]) for values in merged.values())
-        if count <= self.request.exact_limit:
+        if count <= self.request.exact_limit and not planning:
             where, params = self.between("deployed_at", self.since, self.until)
             values = [
                 lead_us / 1e6
@@ -188,7 +213,7 @@ class _Query:
         options = self.request.options
         limit = None if options.attribution_window is None else options.attribution_window // timedelta(microseconds=1)
         scope = (*self.scope_params, self.environment)
-        ((failed,),) = await self.rows(
+        failed = await self.value(
             "SELECT count(*) FROM (SELECT DISTINCT cause_source, cause_id FROM dora_incident_links "
             f"WHERE {self.where}environment = %s AND cause_env = %s AND cause_status = 'success' "
             "AND cause_at >= %s AND cause_at < %s AND (NOT by_time OR %s::int8 IS NULL OR started_at - cause_at <= %s)"
@@ -197,7 +222,7 @@ class _Query:
         )
         if options.failed_deployments_count:
             failed += failures
-        ((fixes,),) = await self.rows(
+        fixes = await self.value(
             "SELECT count(*) FROM (SELECT DISTINCT fix_source, fix_id FROM dora_incident_links "
             f"WHERE {self.where}environment = %s AND fix_at >= %s AND fix_at < %s AND NOT fix_labelled) AS fixes",
             (*scope, self.since, self.until),
@@ -228,9 +253,7 @@ class _Query:
                     negative += 1
                 else:
                     recovery.append((resolved - start) / 1e6)
-        ((known,),) = await self.rows(
-            f"SELECT EXISTS (SELECT 1 FROM incidents WHERE {self.where}environment = %s)", scope
-        )
+        known = await self.value(f"SELECT EXISTS (SELECT 1 FROM incidents WHERE {self.where}environment = %s)", scope)
         return {
             "failed": failed,
             "rework": labelled + fixes,
