@@ -22,7 +22,8 @@ the config table pointing at it::
 The suite checks the config schema (``SourceConfig``, ``base_url``, unknown keys
 rejected, secrets never shown), that collection yields valid events keyed by the
 source id, that a re-run gets the previous run's start as ``since`` and neither
-duplicates nor loses anything, and that webhook verification rejects tampering.
+duplicates nor loses anything, that an unreachable upstream fails the run cleanly,
+and that webhook verification rejects tampering.
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ from metrichub_core.models import Change, Deployment, Event, EventKind, Incident
 from metrichub_core.plugins import PluginHost
 from metrichub_core.sources import Source, SourceConfig, WebhookRejected
 from metrichub_core.storage.base import EventQuery
-from metrichub_core.testing.upstream import FakeUpstream
+from metrichub_core.testing.upstream import FakeUpstream, refused_url
 
 __all__ = ["SourceContract"]
 
@@ -169,6 +170,20 @@ class SourceContract:
         assert seen_since == [None, first.started_at], "a re-run gets the previous run's start as since"
         assert after_second == after_first, "a re-run neither duplicates nor loses events"
 
+    @pytest.mark.asyncio
+    async def test_unreachable_upstream_fails_cleanly(self, upstream: FakeUpstream) -> None:
+        table = self.source_table(refused_url())
+        table["policy"] = {**table.get("policy", {}), "retries": 1, "backoff_initial_seconds": 0.01}
+        hub = MetricHub(
+            "memory://", settings=Settings(sources={SOURCE_ID: table}), plugins=self._host(self.source_class)
+        )
+        async with hub:
+            (result,) = await hub.collect()
+            assert not result.ok, "a source must let the host's HTTP errors propagate, not swallow them"
+            assert await hub.storage.get_state(SOURCE_ID) is None, "a failed run saves no cursor"
+        for value in _secret_values(table):
+            assert value not in (result.error or ""), "the error shows a secret"
+
     def test_webhook_verification(self, upstream: FakeUpstream) -> None:
         table = self.source_table(upstream.url)
         delivery = self.webhook_delivery(table)
@@ -191,3 +206,14 @@ class SourceContract:
             source.verify_webhook(headers, body + b" ")
         with pytest.raises(WebhookRejected):
             source.verify_webhook({}, body)
+
+
+def _secret_values(table: Mapping[str, Any]) -> list[str]:
+    """Values of keys that look like secrets (token, password, secret, key)."""
+    found: list[str] = []
+    for key, value in table.items():
+        if isinstance(value, Mapping):
+            found += _secret_values(value)
+        elif isinstance(value, str) and any(word in key.lower() for word in ("token", "password", "secret", "key")):
+            found.append(value)
+    return [value for value in found if len(value) >= 4]
