@@ -121,6 +121,45 @@ def test_serve_end_to_end(served: tuple[str, subprocess.Popen[str], Path]) -> No
     assert API_TOKEN not in output and SOURCE_TOKEN not in output
 
 
+@pytest.mark.slow
+def test_serve_with_workers_schedules_once(tmp_path: Path) -> None:
+    config = tmp_path / "metrichub.toml"
+    config.write_text(
+        f'storage = "sqlite:///{tmp_path / "workers.db"}"\n'
+        '[sources.demo-src]\nkind = "demo"\ndays = 5\nschedule_minutes = 60\n',
+        encoding="utf-8",
+    )
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    env.pop("METRICHUB_CONFIG", None)
+    log = tmp_path / "serve.log"
+    with log.open("w") as output:
+        process = subprocess.Popen(
+            [*METRICHUB, "serve", "--config", str(config), "--port", "0", "--workers", "2"],
+            env=env,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+    try:
+        base_url = _wait_for_url(process, log)
+        deadline = time.monotonic() + 60
+        while log.read_text().count("Application startup complete") < 2 or "(schedule) finished" not in log.read_text():
+            assert time.monotonic() < deadline, log.read_text()
+            time.sleep(0.2)
+        with httpx.Client(base_url=base_url, timeout=10) as client:
+            for _ in range(6):
+                assert client.get("/api/v1/metrics/dora", params={"days": 5}).status_code == 200
+        time.sleep(1)
+        assert log.read_text().count("(schedule) finished") == 1, log.read_text()
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=10)
+
+
 def test_serve_refuses_a_bad_config(tmp_path: Path) -> None:
     config = tmp_path / "metrichub.toml"
     config.write_text('[sources.x]\nkind = "no-such-kind"\n', encoding="utf-8")
