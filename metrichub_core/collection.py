@@ -165,12 +165,25 @@ class SourceRegistry:
 
     @classmethod
     def from_settings(
-        cls, tables: Mapping[str, Mapping[str, Any]], kinds: Mapping[str, type[Source]], *, origin: str = "config"
+        cls,
+        tables: Mapping[str, Mapping[str, Any]],
+        kinds: Mapping[str, type[Source]],
+        *,
+        origin: str = "config",
+        failed_plugins: Mapping[str, str] | None = None,
     ) -> SourceRegistry:
-        """Validate every ``[sources.<id>]`` table; one ``ConfigError`` lists every problem."""
+        """Validate every ``[sources.<id>]`` table; one ``ConfigError`` lists every problem.
+
+        ``failed_plugins`` (name -> error) is mentioned when a kind is unknown: the
+        plugin that provides it may be installed but broken.
+        """
         sources: dict[str, ConfiguredSource] = {}
         problems: list[str] = []
         installed = ", ".join(sorted(kinds)) or "none"
+        if failed_plugins:
+            installed += "; plugins that failed to load: " + "; ".join(
+                f"{name}: {error}" for name, error in sorted(failed_plugins.items())
+            )
         for source_id, table in tables.items():
             if not isinstance(table, Mapping):
                 problems.append(f"{origin}: sources.{source_id}: expected a table")

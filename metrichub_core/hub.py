@@ -163,7 +163,10 @@ class MetricHub:
         """The configured sources, validated by their kinds on first access (``ConfigError`` if invalid)."""
         registry: SourceRegistry | None = getattr(self, "_source_registry", None)
         if registry is None:
-            registry = SourceRegistry.from_settings(self.settings.sources, self.plugins.source_kinds())
+            failed = {error.name: error.error for error in self.plugins.load_errors}
+            registry = SourceRegistry.from_settings(
+                self.settings.sources, self.plugins.source_kinds(), failed_plugins=failed
+            )
             self._source_registry = registry
         return registry
 
