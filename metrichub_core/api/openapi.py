@@ -104,11 +104,18 @@ def _responses(
     else:
         schema = {"type": "string"}
     content = {operation.media_type: {"schema": schema}}
+    success_headers: dict[str, Any] = {
+        **headers,
+        **{
+            name: {"description": description, "schema": {"type": "string"}}
+            for name, description in operation.response_headers.items()
+        },
+    }
     responses: dict[str, Any] = {
-        str(operation.status_code): {"description": operation.summary, "headers": headers, "content": content}
+        str(operation.status_code): {"description": operation.summary, "headers": success_headers, "content": content}
     }
     for status, description in operation.statuses.items():
-        responses[str(status)] = {"description": description, "headers": headers, "content": content}
+        responses[str(status)] = {"description": description, "headers": success_headers, "content": content}
     codes: list[ErrorCode] = [*operation.errors, "internal_error", "timeout"]
     if operation.query is not None or operation.body is not None or operation.path.startswith(API_PREFIX):
         codes.append("validation_error")  # unknown query parameters are refused everywhere under /api/v1

@@ -30,6 +30,7 @@ class Operation:
         write: the route changes data, so it requires a bearer token when tokens are configured.
         statuses: other success statuses and their descriptions (``{202: "started"}``).
         errors: the error codes the route itself raises (the common ones are added).
+        response_headers: headers of the success responses, with their descriptions.
     """
 
     method: str
@@ -48,6 +49,7 @@ class Operation:
     errors: tuple[ErrorCode, ...] = ()
     write: bool = False
     path_params: Mapping[str, str] = field(default_factory=dict)
+    response_headers: Mapping[str, str] = field(default_factory=dict)
     in_schema: bool = True
 
     @property

@@ -22,6 +22,7 @@ __all__ = ["operations"]
 operations = Operations("metrics")
 
 _MINUTE = timedelta(minutes=1)
+_CACHE_HEADER = {"X-Cache": "`hit`, `miss` or `stale` (last minute's report of a now-relative window)."}
 
 
 @operations.route(
@@ -31,6 +32,7 @@ _MINUTE = timedelta(minutes=1)
     query=DoraQuery,
     response=DoraReport,
     errors=("validation_error",),
+    response_headers=_CACHE_HEADER,
 )
 async def dora_report(request: Request) -> Response:
     """The four DORA metrics (and rework rate) for a window `[since, until)` and filters.
@@ -68,6 +70,7 @@ async def dora_report(request: Request) -> Response:
     query=TrendQuery,
     response=DoraTrend,
     errors=("validation_error",),
+    response_headers=_CACHE_HEADER,
 )
 async def dora_trend(request: Request) -> Response:
     """The DORA report of each `bucket` (day, week or month; weeks start on Monday) across the window."""
