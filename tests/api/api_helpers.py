@@ -100,7 +100,11 @@ def default_sources() -> dict[str, dict[str, Any]]:
 
 
 def make_hub(
-    *, sources: dict[str, dict[str, Any]] | None = None, tokens: list[str] | None = None, **api: Any
+    *,
+    sources: dict[str, dict[str, Any]] | None = None,
+    tokens: list[str] | None = None,
+    storage: str = "memory://",
+    **api: Any,
 ) -> MetricHub:
     plugins = PluginHost.load(entry_point_group=None)
     plugins.register(_TestPlugin(), "tests.hooked")
@@ -109,7 +113,7 @@ def make_hub(
         api=ApiSettings(tokens=[SecretStr(token) for token in tokens or []], **api),
         sources=default_sources() if sources is None else sources,
     )
-    return MetricHub("memory://", settings=settings, plugins=plugins)
+    return MetricHub(storage, settings=settings, plugins=plugins)
 
 
 def assert_error(response: httpx.Response, status: int, code: str) -> dict[str, Any]:

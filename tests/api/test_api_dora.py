@@ -1,13 +1,26 @@
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from api_helpers import NOW, assert_error, data, deployment
+from api_helpers import NOW, assert_error, data, deployment, make_hub
+from starlette.applications import Starlette
 
+from metrichub_core.api import create_app
 from metrichub_core.api.params import resolve_window
+
+
+@pytest.fixture(params=["memory", "sqlite"])
+async def app(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Starlette]:
+    """Reports come from each built-in backend's DORA queries."""
+    storage = "memory://" if request.param == "memory" else f"sqlite:///{tmp_path / 'api.db'}"
+    hub = make_hub(storage=storage)
+    yield create_app(hub)
+    await hub.close()
 
 
 @pytest.fixture
@@ -144,6 +157,7 @@ async def test_a_new_minute_serves_last_minutes_report_while_computing(
     from metrichub_core.api.routes import dora
 
     monkeypatch.setattr(dora, "datetime", _Clock)
+    monkeypatch.setattr(_Clock, "moment", datetime(2026, 3, 16, 12, 0, 30, tzinfo=UTC))
     first = await loaded.get("/api/v1/metrics/dora?days=7")
     assert first.headers["x-cache"] == "miss" and data(first)["window"]["until"] == "2026-03-16T12:01:00Z"
     _Clock.moment = datetime(2026, 3, 16, 12, 1, 10, tzinfo=UTC)

@@ -1,13 +1,27 @@
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from api_helpers import assert_error, data, deployment, make_hub
+from starlette.applications import Starlette
 
+from metrichub_core.api import create_app
 from metrichub_core.models import EventKind, Incident
 from metrichub_core.storage.base import EventQuery
+
+
+@pytest.fixture(params=["memory", "sqlite"])
+async def app(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Starlette]:
+    """Every ingest and listing test runs on both built-in backends."""
+    storage = "memory://" if request.param == "memory" else f"sqlite:///{tmp_path / 'api.db'}"
+    hub = make_hub(storage=storage)
+    yield create_app(hub)
+    await hub.close()
+
 
 DEPLOYMENT = {
     "id": "d-1",
@@ -25,6 +39,7 @@ INCIDENT = {"id": "i-1", "source": "pager", "service": "checkout", "started_at":
 
 async def stored(app_client: httpx.AsyncClient, kind: EventKind) -> list[Any]:
     hub = app_client._transport.app.state.metrichub.hub  # type: ignore[attr-defined]
+    await hub.open()
     return (await hub.storage.list_events(EventQuery(kind=kind))).items  # type: ignore[no-any-return]
 
 
