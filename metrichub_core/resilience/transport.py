@@ -31,9 +31,11 @@ __all__ = ["IDEMPOTENT_METHODS", "RETRY_STATUSES", "ResilientTransport", "breake
 
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
 RETRY_STATUSES = frozenset({408, 500, 502, 503, 504, *range(520, 531)})
-# Pace slightly under the configured rate, so scheduling jitter never lets an
-# upstream observe more than ``rate_limit_per_second`` requests in any second.
-PACING_MARGIN = 1.05
+# Requests leave evenly spaced, 10% under the configured rate: an upstream that
+# counts arrivals in any one-second window never sees more than
+# ``rate_limit_per_second`` even when connection setup or a stalled host shifts
+# arrival times by up to ~100 ms.
+PACING_MARGIN = 1.1
 _KEPT_EXTENSIONS = ("http_version", "reason_phrase")
 
 Sleep = Callable[[float], Awaitable[None]]

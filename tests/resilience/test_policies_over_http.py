@@ -196,13 +196,13 @@ async def test_pacing_never_exceeds_the_configured_rate(upstream: FakeUpstream, 
 
 
 async def test_concurrency_cap_limits_requests_in_flight(resilience: Make) -> None:
-    with FakeUpstream(latency=0.25) as upstream:
+    with FakeUpstream(latency=0.3) as upstream:
         upstream.script("/x", Reply(200))
         async with resilience(max_concurrency=2).client(base_url=upstream.url) as http:
             await asyncio.gather(*(http.get("/x") for _ in range(6)))
         arrivals = [r.at for r in upstream.requests_for("/x")]
     assert len(arrivals) == 6
-    assert max_requests_in_window(arrivals, 0.2) <= 2
+    assert max_requests_in_window(arrivals, 0.15) <= 2  # pairs 0.3 s apart: 150 ms of slack for jitter
 
 
 async def test_etag_turns_unchanged_pages_into_free_304s(upstream: FakeUpstream, resilience: Make) -> None:
