@@ -247,12 +247,12 @@ async def test_errors_never_carry_credentials(upstream: FakeUpstream, resilience
 async def test_half_open_breaker_sends_one_trial_not_a_stampede(resilience: Make) -> None:
     with FakeUpstream(latency=0.1) as upstream:
         upstream.script("/x", Reply(503), Reply(503))
-        policies = resilience(retries=0, breaker_fail_max=2, breaker_reset_seconds=0.2, max_concurrency=8)
+        policies = resilience(retries=0, breaker_fail_max=2, breaker_reset_seconds=0.6, max_concurrency=8)
         async with policies.client(base_url=upstream.url) as http:
             for _ in range(2):
                 with pytest.raises(RetriesExhausted if _ == 0 else CircuitOpen):
                     await http.get("/x")
-            await asyncio.sleep(0.25)
+            await asyncio.sleep(0.65)
             # the upstream is still down: the first trial fails and re-opens; the others are refused unsent
             results = await asyncio.gather(*(http.get("/x") for _ in range(6)), return_exceptions=True)
     assert all(isinstance(result, CircuitOpen) for result in results)
