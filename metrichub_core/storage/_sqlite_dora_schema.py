@@ -499,6 +499,10 @@ def _recount_deploy_days(conn: sqlite3.Connection, days: set[tuple[str, str, int
         )
 
 
+_LINKS_BY_SERVICE = "dora_incident_links INDEXED BY dora_links_by_service"
+"""Else the planner may pick the cause index for ``cause_at IS NULL`` and scan every link."""
+
+
 def _recount_incident_days(conn: sqlite3.Connection, days: set[tuple[str, str, int]]) -> None:
     for service, environment, day in days:
         key = (service, environment, day)
@@ -508,14 +512,14 @@ def _recount_incident_days(conn: sqlite3.Connection, days: set[tuple[str, str, i
         for kind, which, seconds in _INCIDENT_KINDS:
             conn.execute(
                 f"INSERT INTO dora_incident_days SELECT service, environment, ?, '{kind}', dora_bucket({seconds}), "
-                f"count(*), sum({seconds}), min({seconds}), max({seconds}) FROM dora_incident_links "
+                f"count(*), sum({seconds}), min({seconds}), max({seconds}) FROM {_LINKS_BY_SERVICE} "
                 f"WHERE {where} AND {which} GROUP BY 1, 2, 3, 5",
                 (day, *params),
             )
         for code, which in _INCIDENT_COUNTS:
             conn.execute(
                 f"INSERT INTO dora_incident_days SELECT service, environment, ?, 'count', {code}, count(*), 0, 0, 0 "
-                f"FROM dora_incident_links WHERE {where} AND {which} GROUP BY 1, 2, 3",
+                f"FROM {_LINKS_BY_SERVICE} WHERE {where} AND {which} GROUP BY 1, 2, 3",
                 (day, *params),
             )
     for environment, day in {(environment, day) for _, environment, day in days}:

@@ -54,10 +54,21 @@ class SQLiteDoraData:
         return await self.write(refresh)
 
     async def dora_facts(self, request: FactsRequest) -> list[DoraFacts]:
-        await self.refresh_dora()
         if request.scope.labels:
+            await self.refresh_dora()
             return await self._facts_from_events(request)
-        return await self.read(lambda conn: [_Query(conn, request, window).facts() for window in request.windows])
+
+        def facts(conn: sqlite3.Connection) -> list[DoraFacts] | None:
+            # Only hop to the writer when something is queued: reports stay one round trip.
+            if conn.execute("SELECT EXISTS (SELECT 1 FROM dora_pending)").fetchone()[0]:
+                return None
+            return [_Query(conn, request, window).facts() for window in request.windows]
+
+        found = await self.read(facts)
+        if found is None:
+            await self.refresh_dora()
+            found = await self.read(lambda conn: [_Query(conn, request, window).facts() for window in request.windows])
+        return found
 
     async def _facts_from_events(self, request: FactsRequest) -> list[DoraFacts]:
         from metrichub_core.storage.sqlite import _change, _deployment, _incident

@@ -136,6 +136,10 @@ async def test_buckets_stay_within_one_percent_and_counts_exact(tmp_path: Path) 
         finished = T0 + timedelta(minutes=rng.uniform(0, 60 * 24 * 62))
         events.append(chg(f"c{n}", finished - timedelta(seconds=rng.lognormvariate(9, 1.3))))
         events.append(dep(f"d{n}", finished, [f"c{n}"]))
+        if n % 3 == 0:
+            started = finished + timedelta(minutes=rng.uniform(1, 600))
+            resolved = started + timedelta(seconds=rng.lognormvariate(8, 1.2)) if n % 10 else None
+            events.append(inc(f"i{n}", started, resolved, related=n % 7 != 0))
     sqlite, memory = SQLiteStorage(f"sqlite:///{tmp_path}/sketch.db"), MemoryStorage()
     await sqlite.open()
     await memory.open()
@@ -146,14 +150,16 @@ async def test_buckets_stay_within_one_percent_and_counts_exact(tmp_path: Path) 
             request = FactsRequest(scope=DoraScope(), windows=(window,), exact_limit=0)
             (approx,) = await sqlite.dora_facts(request)
             (exact,) = await memory.dora_facts(request)
-            assert not approx.lead_times.is_exact
-            assert replace(approx, lead_times=exact.lead_times) == exact
-            assert approx.lead_times.count == exact.lead_times.count
-            assert approx.lead_times.mean() == pytest.approx(exact.lead_times.mean())
-            for q in (0.5, 0.9):
-                estimate, truth = approx.lead_times.quantile(q), exact.lead_times.quantile(q)
-                assert estimate is not None and truth is not None
-                assert abs(estimate - truth) <= 0.01 * truth
+            assert not approx.lead_times.is_exact and not approx.restore.is_exact
+            assert replace(approx, lead_times=exact.lead_times, recovery=exact.recovery, restore=exact.restore) == exact
+            for field in ("lead_times", "recovery", "restore"):
+                summary, truth = getattr(approx, field), getattr(exact, field)
+                assert summary.count == truth.count
+                assert summary.mean() == pytest.approx(truth.mean())
+                for q in (0.5, 0.9):
+                    estimate, value = summary.quantile(q), truth.quantile(q)
+                    assert estimate is not None and value is not None
+                    assert abs(estimate - value) <= 0.01 * value, (field, q)
     finally:
         await sqlite.close()
         await memory.close()
