@@ -6,6 +6,7 @@ import asyncio
 import os
 import time
 from collections import Counter
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -46,45 +47,50 @@ CHECKS = [
 ]
 
 
-def loaded_app() -> Any:
-    hub = make_hub()
+def loaded_app(storage: str) -> Any:
+    hub = make_hub(storage=storage)
+
     asyncio.run(hub.ingest(list(demo_events(days=30, seed=11))))
     return create_app(hub, schedule=False)
 
 
-def test_no_server_errors_across_generated_requests() -> None:
-    app = loaded_app()
-    schema = schemathesis.openapi.from_asgi("/openapi.json", app)
-    statuses: Counter[int] = Counter()
-    started = time.monotonic()
-    operations = [result.ok() for result in schema.get_all_operations()]  # type: ignore[union-attr]
-    assert len(operations) >= 18
-    for operation in operations:
-        for mode, examples in EXAMPLES.items():
+@pytest.mark.parametrize("backend", ["memory", "sqlite"])
+def test_no_server_errors_across_generated_requests(backend: str, tmp_path: Path) -> None:
+    app = loaded_app("memory://" if backend == "memory" else f"sqlite:///{tmp_path / 'schemathesis.db'}")
+    try:
+        schema = schemathesis.openapi.from_asgi("/openapi.json", app)
+        statuses: Counter[int] = Counter()
+        started = time.monotonic()
+        operations = [result.ok() for result in schema.get_all_operations()]  # type: ignore[union-attr]
+        assert len(operations) >= 18
+        for operation in operations:
+            for mode, examples in EXAMPLES.items():
 
-            @given(case=operation.as_strategy(generation_mode=mode))
-            @settings(
-                max_examples=examples,
-                deadline=None,
-                database=None,
-                derandomize=True,
-                suppress_health_check=list(HealthCheck),
-            )
-            def exercise(case: Any) -> None:
-                response = case.call()
-                statuses[response.status_code] += 1
-                case.validate_response(response, checks=CHECKS)
-                assert response.headers.get("x-request-id"), "every response carries X-Request-ID"
+                @given(case=operation.as_strategy(generation_mode=mode))
+                @settings(
+                    max_examples=examples,
+                    deadline=None,
+                    database=None,
+                    derandomize=True,
+                    suppress_health_check=list(HealthCheck),
+                )
+                def exercise(case: Any) -> None:
+                    response = case.call()
+                    statuses[response.status_code] += 1
+                    case.validate_response(response, checks=CHECKS)
+                    assert response.headers.get("x-request-id"), "every response carries X-Request-ID"
 
-            try:
-                exercise()
-            except Unsatisfiable:
-                # Nothing in the operation can be made invalid (no parameters, no body).
-                assert mode is GenerationMode.NEGATIVE, operation.label
-            assert time.monotonic() - started < BUDGET_SECONDS, "schemathesis run over its time budget"
-    total = sum(statuses.values())
-    print(
-        f"schemathesis: {total} requests over {len(operations)} operations, statuses {dict(sorted(statuses.items()))}"
-    )
-    assert total >= MIN_REQUESTS
-    assert not [status for status in statuses if status >= 500]
+                try:
+                    exercise()
+                except Unsatisfiable:
+                    # Nothing in the operation can be made invalid (no parameters, no body).
+                    assert mode is GenerationMode.NEGATIVE, operation.label
+                assert time.monotonic() - started < BUDGET_SECONDS, "schemathesis run over its time budget"
+        total = sum(statuses.values())
+        print(
+            f"schemathesis: {total} requests over {len(operations)} operations, statuses {dict(sorted(statuses.items()))}"
+        )
+        assert total >= MIN_REQUESTS
+        assert not [status for status in statuses if status >= 500]
+    finally:
+        asyncio.run(app.state.metrichub.hub.close())
