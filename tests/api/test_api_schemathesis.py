@@ -88,7 +88,8 @@ def test_no_server_errors_across_generated_requests(backend: str, tmp_path: Path
                 assert time.monotonic() - started < BUDGET_SECONDS, "schemathesis run over its time budget"
         total = sum(statuses.values())
         print(
-            f"schemathesis: {total} requests over {len(operations)} operations, statuses {dict(sorted(statuses.items()))}"
+            f"schemathesis ({backend}): {total} requests over {len(operations)} operations,"
+            f" statuses {dict(sorted(statuses.items()))}"
         )
         assert total >= MIN_REQUESTS
         assert not [status for status in statuses if status >= 500]
