@@ -25,6 +25,7 @@ import argparse
 import asyncio
 import contextlib
 import importlib.util
+import inspect
 import json
 import sqlite3
 import sys
@@ -134,8 +135,9 @@ async def main(arguments: argparse.Namespace) -> None:
         began = time.perf_counter()
         await copy_to_postgres(sqlite_path, pg_url)
         print(f"copied into PostgreSQL and derived its DORA tables in {time.perf_counter() - began:.0f} s")
-        sqlite_result = await bench.ours(f"sqlite:///{sqlite_path}", arguments.repeats)
-        pg_result = await bench.ours(pg_url, arguments.repeats)
+        extra = {"scale": arguments.scale} if "scale" in inspect.signature(bench.ours).parameters else {}
+        sqlite_result = await bench.ours(f"sqlite:///{sqlite_path}", arguments.repeats, **extra)
+        pg_result = await bench.ours(pg_url, arguments.repeats, **extra)
         for label, key in (
             ("full year, all services", "seconds"),
             ("one service (median of 10)", "one_service_seconds"),

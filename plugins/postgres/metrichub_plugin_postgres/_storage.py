@@ -10,6 +10,7 @@ is one transaction: a lost connection rolls it back on the server and the call r
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import json
 import logging
@@ -45,6 +46,12 @@ HEALTH_TIMEOUT = 3.0
 RECONNECT_TIMEOUT = 120.0
 """Seconds the pool keeps retrying (every 0.5 to 2 s) to replace a lost connection; after that it
 tries again when the next request asks for a connection."""
+ANALYZE_MIN_ROWS = 20_000
+"""Events this process writes before it first refreshes the planner's statistics (see ``_analyze``)."""
+ANALYZED_TABLES = (
+    "deployments", "changes", "incidents", "dora_ships", "dora_leads", "dora_lead_days", "dora_lead_months",
+    "dora_deploy_days", "dora_incident_links",
+)  # fmt: skip
 CONFLICT_RETRIES = 5
 """Extra attempts of a batch that lost a deadlock or serialization conflict (it was rolled back whole)."""
 _CONFLICTS = (errors.DeadlockDetected, errors.SerializationFailure)
@@ -79,6 +86,9 @@ class PostgresStorage:
         self.url = self._url.redacted
         self.schema_version: int | None = None
         self._pool: AsyncConnectionPool[Connection] | None = None
+        self._written = 0
+        self._analyze_after = ANALYZE_MIN_ROWS
+        self._analyzing: asyncio.Task[None] | None = None
 
     def __repr__(self) -> str:
         return f"PostgresStorage({self.url!r})"
@@ -124,7 +134,35 @@ class PostgresStorage:
                 await dora.after(conn)
             return len(events)
 
-        return await self.run(write, retry_conflicts=True)
+        written = await self.run(write, retry_conflicts=True)
+        self._written += written
+        if self._written >= self._analyze_after and (self._analyzing is None or self._analyzing.done()):
+            self._written = 0
+            self._analyzing = asyncio.create_task(self._analyze(), name="metrichub-postgres-analyze")
+        return written
+
+    async def _analyze(self) -> None:
+        """Refresh the planner's statistics of the tables writes grow (in the background).
+
+        The write path probes indexes by key; with statistics from a table a fraction of its
+        size (or none, right after a bulk start), PostgreSQL can pick the wrong index and
+        make each batch cost as much as the table. Autovacuum catches up within minutes;
+        this runs whenever this process has written as many events as the tables held at its
+        last run (at least ``ANALYZE_MIN_ROWS``): each time they may have doubled.
+        """
+        try:
+            async with self._require_pool().connection() as conn, conn.transaction():
+                await conn.execute("SET LOCAL lock_timeout = '2s'")
+                await conn.execute(f"ANALYZE {', '.join(ANALYZED_TABLES)}")
+                row = await (
+                    await conn.execute(
+                        "SELECT coalesce(sum(greatest(reltuples, 0)), 0)::int8 FROM pg_class "
+                        "WHERE oid IN (to_regclass('deployments'), to_regclass('changes'), to_regclass('incidents'))"
+                    )
+                ).fetchone()
+            self._analyze_after = max(ANALYZE_MIN_ROWS, int(row[0] if row else 0))
+        except (psycopg.Error, StorageError) as exc:  # statistics are an optimisation: never fail for them
+            logger.info("%s: ANALYZE skipped: %s", self.url, self._url.scrub(str(exc)))
 
     async def get(self, kind: EventKind, source: str, id: str) -> Event | None:
         sql = f"SELECT {SELECTED[kind]} FROM {TABLES[kind]} WHERE source = %s AND id = %s"
@@ -197,6 +235,11 @@ class PostgresStorage:
         return self._health(True, f"pool {stats.get('pool_size', 0)}/{pool.max_size} connections")
 
     async def close(self) -> None:
+        analyzing, self._analyzing = self._analyzing, None
+        if analyzing is not None and not analyzing.done():
+            analyzing.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await analyzing
         pool, self._pool = self._pool, None
         if pool is not None:
             await pool.close()
