@@ -85,7 +85,9 @@ class MetricHub:
         if not batch:
             return 0
         await self.open()
-        return await self.storage.upsert(batch)
+        stored = await self.storage.upsert(batch)
+        await self.plugins.events_ingested(None, batch)
+        return stored
 
     async def dora(
         self,

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from pydantic import SecretStr
 
-from metrichub_core import Deployment, MetricHub, hookimpl
+from metrichub_core import Deployment, Incident, MetricHub, hookimpl
 from metrichub_core.collection import Progress, UnknownSource
 from metrichub_core.config import ConfigError, Settings
 from metrichub_core.models import Event
@@ -161,6 +161,20 @@ async def test_collected_batches_reach_on_events_ingested(sample_host: PluginHos
         async with make_hub(sample_host, {"s": table(upstream.url)}) as hub:
             assert (await hub.collect())[0].ok
     assert batches == [("s", ["d0", "d1", "d2", "d3", "d4"])]
+
+
+async def test_directly_ingested_events_reach_on_events_ingested(sample_host: PluginHost) -> None:
+    batches: list[tuple[str | None, list[str]]] = []
+
+    class Observer:
+        @hookimpl
+        def on_events_ingested(self, source_id: str | None, events: list[Event]) -> None:
+            batches.append((source_id, [event.id for event in events]))
+
+    sample_host.register(Observer(), "observer")
+    async with make_hub(sample_host, {}) as hub:
+        await hub.ingest([Incident(id="i1", source="pd", service="api", started_at=datetime(2026, 3, 2, tzinfo=UTC))])
+    assert batches == [(None, ["i1"])]
 
 
 def test_config_errors_name_the_key_and_list_installed_kinds(sample_host: PluginHost) -> None:
