@@ -22,13 +22,17 @@ lint: $(VENV)/.dev
 	$(BIN)/ruff format --check .
 
 typecheck: $(VENV)/.dev
-	$(BIN)/mypy metrichub_core $(foreach plugin,$(PLUGINS),$(plugin)/metrichub_plugin_$(notdir $(plugin)))
+	$(BIN)/mypy metrichub_core $(foreach plugin,$(PLUGINS),$(plugin)/metrichub_plugin_$(notdir $(plugin))) \
+		$(foreach example,$(EXAMPLE_PLUGINS),$(example)/$(subst -,_,$(notdir $(example))))
 
 pytest: $(VENV)/.dev
-	$(BIN)/pytest tests $(foreach plugin,$(PLUGINS),$(plugin)/tests)
+	$(BIN)/pytest tests $(foreach dir,$(PLUGINS) $(EXAMPLE_PLUGINS),$(dir)/tests)
 
 bench: $(VENV)/.dev
 	$(BIN)/python benchmarks/ingest_bench.py
+	$(BIN)/python benchmarks/collect_bench.py
+	$(BIN)/python benchmarks/dora_bench.py
+	$(BIN)/python benchmarks/api_bench.py
 
 $(VENV)/.installed: pyproject.toml $(wildcard plugins/*/pyproject.toml)
 	$(PYTHON) -m venv $(VENV)
