@@ -294,3 +294,23 @@ async def test_listing_window_bounds_are_half_open(pg_url: str) -> None:
         assert [change.id for change in page.items] == ["c2", "c1"]
     finally:
         await storage.close()
+
+
+async def test_statistics_are_refreshed_as_the_tables_grow(pg_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    from metrichub_plugin_postgres import _storage
+
+    monkeypatch.setattr(_storage, "ANALYZE_MIN_ROWS", 50)
+    storage = PostgresStorage(pg_url)
+    await storage.open()
+    try:
+        await storage.upsert([Change(id=f"c{n}", source="gh", service="api", committed_at=T0) for n in range(60)])
+        assert storage._analyzing is not None
+        await storage._analyzing
+        async with await psycopg.AsyncConnection.connect(pg_url) as conn:
+            row = await (
+                await conn.execute("SELECT last_analyze IS NOT NULL FROM pg_stat_user_tables WHERE relname = 'changes'")
+            ).fetchone()
+        assert row == (True,)
+        assert storage._analyze_after >= 50
+    finally:
+        await storage.close()
