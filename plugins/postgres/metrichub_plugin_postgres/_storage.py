@@ -4,7 +4,8 @@ Every call borrows a connection from a psycopg ``AsyncConnectionPool`` (autocomm
 checked before each use, so connections that a server restart or
 ``pg_terminate_backend`` killed are replaced instead of failing the next call). A batch
 is one transaction: a lost connection rolls it back on the server and the call raises
-``StorageError``; the next call gets a fresh connection.
+``StorageError``; the next call gets a fresh connection. Writes take one advisory lock
+for the derived DORA data they maintain (see ``_dora_schema``); reads never wait.
 """
 
 from __future__ import annotations
@@ -76,7 +77,12 @@ class PostgresStorage:
         url: ``postgresql://user:password@host:5432/db`` (or ``postgres://``), any libpq
             URI; MetricHub's own query parameters ``pool_min_size`` (1),
             ``pool_max_size`` (10) and ``pool_timeout`` (10 seconds to wait for a
-            connection) size the pool. ``self.url`` is the URL with its password masked.
+            connection) size the pool, and ``schema`` keeps the tables in that schema.
+            ``self.url`` is the URL with its password masked.
+
+    Beyond the ``Storage`` protocol: ``source_lock(source_id)`` (a cluster-wide
+    per-source collection lock) and ``run(work)`` (a pooled connection, driver errors
+    translated to ``StorageError``).
     """
 
     backend = "postgresql"
