@@ -216,6 +216,7 @@ def prepare(conn: sqlite3.Connection) -> None:
     """Register the SQL functions the derived data uses; fill it if a migration asked to."""
     conn.create_function("dora_bucket", 1, _sql_bucket, deterministic=True)
     conn.create_function("dora_month", 1, month_of, deterministic=True)
+    _recreate_if_outdated(conn)
     row = conn.execute("SELECT value FROM dora_meta WHERE key = 'needs_rebuild'").fetchone()
     if row is not None and row[0] == "1":
         conn.execute("BEGIN IMMEDIATE")
@@ -226,6 +227,37 @@ def prepare(conn: sqlite3.Connection) -> None:
             conn.execute("ROLLBACK")
             raise
         conn.execute("COMMIT")
+
+
+def _recreate_if_outdated(conn: sqlite3.Connection) -> None:
+    """Recreate the derived tables when their shape is not this version's.
+
+    Derived data is rebuilt from the events, so dropping it loses nothing; this covers
+    databases made while migration 2 was still being written.
+    """
+    expected = {
+        statement.split("(")[0].split()[-1]: statement.split("(", 1)[1]
+        for statement in DORA_MIGRATION.split(";")
+        if statement.strip().startswith("CREATE TABLE")
+    }
+    current = {
+        name: sql.split("(", 1)[1]
+        for name, sql in conn.execute("SELECT name, sql FROM sqlite_master WHERE type = 'table' AND name LIKE 'dora%'")
+    }
+    if all(" ".join(current.get(name, "").split()) == " ".join(shape.split()) for name, shape in expected.items()):
+        return
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        for name in current:
+            conn.execute(f"DROP TABLE {name}")
+        for statement in DORA_MIGRATION.split(";"):
+            statement = statement.strip().replace("CREATE INDEX ", "CREATE INDEX IF NOT EXISTS ")
+            if statement:
+                conn.execute(statement)
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
 
 
 def rebuild(conn: sqlite3.Connection) -> None:
