@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 
 from metrichub_core.models import Change, Deployment, Event, EventKind, Incident
 from metrichub_core.storage._paging import decode_cursor, encode_cursor, to_micros
-from metrichub_core.storage._sqlite_dora_schema import DoraWrite, prepare
+from metrichub_core.storage._sqlite_dora_derive import DoraWrite, prepare
 from metrichub_core.storage._sqlite_schema import migrate, transaction
 from metrichub_core.storage.base import EventQuery, Page, StorageError, StorageHealth
 from metrichub_core.storage.sqlite_dora import SQLiteDoraData

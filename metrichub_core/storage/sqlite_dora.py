@@ -21,17 +21,17 @@ from metrichub_core.dora._stats import bucket_of
 from metrichub_core.dora.reference import facts_from_events
 from metrichub_core.models import Change, Deployment, Incident
 from metrichub_core.storage._paging import to_micros
+from metrichub_core.storage._sqlite_dora_derive import refresh
 from metrichub_core.storage._sqlite_dora_schema import (
-    _CAUSED_FAILURE,
-    _FIXED,
-    _INCIDENT_COUNTS,
-    _INCIDENT_KINDS,
-    _RESOLVED,
-    _REWORK_SQL,
+    CAUSED_FAILURE,
     DAY_US,
+    FIXED,
+    INCIDENT_COUNTS,
+    INCIDENT_KINDS,
+    RESOLVED,
+    REWORK_SQL,
     month_days,
     month_of,
-    refresh,
 )
 
 __all__ = ["SQLiteDoraData"]
@@ -153,7 +153,7 @@ class _Query:
                 )
         for start, end in self.edges:
             for listed_at, status, reworked, caused in self.conn.execute(
-                f"SELECT listed_at, status, {_REWORK_SQL} OR {_FIXED}, {_CAUSED_FAILURE} FROM deployments d "
+                f"SELECT listed_at, status, {REWORK_SQL} OR {FIXED}, {CAUSED_FAILURE} FROM deployments d "
                 f"WHERE {self.where}environment = ? AND listed_at >= ? AND listed_at < ?",
                 (*self.scope_params, self.environment, start, end),
             ):
@@ -248,20 +248,20 @@ class _Query:
         edges: dict[str, list[float]] = {"restore": [], "recovery": []}
         for start, end in self.edges:
             edge = [*self.scope_params, self.environment, start, end]
-            for kind, which, seconds in _INCIDENT_KINDS:
+            for kind, which, seconds in INCIDENT_KINDS:
                 sql = f"SELECT {seconds} FROM dora_incident_links WHERE {window} AND {which}"
                 edges[kind] += [row[0] for row in self.conn.execute(sql, edge)]
-            for code, which in _INCIDENT_COUNTS:
+            for code, which in INCIDENT_COUNTS:
                 kinds["count"].append(f"SELECT {code}, 1, 0, 0, 0 FROM dora_incident_links WHERE {window} AND {which}")
                 params["count"] += edge
         counts = {bucket: value.count for bucket, value in self._merge(kinds["count"], params["count"]).items()}
         restore = self._summary(
             _with_values(self._merge(kinds["restore"], params["restore"]), edges["restore"]),
-            f"SELECT (resolved_at - started_at) / 1e6 FROM dora_incident_links WHERE {window} AND {_RESOLVED}",
+            f"SELECT (resolved_at - started_at) / 1e6 FROM dora_incident_links WHERE {window} AND {RESOLVED}",
         )
         recovery = self._summary(
             _with_values(self._merge(kinds["recovery"], params["recovery"]), edges["recovery"]),
-            f"SELECT (resolved_at - started_at) / 1e6 FROM dora_incident_links WHERE {window} AND {_RESOLVED} "
+            f"SELECT (resolved_at - started_at) / 1e6 FROM dora_incident_links WHERE {window} AND {RESOLVED} "
             "AND cause_at IS NOT NULL",
         )
         return {

@@ -18,7 +18,7 @@ from dora_builders import T0, D, H, M, chg, dep, inc
 
 from metrichub_core.dora import DoraOptions, DoraScope, FactsRequest, Window
 from metrichub_core.models import DeploymentStatus, Event
-from metrichub_core.storage._sqlite_dora_schema import rebuild
+from metrichub_core.storage._sqlite_dora_derive import rebuild
 from metrichub_core.storage.memory import MemoryStorage
 from metrichub_core.storage.sqlite import SQLiteStorage
 
