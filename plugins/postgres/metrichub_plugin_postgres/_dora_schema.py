@@ -142,8 +142,6 @@ CREATE INDEX dora_links_by_start ON dora_incident_links (environment, started_at
 CREATE INDEX dora_links_by_cause ON dora_incident_links (environment, cause_at);
 CREATE INDEX dora_links_by_fix ON dora_incident_links (environment, fix_at);
 CREATE INDEX deployments_by_service_id ON deployments (service, id);
-CREATE INDEX deployments_by_env_time ON deployments (environment, listed_at);
-CREATE INDEX deployments_timeline ON deployments (service, environment, listed_at, source, id) WHERE status = 'success';
 CREATE INDEX changes_by_service_id ON changes (service, id);
 CREATE INDEX incidents_by_cause ON incidents (service, caused_by);
 """

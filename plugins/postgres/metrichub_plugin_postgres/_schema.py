@@ -45,7 +45,8 @@ MIGRATIONS: list[str] = [
         rework BOOLEAN NOT NULL,
         PRIMARY KEY (source, id)
     );
-    CREATE INDEX deployments_by_scope ON deployments (service, environment, listed_at);
+    -- also the DORA timeline: the last successful deployment before an incident, the first after it.
+    CREATE INDEX deployments_by_scope ON deployments (service, environment, listed_at, source, id);
     CREATE INDEX deployments_by_time ON deployments (listed_at, source, id);
     CREATE TABLE changes (
         source TEXT COLLATE "C" NOT NULL,
@@ -56,7 +57,6 @@ MIGRATIONS: list[str] = [
         url TEXT,
         PRIMARY KEY (source, id)
     );
-    CREATE INDEX changes_by_scope ON changes (service, committed_at);
     CREATE INDEX changes_by_time ON changes (committed_at, source, id);
     CREATE TABLE incidents (
         source TEXT COLLATE "C" NOT NULL,
