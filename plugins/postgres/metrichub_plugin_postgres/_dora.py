@@ -26,7 +26,7 @@ from metrichub_core.dora import Bucket, DoraFacts, DoraScope, FactsRequest, Summ
 from metrichub_core.dora.reference import facts_from_events
 from metrichub_core.models import Change, Deployment, Incident
 from metrichub_core.storage._paging import to_micros
-from metrichub_plugin_postgres._dora_schema import DAY_US
+from metrichub_plugin_postgres._dora_schema import DAY_US, bucket_sql
 from metrichub_plugin_postgres._dora_write import month_days, month_of
 from metrichub_plugin_postgres._rows import instant, moment
 
@@ -101,7 +101,7 @@ class _Query:
         self._planning = []
         await self._deployments()
         await self._lead_times(planning=True)
-        await self._links(0, 0)
+        await self._links(0, 0, planning=True)
         planned, self._planning = self._planning, None
         async with self.conn.pipeline():
             cursors = [await self.conn.execute(sql, params) for sql, params in planned]
@@ -209,57 +209,72 @@ class _Query:
                 cursor = stop
         return [("dora_lead_months", "month", months), ("dora_lead_days", "day", days)]
 
-    async def _links(self, failures: int, labelled: int) -> dict[str, Any]:
+    async def _links(self, failures: int, labelled: int, *, planning: bool = False) -> dict[str, Any]:
         options = self.request.options
         limit = None if options.attribution_window is None else options.attribution_window // timedelta(microseconds=1)
-        scope = (*self.scope_params, self.environment)
+        window = self.between("cause_at", self.since, self.until)
         failed = await self.value(
             "SELECT count(*) FROM (SELECT DISTINCT cause_source, cause_id FROM dora_incident_links "
-            f"WHERE {self.where}environment = %s AND cause_env = %s AND cause_status = 'success' "
-            "AND cause_at >= %s AND cause_at < %s AND (NOT by_time OR %s::int8 IS NULL OR started_at - cause_at <= %s)"
-            ") AS causes",
-            (*scope, self.environment, self.since, self.until, limit, limit),
+            f"WHERE {window[0]} AND cause_env = %s AND cause_status = 'success' "
+            "AND (NOT by_time OR %s::int8 IS NULL OR started_at - cause_at <= %s)) AS causes",
+            (*window[1], self.environment, limit, limit),
         )
         if options.failed_deployments_count:
             failed += failures
+        window = self.between("fix_at", self.since, self.until)
         fixes = await self.value(
             "SELECT count(*) FROM (SELECT DISTINCT fix_source, fix_id FROM dora_incident_links "
-            f"WHERE {self.where}environment = %s AND fix_at >= %s AND fix_at < %s AND NOT fix_labelled) AS fixes",
-            (*scope, self.since, self.until),
+            f"WHERE {window[0]} AND NOT fix_labelled) AS fixes",
+            window[1],
         )
 
-        recovery: list[float] = []
-        restore: list[float] = []
-        recovery_open = restore_open = unattributed = negative = 0
-        for started, resolved, related, cause_at, by_time in await self.rows(
-            "SELECT started_at, resolved_at, related, cause_at, by_time FROM dora_incident_links "
-            f"WHERE {self.where}environment = %s AND started_at >= %s AND started_at < %s",
-            (*scope, self.since, self.until),
-        ):
-            attributed = cause_at is not None and (not by_time or limit is None or started - cause_at <= limit)
-            if related and not attributed:
-                unattributed += 1
-            if resolved is None:
-                restore_open += 1
-                recovery_open += attributed
-                continue
-            if resolved < started:
-                negative += 1
-                continue
-            restore.append((resolved - started) / 1e6)
-            if attributed:
-                start = started if options.recovery_clock == "incident" else cause_at
-                if resolved < start:
-                    negative += 1
-                else:
-                    recovery.append((resolved - start) / 1e6)
-        known = await self.value(f"SELECT EXISTS (SELECT 1 FROM incidents WHERE {self.where}environment = %s)", scope)
+        # The incidents of the window with their durations in microseconds (restore: from start to
+        # resolution; recovery: from the clock's start, for attributed ones); NULL where not counted.
+        window = self.between("started_at", self.since, self.until)
+        values = (
+            "SELECT resolved_at, related, attributed, "
+            "CASE WHEN resolved_at >= started_at THEN resolved_at - started_at END AS restore_us, "
+            "CASE WHEN attributed AND resolved_at >= started_at "
+            "THEN resolved_at - CASE WHEN %s THEN started_at ELSE cause_at END END AS recovery_us "
+            "FROM (SELECT *, cause_at IS NOT NULL AND (NOT by_time OR %s::int8 IS NULL OR started_at - cause_at <= %s) "
+            f"AS attributed FROM dora_incident_links WHERE {window[0]}) AS l"
+        )
+        params = (options.recovery_clock == "incident", limit, limit, *window[1])
+        counts = await self.rows(
+            "SELECT count(*) FILTER (WHERE resolved_at IS NULL), "
+            "count(*) FILTER (WHERE resolved_at IS NULL AND attributed), "
+            "count(*) FILTER (WHERE related AND NOT attributed), "
+            "count(*) FILTER (WHERE restore_us IS NULL AND resolved_at IS NOT NULL) "
+            "+ count(*) FILTER (WHERE recovery_us < 0), "
+            f"count(restore_us), count(*) FILTER (WHERE recovery_us >= 0) FROM ({values}) AS v",
+            params,
+        )
+        restore_open, recovery_open, unattributed, negative, restores, recoveries = counts[0] if counts else (0,) * 6
+        summaries: dict[str, Summary] = {}
+        for name, column in (("restore", "restore_us"), ("recovery", "recovery_us")):
+            seconds = f"({column}::float8 / 1000000::float8)"
+            found = await self.rows(
+                f"SELECT count(*), sum({seconds}), min({seconds}), max({seconds}) FROM ({values}) AS v "
+                f"WHERE {column} >= 0 GROUP BY {bucket_sql(seconds)}",
+                params,
+            )
+            summaries[name] = Summary.of_buckets(Bucket(int(n), total, low, high) for n, total, low, high in found)
+        if not planning and min(restores, recoveries) <= self.request.exact_limit:
+            found = await self.rows(f"SELECT restore_us, recovery_us FROM ({values}) AS v", params)
+            if restores <= self.request.exact_limit:
+                summaries["restore"] = Summary.exact(us / 1e6 for us, _ in found if us is not None)
+            if recoveries <= self.request.exact_limit:
+                summaries["recovery"] = Summary.exact(us / 1e6 for _, us in found if us is not None and us >= 0)
+        known = await self.value(
+            f"SELECT EXISTS (SELECT 1 FROM incidents WHERE {self.where}environment = %s)",
+            (*self.scope_params, self.environment),
+        )
         return {
             "failed": failed,
             "rework": labelled + fixes,
-            "recovery": Summary.exact(recovery),
+            "recovery": summaries["recovery"],
             "recovery_open": recovery_open,
-            "restore": Summary.exact(restore),
+            "restore": summaries["restore"],
             "restore_open": restore_open,
             "unattributed": unattributed,
             "negative_durations": negative,

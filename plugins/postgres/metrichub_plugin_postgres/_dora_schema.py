@@ -141,6 +141,9 @@ CREATE TABLE dora_incident_links (
 CREATE INDEX dora_links_by_start ON dora_incident_links (environment, started_at);
 CREATE INDEX dora_links_by_cause ON dora_incident_links (environment, cause_at);
 CREATE INDEX dora_links_by_fix ON dora_incident_links (environment, fix_at);
+CREATE INDEX dora_links_by_service_start ON dora_incident_links (service, environment, started_at);
+CREATE INDEX dora_links_by_service_cause ON dora_incident_links (service, environment, cause_at);
+CREATE INDEX dora_links_by_service_fix ON dora_incident_links (service, environment, fix_at);
 CREATE INDEX deployments_by_service_id ON deployments (service, id);
 CREATE INDEX changes_by_service_id ON changes (service, id);
 CREATE INDEX incidents_by_cause ON incidents (service, caused_by);

@@ -6,6 +6,7 @@ import os
 import random
 import subprocess
 import sys
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -231,6 +232,18 @@ async def test_big_windows_come_back_as_1_percent_buckets_of_the_exact_values(pg
         assert ours.lead_times.total == pytest.approx(exact.lead_times.total, rel=1e-12)
         assert ours.lead_times.quantile(0.5) == pytest.approx(exact.lead_times.quantile(0.5), rel=0.01)
         assert (ours.negative_lead_times, ours.missing_changes) == (exact.negative_lead_times, exact.missing_changes)
+        for name in ("restore", "recovery"):  # incident durations come back as buckets too
+            summary, truth = getattr(ours, name), getattr(exact, name)
+            assert summary.count == truth.count > 0 and not summary.is_exact
+            grouped: dict[int, list[float]] = {}
+            for value in truth.values or ():
+                grouped.setdefault(bucket_of(value), []).append(value)
+            assert [(b.count, b.low, b.high) for b in summary.buckets or ()] == [
+                (len(values), min(values), max(values)) for _, values in sorted(grouped.items())
+            ]
+        assert ours == replace(exact, lead_times=ours.lead_times, restore=ours.restore, recovery=ours.recovery), (
+            "every count is exact"
+        )
     finally:
         await postgres.close()
 
