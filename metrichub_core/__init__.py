@@ -1,6 +1,6 @@
 """MetricHub: trustworthy DORA metrics from the tools teams already use."""
 
-from metrichub_core.dora import DoraReport
+from metrichub_core.dora import DoraOptions, DoraReport, DoraTrend
 from metrichub_core.hookspecs import hookimpl
 from metrichub_core.hub import MetricHub
 from metrichub_core.models import Change, Deployment, Event, Incident
@@ -11,10 +11,14 @@ from metrichub_core.sync import SyncMetricHub
 __version__ = "0.1.0"
 
 __all__ = [
+    "__version__",
     "Change",
     "Deployment",
+    "DoraOptions",
     "DoraReport",
+    "DoraTrend",
     "Event",
+    "hookimpl",
     "Incident",
     "MetricHub",
     "Source",
@@ -22,6 +26,4 @@ __all__ = [
     "SourceContext",
     "Storage",
     "SyncMetricHub",
-    "__version__",
-    "hookimpl",
 ]
