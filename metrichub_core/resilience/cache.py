@@ -3,20 +3,32 @@
 A 304 is answered from the cache as the 200 it stands for (with an
 ``X-MetricHub-Cache: hit`` header), so plugins need no special case, and GitHub
 does not count it against the primary rate limit.
+
+The cache is a small LRU, so a request may say what it is worth keeping with the
+``metrichub.cache`` request extension (``CACHE_EXTENSION``):
+
+* absent or ``True``: use the cache and keep the 200 (the default);
+* ``False``: a one-off URL: send no cached ETag, keep nothing, forget any entry;
+* a callable ``keep(response) -> bool``: use the cache, and keep a new 200 only
+  when ``keep`` says so (decided on the response, e.g. "still running").
 """
 
 from __future__ import annotations
 
 import base64
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
 
-__all__ = ["CACHE_HEADER", "HttpCache"]
+__all__ = ["CACHE_EXTENSION", "CACHE_HEADER", "CacheControl", "HttpCache"]
 
 CACHE_HEADER = "X-MetricHub-Cache"
+CACHE_EXTENSION = "metrichub.cache"
+CacheControl = bool | Callable[[httpx.Response], bool]
+"""What ``extensions={CACHE_EXTENSION: ...}`` accepts (see the module docstring)."""
 _KEPT_HEADERS = ("content-type", "content-encoding", "link", "etag", "last-modified")
 
 
@@ -52,6 +64,9 @@ class HttpCache:
         self._entries.move_to_end(url)
         while len(self._entries) > self.max_entries:
             self._entries.popitem(last=False)
+
+    def discard(self, url: str) -> None:
+        self._entries.pop(url, None)
 
     def replay(self, url: str, not_modified: httpx.Response) -> httpx.Response | None:
         """The cached 200 for a 304, or ``None`` when nothing is cached for ``url``."""

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncGenerator, Callable, Mapping
+from contextlib import aclosing
 from typing import Any
 
 import httpx
@@ -34,19 +35,25 @@ async def paginate_pages(
     *,
     params: Mapping[str, Any] | None = None,
     headers: Mapping[str, str] | None = None,
+    extensions: Mapping[str, Any] | None = None,
     max_pages: int | None = None,
-) -> AsyncIterator[httpx.Response]:
+) -> AsyncGenerator[httpx.Response, None]:
     """Yield each page's response, following ``rel="next"`` until there is none.
 
     ``params`` apply to the first request only: the next links already carry them.
-    Raises for 4xx statuses (the client has already retried the transient ones).
+    ``headers`` (auth, API version...) and ``extensions`` (e.g. ``{CACHE_EXTENSION: False}``)
+    go with every page's request. Raises ``httpx.HTTPStatusError`` for error statuses (the
+    client has already retried the transient ones). Stop early by leaving the loop; wrap
+    the iterator in ``contextlib.aclosing`` to close it at once.
     """
     seen: set[str] = set()
     next_url: str | None = url
     first = True
     pages = 0
     while next_url is not None:
-        response = await client.get(next_url, params=params if first else None, headers=headers)
+        response = await client.get(
+            next_url, params=params if first else None, headers=headers, extensions=dict(extensions or {})
+        )
         response.raise_for_status()
         first = False
         pages += 1
@@ -69,10 +76,13 @@ async def paginate(
     *,
     params: Mapping[str, Any] | None = None,
     headers: Mapping[str, str] | None = None,
+    extensions: Mapping[str, Any] | None = None,
     items: Callable[[httpx.Response], list[Any]] = json_items,
     max_pages: int | None = None,
-) -> AsyncIterator[Any]:
+) -> AsyncGenerator[Any, None]:
     """Yield every item of every page (see ``paginate_pages``); ``items`` extracts a page's list."""
-    async for page in paginate_pages(client, url, params=params, headers=headers, max_pages=max_pages):
-        for item in items(page):
-            yield item
+    pages = paginate_pages(client, url, params=params, headers=headers, extensions=extensions, max_pages=max_pages)
+    async with aclosing(pages):  # a caller that stops early closes the page iterator too
+        async for page in pages:
+            for item in items(page):
+                yield item

@@ -14,6 +14,7 @@ import logging
 import random
 import time
 from collections.abc import Awaitable, Callable
+from typing import cast
 
 import httpx
 import pybreaker
@@ -21,7 +22,7 @@ from aiolimiter import AsyncLimiter
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
 
 from metrichub_core.resilience.budget import Budget
-from metrichub_core.resilience.cache import HttpCache
+from metrichub_core.resilience.cache import CACHE_EXTENSION, CacheControl, HttpCache
 from metrichub_core.resilience.errors import CircuitOpen, RateLimitWaitTooLong, RetriesExhausted, safe_url
 from metrichub_core.resilience.hints import is_rate_limited, retry_after_seconds, server_wait_seconds
 from metrichub_core.resilience.policy import Policy
@@ -105,7 +106,11 @@ class ResilientTransport(httpx.AsyncBaseTransport):
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         await request.aread()  # a POST body must be replayable across attempts
+        control = _cache_control(request)
         cache_key = self._cache_key(request)
+        if cache_key is not None and self.cache is not None and control is False:
+            self.cache.discard(cache_key)  # a one-off URL: it takes no room in the cache
+            cache_key = None
         etag_sent = False
         if cache_key is not None and self.cache is not None and "if-none-match" not in request.headers:
             etag = self.cache.etag_for(cache_key)
@@ -122,7 +127,10 @@ class ResilientTransport(httpx.AsyncBaseTransport):
                     self.stats.cache_hits += 1
                     return _attach(replayed, request)
             elif response.status_code == 200:
-                self.cache.store(cache_key, response, _raw_body(response))
+                if callable(control) and not _keep(control, response):
+                    self.cache.discard(cache_key)
+                else:
+                    self.cache.store(cache_key, response, _raw_body(response))
         return response
 
     def _cache_key(self, request: httpx.Request) -> str | None:
@@ -306,6 +314,22 @@ def _is_retryable(exc: BaseException, idempotent: bool) -> bool:
     if isinstance(exc, httpx.TimeoutException | httpx.NetworkError | httpx.RemoteProtocolError):
         return idempotent
     return False
+
+
+def _cache_control(request: httpx.Request) -> CacheControl:
+    control = request.extensions.get(CACHE_EXTENSION, True)
+    if control is None:
+        return True
+    if isinstance(control, bool):
+        return control
+    if callable(control):
+        return cast(Callable[[httpx.Response], bool], control)
+    raise TypeError(f"extensions[{CACHE_EXTENSION!r}] must be a bool or a callable, got {type(control).__name__}")
+
+
+def _keep(control: Callable[[httpx.Response], bool], response: httpx.Response) -> bool:
+    response.read()  # the body is in memory already: the predicate may look at it
+    return bool(control(response))
 
 
 def _reason(exc: BaseException) -> str:
