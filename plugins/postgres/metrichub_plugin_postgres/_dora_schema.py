@@ -168,7 +168,13 @@ _FIRST_ALL = """(
 
 
 def link_sql(incidents: str) -> str:
-    """Link rows for the incidents selected by ``incidents`` (a FROM item aliased ``i``)."""
+    """Link rows for the incidents selected by ``incidents`` (a FROM item aliased ``i``).
+
+    The timeline lookups order by the whole ``deployments_by_scope`` key (service and
+    environment are fixed by the WHERE clause, so the order is the same), which only that
+    index provides: with ``LIMIT 1`` PostgreSQL could otherwise walk the time index
+    backwards through every other service's deployments.
+    """
     return f"""
 SELECT i.source, i.id, i.service, i.environment, i.started_at, i.resolved_at, i.deployment_related,
        coalesce(n.source, t.source), coalesce(n.id, t.id), coalesce(n.environment, t.environment),
@@ -184,13 +190,13 @@ LEFT JOIN LATERAL (
     SELECT d.source, d.id, d.environment, d.status, d.listed_at FROM deployments d
     WHERE i.deployment_related AND n.id IS NULL AND d.service = i.service AND d.environment = i.environment
       AND d.status = 'success' AND d.listed_at < i.started_at
-    ORDER BY d.listed_at DESC, d.source DESC, d.id DESC LIMIT 1
+    ORDER BY d.service DESC, d.environment DESC, d.listed_at DESC, d.source DESC, d.id DESC LIMIT 1
 ) t ON true
 LEFT JOIN LATERAL (
     SELECT d.source, d.id, d.listed_at, d.rework FROM deployments d
     WHERE i.resolved_at IS NOT NULL AND d.service = i.service AND d.environment = i.environment
       AND d.status = 'success' AND d.listed_at > i.started_at
-    ORDER BY d.listed_at, d.source, d.id LIMIT 1
+    ORDER BY d.service, d.environment, d.listed_at, d.source, d.id LIMIT 1
 ) f ON f.listed_at <= i.resolved_at
 """
 
