@@ -38,6 +38,7 @@ __all__ = [
     "SourceResult",
     "UnknownSource",
     "collect_sources",
+    "stored_source_state",
 ]
 
 DEFAULT_BATCH_SIZE = 500
@@ -257,6 +258,13 @@ class SourceRegistry:
             last_run=None if last is None else last.as_dict(),
             last_success_at=cursor if isinstance(cursor, str) else None,
         )
+
+
+async def stored_source_state(storage: Storage, source_id: str) -> dict[str, Any]:
+    """A copy of the ``ctx.state`` saved by ``source_id``'s last successful collection (``{}`` before one)."""
+    stored = await storage.get_state(source_id) or {}
+    state = stored.get("source")
+    return _json_copy(state) if isinstance(state, dict) else {}
 
 
 async def collect_sources(

@@ -9,7 +9,16 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from metrichub_core.collection import ProgressCallback, SourceHealth, SourceRegistry, SourceResult, collect_sources
+import httpx
+
+from metrichub_core.collection import (
+    ProgressCallback,
+    SourceHealth,
+    SourceRegistry,
+    SourceResult,
+    collect_sources,
+    stored_source_state,
+)
 from metrichub_core.config import Settings, load_settings
 from metrichub_core.dora import DoraOptions, DoraReport, DoraTrend, dora_report, dora_trend, make_scope
 from metrichub_core.models import Change, Deployment, Event, Incident
@@ -173,8 +182,21 @@ class MetricHub:
         return registry
 
     def source(self, source_id: str) -> Source:
-        """A ready instance of configured source ``source_id`` (webhooks use it); ``UnknownSource`` if none."""
+        """A ready instance of configured source ``source_id``, its ``ctx.state`` empty; ``UnknownSource`` if none."""
         return self.sources[source_id].create()
+
+    async def source_with_state(self, source_id: str, *, http: httpx.AsyncClient | None = None) -> Source:
+        """``source(source_id)`` whose ``ctx.state`` is what its last successful collection saved.
+
+        The state is a private copy, read-only in effect: changes are never saved (only a
+        collection saves state). Webhook parsing uses it, e.g. to turn a commit SHA into the
+        id of the deployment that shipped it. ``http`` reuses a client (one ``source()``
+        built) instead of creating one the caller must close. ``UnknownSource`` if none.
+        """
+        configured = self.sources[source_id]
+        await self.open()
+        state = await stored_source_state(self.storage, source_id)
+        return configured.create(http=http, state=state)
 
     async def source_health(self, source_id: str) -> SourceHealth:
         """Breaker state, collector counters and last collection of one source; ``UnknownSource`` if none."""

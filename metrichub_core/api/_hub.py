@@ -86,12 +86,20 @@ class HubAccess:
         return result.as_dict()
 
     def webhook_source(self, source_id: str) -> Source:
-        """The source instance that verifies and parses ``source_id``'s webhooks (built once)."""
+        """The source instance that verifies ``source_id``'s webhooks (built once, no state)."""
         source = self._webhook_sources.get(source_id)
         if source is None:
             source = self.hub.source(source_id)
             self._webhook_sources[source_id] = source
         return source
+
+    async def webhook_parser(self, source_id: str) -> Source:
+        """An instance that parses a verified delivery: the stored state loaded (a fresh copy each time).
+
+        It shares the verifying instance's HTTP client, so nothing new needs closing.
+        """
+        verifier = self.webhook_source(source_id)
+        return await self.hub.source_with_state(source_id, http=verifier.ctx.http)
 
     async def close(self) -> None:
         for source in self._webhook_sources.values():

@@ -13,7 +13,7 @@ from typing import Any, ClassVar
 import httpx
 from pydantic import Field, SecretStr
 
-from metrichub_core import Deployment, Event, MetricHub, hookimpl
+from metrichub_core import Deployment, Event, Incident, MetricHub, hookimpl
 from metrichub_core.config import ApiSettings, Settings
 from metrichub_core.plugins import PluginHost
 from metrichub_core.sources import Source, SourceConfig, WebhookRejected
@@ -50,6 +50,7 @@ class HookedSource(Source):
             if config.fail:
                 raise RuntimeError(f"upstream refused token {config.token.get_secret_value()}")
             yield deployment(f"collected-{number}", source=self.id)
+            self.ctx.state["last_deployment"] = f"collected-{number}"
 
     def verify_webhook(self, headers: Mapping[str, str], body: bytes) -> None:
         config = self.config
@@ -61,12 +62,19 @@ class HookedSource(Source):
 
     def parse_webhook(self, headers: Mapping[str, str], body: bytes) -> list[Event]:
         payload = json.loads(body)
+        self.ctx.state["parsed"] = True  # webhooks see the stored state; nothing they change is saved
+        if payload.get("event") == "incident":  # "caused by our last collected deployment", from the state
+            return [Incident.model_validate({**payload["incident"], "source": self.id, "caused_by": self._last()})]
         if payload.get("event") != "deployment":
             return []
         try:
             return [Deployment.model_validate({**payload["deployment"], "source": self.id})]
         except KeyError as exc:
             raise WebhookRejected(f"missing {exc}") from None
+
+    def _last(self) -> str | None:
+        last = self.ctx.state.get("last_deployment")
+        return last if isinstance(last, str) else None
 
 
 class _TestPlugin:

@@ -120,3 +120,22 @@ async def test_github_deliveries_through_the_real_plugin(make_app: Any, client_f
     response = await client.post("/api/v1/webhooks/gh", content=body, headers=forged)
     assert_error(response, 401, "unauthorized")
     assert "gh-secret" not in response.text and "gh-t0ken" not in response.text
+
+
+async def test_webhooks_are_parsed_with_the_state_of_the_last_collection(client: httpx.AsyncClient) -> None:
+    hub = client._transport.app.state.metrichub.hub  # type: ignore[attr-defined]
+    incident = {
+        "event": "incident",
+        "incident": {"id": "inc-1", "service": "checkout", "started_at": "2026-03-10T11:00:00Z"},
+    }
+    data(await client.post("/api/v1/webhooks/hooks", **signed(incident)))
+    (before,) = (await hub.storage.list_events(EventQuery(kind="incident"))).items
+    assert before.caused_by is None  # nothing collected yet: no state
+
+    [result] = await hub.collect(["hooks"])
+    assert result.ok, result.error
+    data(await client.post("/api/v1/webhooks/hooks", **signed(incident)))
+    (after,) = (await hub.storage.list_events(EventQuery(kind="incident"))).items
+    assert after.caused_by == "collected-1"  # read from the state the collection saved
+    stored = await hub.storage.get_state("hooks")
+    assert stored["source"] == {"last_deployment": "collected-1"}  # what parse_webhook changed is not saved

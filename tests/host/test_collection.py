@@ -226,6 +226,22 @@ async def test_webhook_lookup_returns_a_ready_source(sample_host: PluginHost) ->
         source.verify_webhook({SIGNATURE_HEADER: sign("other", body)}, body)
 
 
+async def test_source_with_state_sees_a_copy_of_the_saved_state(sample_host: PluginHost) -> None:
+    async with make_hub(sample_host, {"s": table("http://x")}) as hub:
+        assert (await hub.source_with_state("s")).ctx.state == {}  # never collected
+        saved = {"cursor": "2026-03-10T00:00:00+00:00", "source": {"shipped": {"abc1234": "42"}}, "http_cache": {}}
+        await hub.storage.set_state("s", saved)
+        source = await hub.source_with_state("s")
+        assert source.ctx.state == {"shipped": {"abc1234": "42"}}
+        assert hub.source("s").ctx.state == {}
+        source.ctx.state["shipped"]["abc1234"] = "changed"
+        assert await hub.storage.get_state("s") == saved  # read-only in effect: never written back
+        shared = source.ctx.http
+        assert (await hub.source_with_state("s", http=shared)).ctx.http is shared
+        with pytest.raises(UnknownSource):
+            await hub.source_with_state("x")
+
+
 async def test_collector_counters_are_plain_data(sample_host: PluginHost) -> None:
     with FakeUpstream() as upstream:
         upstream.pages("/deployments", sample_items(4), page_size=2)

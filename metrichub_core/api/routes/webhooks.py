@@ -42,7 +42,8 @@ async def receive_webhook(request: Request) -> Response:
     """Authenticated by the source's own signature (no bearer token). 404 when the source is unknown
     or takes no webhooks; 401 when the signature is wrong (nothing stored). A redelivered id
     (`X-GitHub-Delivery`, `X-Gitlab-Event-UUID`, `X-MetricHub-Delivery`...) is acknowledged once more
-    without storing anything again.
+    without storing anything again. The plugin parses the delivery with the state its source's last
+    successful collection saved (read-only).
     """
     ctx = context(request)
     source_id = request.path_params["source_id"]
@@ -66,8 +67,9 @@ async def receive_webhook(request: Request) -> Response:
     if delivery is not None and ctx.deliveries.seen(source_id, delivery):
         ctx.metrics.webhook_deliveries.labels(source_id, "duplicate").inc()
         return ok(request, WebhookAck(source=source_id, delivery=delivery, duplicate=True, events=0))
+    parser = await ctx.access.webhook_parser(source_id)  # the stored state, read only once the delivery verifies
     try:
-        events = source.parse_webhook(headers, body)
+        events = parser.parse_webhook(headers, body)
     except WebhookRejected as exc:
         ctx.metrics.webhook_deliveries.labels(source_id, "invalid").inc()
         raise ApiError("validation_error", f"The delivery cannot be used: {exc}") from None
