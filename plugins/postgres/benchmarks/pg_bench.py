@@ -185,7 +185,7 @@ async def copy_to_postgres(path: Path, url: str) -> None:
     from metrichub_core.dora.reference import REWORK_LABEL_VALUES
 
     async with MetricHub(storage=url) as hub:  # creates the schema
-        assert hub.storage.backend == "postgresql"
+        assert (await hub.storage.health()).backend == "postgresql"
     source = sqlite3.connect(path)
     async with await psycopg.AsyncConnection.connect(url) as conn:
         async with conn.cursor() as cursor:

@@ -51,7 +51,8 @@ def history(total: int = 10_000) -> list[Event]:
     return events
 
 
-REPORT_WINDOW = {"since": T0, "until": T0 + timedelta(days=120)}
+SINCE, UNTIL = T0, T0 + timedelta(days=120)
+"""The window every writer reports on."""
 
 
 async def main(url: str, start: int, stop: int, seed: int) -> None:
@@ -64,7 +65,7 @@ async def main(url: str, start: int, stop: int, seed: int) -> None:
             await hub.ingest(events[offset : offset + 250])
         print("done", flush=True)
         sys.stdin.readline()
-        report = await hub.dora(**REPORT_WINDOW)
+        report = await hub.dora(since=SINCE, until=UNTIL)
         print(json.dumps(report.model_dump(mode="json"), sort_keys=True), flush=True)
 
 

@@ -12,6 +12,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -22,7 +23,7 @@ from metrichub_core.storage.base import EventQuery
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from pg_concurrent_writer import REPORT_WINDOW, history  # noqa: E402
+from pg_concurrent_writer import SINCE, UNTIL, history  # noqa: E402
 
 pytestmark = pytest.mark.slow
 
@@ -31,7 +32,7 @@ async def stored(url: str) -> dict[tuple[str, str, str], Event]:
     async with MetricHub(storage=url) as hub:
         found: dict[tuple[str, str, str], Event] = {}
         for kind in ("deployment", "change", "incident"):
-            page = await hub.storage.list_events(EventQuery(kind=kind, limit=1_000_000))  # type: ignore[arg-type]
+            page = await hub.storage.list_events(EventQuery(kind=kind, limit=1_000_000))
             found.update({(event.kind, event.source, event.id): event for event in page.items})
         return found
 
@@ -48,11 +49,11 @@ def signal(writers: list[subprocess.Popen[str]], expect: str) -> None:
         writer.stdin.flush()
 
 
-async def dora(url: str) -> dict[str, object]:
+async def dora(url: str) -> dict[str, Any]:
     async with MetricHub(storage=url) as hub:
         if url == "memory://":
             await hub.ingest(history())
-        return (await hub.dora(**REPORT_WINDOW)).model_dump(mode="json")
+        return (await hub.dora(since=SINCE, until=UNTIL)).model_dump(mode="json")
 
 
 def test_two_processes_ingesting_overlapping_events_store_the_distinct_set(pg_url: str) -> None:
@@ -105,8 +106,8 @@ async def post_all(client: httpx.AsyncClient, base: str, events: list[Event]) ->
                 assert response.status_code == 200, response.text
 
 
-async def two_servers_ingest(bases: list[str], slices: list[list[Event]]) -> list[dict[str, object]]:
-    query = {"since": REPORT_WINDOW["since"].isoformat(), "until": REPORT_WINDOW["until"].isoformat()}
+async def two_servers_ingest(bases: list[str], slices: list[list[Event]]) -> list[dict[str, Any]]:
+    query = {"since": SINCE.isoformat(), "until": UNTIL.isoformat()}
     async with httpx.AsyncClient(timeout=60) as client:
         await asyncio.gather(*(post_all(client, base, events) for base, events in zip(bases, slices, strict=True)))
         reports = []

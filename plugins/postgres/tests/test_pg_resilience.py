@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -35,7 +36,7 @@ async def count(storage: PostgresStorage, kind: str) -> int:
 
 
 @pytest.fixture
-async def storage(pg_url: str):
+async def storage(pg_url: str) -> AsyncIterator[PostgresStorage]:
     opened = PostgresStorage(pg_url + "?pool_timeout=5")
     await opened.open()
     yield opened
@@ -59,7 +60,7 @@ async def test_a_backend_killed_mid_batch_writes_nothing_and_the_next_batch_succ
             storage.upsert([*batch("a", 2_000), Change(id="slow", source="gh", service="api", committed_at=T0)])
         )
         deadline = time.monotonic() + 20
-        killed = []
+        killed: list[tuple[bool]] = []
         while not killed and time.monotonic() < deadline:
             await asyncio.sleep(0.05)
             killed = admin.execute(
