@@ -11,11 +11,15 @@ The cache is a small LRU, so a request may say what it is worth keeping with the
 * ``False``: a one-off URL: send no cached ETag, keep nothing, forget any entry;
 * a callable ``keep(response) -> bool``: use the cache, and keep a new 200 only
   when ``keep`` says so (decided on the response, e.g. "still running").
+
+Bodies are kept zlib-compressed, and ``max_body_bytes`` bounds the compressed size
+(what the state holds): a 100-item JSON list page of 150 kB fits in a few kB.
 """
 
 from __future__ import annotations
 
 import base64
+import zlib
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -36,11 +40,11 @@ _KEPT_HEADERS = ("content-type", "content-encoding", "link", "etag", "last-modif
 class _Entry:
     etag: str
     headers: tuple[tuple[str, str], ...]
-    body: bytes
+    compressed: bytes  # the raw body, zlib-compressed
 
 
 class HttpCache:
-    """Bounded LRU of ``url -> (etag, kept headers, raw body)``."""
+    """Bounded LRU of ``url -> (etag, kept headers, compressed raw body)``."""
 
     def __init__(self, *, max_entries: int = 64, max_body_bytes: int = 64 * 1024) -> None:
         self.max_entries = max_entries
@@ -56,11 +60,12 @@ class HttpCache:
 
     def store(self, url: str, response: httpx.Response, raw_body: bytes) -> None:
         etag = response.headers.get("etag")
-        if response.status_code != 200 or not etag or len(raw_body) > self.max_body_bytes:
+        compressed = zlib.compress(raw_body) if response.status_code == 200 and etag else b""
+        if not etag or not compressed or len(compressed) > self.max_body_bytes:
             self._entries.pop(url, None)
             return
         headers = tuple((name, response.headers[name]) for name in _KEPT_HEADERS if name in response.headers)
-        self._entries[url] = _Entry(etag, headers, raw_body)
+        self._entries[url] = _Entry(etag, headers, compressed)
         self._entries.move_to_end(url)
         while len(self._entries) > self.max_entries:
             self._entries.popitem(last=False)
@@ -79,11 +84,15 @@ class HttpCache:
             if name in not_modified.headers:
                 headers[name] = not_modified.headers[name]
         headers[CACHE_HEADER] = "hit"
-        return httpx.Response(200, headers=headers, stream=httpx.ByteStream(entry.body))
+        return httpx.Response(200, headers=headers, stream=httpx.ByteStream(zlib.decompress(entry.compressed)))
 
     def to_state(self) -> dict[str, Any]:
         return {
-            url: {"etag": e.etag, "headers": [list(h) for h in e.headers], "body": base64.b64encode(e.body).decode()}
+            url: {
+                "etag": e.etag,
+                "headers": [list(h) for h in e.headers],
+                "zbody": base64.b64encode(e.compressed).decode(),
+            }
             for url, e in self._entries.items()
         }
 
@@ -95,8 +104,13 @@ class HttpCache:
         for url, item in data.items():
             try:
                 headers = tuple((str(name), str(value)) for name, value in item["headers"])
-                cache._entries[str(url)] = _Entry(str(item["etag"]), headers, base64.b64decode(item["body"]))
-            except (KeyError, TypeError, ValueError):
+                if "zbody" in item:
+                    compressed = base64.b64decode(item["zbody"])
+                    zlib.decompress(compressed)  # damaged data fails here, not at replay
+                else:  # saved before bodies were compressed
+                    compressed = zlib.compress(base64.b64decode(item["body"]))
+                cache._entries[str(url)] = _Entry(str(item["etag"]), headers, compressed)
+            except (KeyError, TypeError, ValueError, zlib.error):
                 continue  # a damaged entry only costs a full fetch
         while len(cache._entries) > cache.max_entries:
             cache._entries.popitem(last=False)

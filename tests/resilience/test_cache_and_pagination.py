@@ -47,6 +47,29 @@ def test_cache_skips_uncacheable_responses_and_damaged_state() -> None:
     assert len(HttpCache.from_state(None)) == 0
 
 
+def test_cache_bounds_the_compressed_body_and_reads_state_saved_uncompressed() -> None:
+    import base64
+
+    page = (
+        b"[" + b",".join(b'{"id": %d, "creator": {"login": "octocat", "type": "User"}}' % n for n in range(2000)) + b"]"
+    )
+    cache = HttpCache(max_body_bytes=64 * 1024)
+    assert len(page) > 64 * 1024
+    cache.store("list", httpx.Response(200, headers={"ETag": '"p1"'}), page)
+    replayed = HttpCache.from_state(cache.to_state()).replay("list", httpx.Response(304))
+    assert replayed is not None and replayed.read() == page
+    older = {
+        "u": {
+            "etag": '"e"',
+            "headers": [["content-type", "application/json"]],
+            "body": base64.b64encode(b"[1]").decode(),
+        }
+    }
+    restored = HttpCache.from_state(older).replay("u", httpx.Response(304))
+    assert restored is not None and restored.read() == b"[1]"
+    assert len(HttpCache.from_state({"u": {"etag": '"e"', "headers": [], "zbody": "bm90IHpsaWI="}})) == 0
+
+
 def pages_handler(pages: dict[str, tuple[list[int], str | None]]) -> httpx.MockTransport:
     def handle(request: httpx.Request) -> httpx.Response:
         items, next_path = pages[request.url.path]
