@@ -23,7 +23,8 @@ async def compare_changes(
         return []
     changes: list[Change] = []
     try:
-        async for page in client.pages(f"/repos/{repository}/compare/{base}...{head}", items_key="commits"):
+        pages = client.pages(f"/repos/{repository}/compare/{base}...{head}", items_key="commits", cache=False)
+        async for page in pages:  # a compare of two commits never changes and is asked once: not cached
             changes.extend(_commit_change(commit, source=source, service=service) for commit in page.items)
     except GitHubError as exc:
         if exc.status_code != 404:

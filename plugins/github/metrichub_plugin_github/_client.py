@@ -1,29 +1,29 @@
 """A thin GitHub REST client over the host's ``httpx.AsyncClient``: auth, errors, ``Link`` paging.
 
-Retries, rate-limit waits, the circuit breaker and the ETag cache are the host's job:
-its client wraps every request, sends ``If-None-Match`` for GETs it has seen, and
-answers a ``304`` with the cached body marked ``X-MetricHub-Cache: hit``.
+Retries, rate-limit waits, the circuit breaker and the ETag cache are the host's job: its
+client wraps every request, sends ``If-None-Match`` for GETs it has cached, and answers a
+``304`` with the cached body marked ``X-MetricHub-Cache: hit``.
 
-The host's cache is a bounded LRU over every GET, so after a big sync the few URLs a
-re-run asks again (each list's first page, the statuses of running deployments) may
-have been evicted by one-off requests (compares, final statuses). For those few URLs
-the client therefore keeps its own ETags (in the source's state) and sends
-``If-None-Match`` itself; the host leaves such requests alone and passes the ``304``
-through. Everything else is left to the host's cache.
+The host's cache is a small LRU, so every request says what it is worth keeping (the
+``metrichub.cache`` request extension): a list's pages keep the default (a re-run asks
+the first page again), one-off URLs (compares) pass ``False``, and the statuses of a
+deployment or a run pass a predicate that keeps them only while it is still running.
+A big sync therefore leaves in the cache exactly what the next run asks again.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import AsyncGenerator
-from dataclasses import dataclass, field
+from contextlib import aclosing
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
 
-from metrichub_core.resilience import CACHE_HEADER
+from metrichub_core.resilience import CACHE_EXTENSION, CACHE_HEADER, CacheControl, PaginationLoop, paginate_pages
 
-__all__ = ["API_VERSION", "PER_PAGE", "GitHubClient", "GitHubError", "Page"]
+__all__ = ["API_VERSION", "PER_PAGE", "GitHubClient", "GitHubError", "Page", "unchanged"]
 
 API_VERSION = "2022-11-28"
 PER_PAGE = 100
@@ -40,24 +40,18 @@ class GitHubError(Exception):
 
 @dataclass
 class Page:
-    """One page of a list endpoint.
-
-    ``unchanged``: the upstream answered ``304``, to the client's own ``If-None-Match``
-    (``items`` is then empty: the caller already has them) or to the host cache's
-    (``items`` holds the replayed copy).
-    """
+    """One page of a list endpoint; ``unchanged``: the host replayed its cached copy (a free ``304``)."""
 
     items: list[dict[str, Any]]
     unchanged: bool = False
 
-    @property
-    def not_modified(self) -> bool:
-        """A ``304`` to this client's own ETag: nothing new and no items to read."""
-        return self.unchanged and not self.items
-
 
 def unchanged(response: httpx.Response) -> bool:
-    """The upstream said ``304 Not Modified``: the host replayed its cached copy."""
+    """The upstream said ``304 Not Modified``: the host replayed its cached copy.
+
+    The host saves its cache only with a successful run, so this means "as the last
+    successful run saw it".
+    """
     return response.status_code == 304 or response.headers.get(CACHE_HEADER) == "hit"
 
 
@@ -65,53 +59,34 @@ def unchanged(response: httpx.Response) -> bool:
 class GitHubClient:
     """Sends GitHub REST requests through ``http`` (the host's policy-wrapped client).
 
-    ``etags`` are the previous successful run's ETags of conditional URLs; ``fresh_etags``
-    collects this run's, which the source persists when the run succeeds.
+    ``cache`` (on ``get`` and ``pages``) is what the host's ETag cache keeps of the answer:
+    ``True`` (the default), ``False`` for a one-off URL, or a ``keep(response)`` predicate.
     """
 
     http: httpx.AsyncClient
     base_url: str
     token: str | None
     logger: logging.Logger
-    etags: dict[str, str] = field(default_factory=dict)
-    fresh_etags: dict[str, str] = field(default_factory=dict)
     requests: int = 0
 
     def url(self, path: str) -> str:
         return f"{self.base_url}{path}"
 
-    def _headers(self, etag: str | None = None) -> dict[str, str]:
+    def _headers(self) -> dict[str, str]:
         headers = {"Accept": "application/vnd.github+json", "X-GitHub-Api-Version": API_VERSION}
         if self.token:
             headers["Authorization"] = f"Bearer {self.token}"
-        if etag:
-            headers["If-None-Match"] = etag
         return headers
 
     async def get(
-        self, url: str, params: dict[str, str | int] | None = None, *, conditional: bool = False
+        self, url: str, params: dict[str, str | int] | None = None, *, cache: CacheControl = True
     ) -> httpx.Response:
-        """GET ``url``; with ``conditional``, send the stored ETag and remember the new one.
-
-        A ``304`` is returned as is (see ``unchanged``); error statuses raise ``GitHubError``.
-        """
-        key = str(httpx.URL(url, params=params))
-        etag = self.etags.get(key) if conditional else None
+        """GET ``url``; error statuses raise ``GitHubError``."""
         self.requests += 1
-        response = await self.http.get(url, params=params, headers=self._headers(etag))
+        response = await self.http.get(url, params=params, headers=self._headers(), extensions={CACHE_EXTENSION: cache})
         if response.is_error:
             raise _error(response)
-        if conditional:
-            new_etag = etag if response.status_code == 304 else response.headers.get("ETag")
-            if new_etag:
-                self.fresh_etags[key] = new_etag
         return response
-
-    def forget(self, path: str) -> None:
-        """Drop this run's ETags for ``path``: it will not be asked for conditionally again."""
-        url = self.url(path)
-        for key in [key for key in self.fresh_etags if key == url or key.startswith(url + "?")]:
-            del self.fresh_etags[key]
 
     async def get_json(self, path: str, params: dict[str, str | int] | None = None) -> Any:
         return (await self.get(self.url(path), params)).json()
@@ -122,32 +97,39 @@ class GitHubClient:
         params: dict[str, str | int] | None = None,
         *,
         items_key: str | None = None,
-        conditional: bool = False,
+        cache: CacheControl = True,
     ) -> AsyncGenerator[Page, None]:
         """Yield the pages of a list endpoint, following ``Link: rel="next"`` (never built by hand).
 
-        ``conditional`` applies to the first page: when it is unchanged, look at ``Page.unchanged``.
+        Leave the loop to stop at a cursor: no further page is asked for, and closing this
+        generator (``contextlib.aclosing``) closes the host's page iterator too.
         """
-        url: str | None = self.url(path)
-        query: dict[str, str | int] | None = {"per_page": PER_PAGE, **(params or {})}
-        seen: set[str] = set()
-        while url is not None:
-            response = await self.get(url, query, conditional=conditional and not seen)
-            if response.status_code == 304:
-                yield Page(items=[], unchanged=True)
-                return
-            body = response.json() if response.content else []
-            items = body.get(items_key, []) if items_key and isinstance(body, dict) else body
-            if not isinstance(items, list):
-                raise GitHubError(f"GET {_path(response)}: expected a list, got {type(items).__name__}")
-            yield Page(items=items, unchanged=unchanged(response))
-            link = response.links.get("next", {}).get("url")
-            url = str(response.url.join(link)) if link else None
-            if url is not None and (url in seen or len(seen) >= MAX_PAGES):
-                raise GitHubError(f"GET {_path(response)}: the next links loop or never end")
-            if url is not None:
-                seen.add(url)
-            query = None  # the next link carries the query, per_page included
+        query: dict[str, str | int] = {"per_page": PER_PAGE, **(params or {})}
+        responses = paginate_pages(
+            self.http, self.url(path), params=query, headers=self._headers(), extensions={CACHE_EXTENSION: cache}
+        )
+        count = 0
+        try:
+            async with aclosing(responses):
+                async for response in responses:
+                    self.requests += 1
+                    count += 1
+                    if count > MAX_PAGES:
+                        raise GitHubError(f"GET {_path(response)}: the next links loop or never end")
+                    yield Page(items=_items(response, items_key), unchanged=unchanged(response))
+        except httpx.HTTPStatusError as exc:
+            self.requests += 1
+            raise _error(exc.response) from None
+        except PaginationLoop:
+            raise GitHubError(f"GET {httpx.URL(self.url(path)).path}: the next links loop or never end") from None
+
+
+def _items(response: httpx.Response, items_key: str | None) -> list[dict[str, Any]]:
+    body = response.json() if response.content else []
+    items = body.get(items_key, []) if items_key and isinstance(body, dict) else body
+    if not isinstance(items, list):
+        raise GitHubError(f"GET {_path(response)}: expected a list, got {type(items).__name__}")
+    return items
 
 
 def _path(response: httpx.Response) -> str:

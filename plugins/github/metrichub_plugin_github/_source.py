@@ -7,6 +7,8 @@ from contextlib import aclosing
 from datetime import datetime, timedelta
 from typing import Any, ClassVar
 
+import httpx
+
 from metrichub_core import Event, Source, SourceConfig, SourceContext
 from metrichub_plugin_github._changes import compare_changes
 from metrichub_plugin_github._client import GitHubClient, unchanged
@@ -31,9 +33,10 @@ LOOKBACK = timedelta(minutes=10)  # re-read items GitHub timestamped just before
 class GitHubSource(Source):
     """Deployments (or workflow runs), the commits they shipped, and incident issues.
 
-    ``ctx.state`` keeps a ``RepositoryState`` per repository (the cursor) and the ETags
-    of the few URLs a re-run asks again. With them a re-run asks each list for its first
-    page only, and an unchanged page is a free ``304``.
+    ``ctx.state`` keeps a ``RepositoryState`` per repository (the cursor). With it a re-run
+    asks each list for its first page only; the host's ETag cache, told to keep just those
+    pages and the statuses of what is still running, answers an unchanged one with a free
+    ``304``.
     """
 
     kind: ClassVar[str] = "github"
@@ -46,9 +49,9 @@ class GitHubSource(Source):
         self.settings: GitHubConfig = config
         self.last_request_count = 0
 
-    def _client(self, etags: dict[str, str] | None = None) -> GitHubClient:
+    def _client(self) -> GitHubClient:
         token = self.settings.token.get_secret_value() if self.settings.token else None
-        return GitHubClient(self.ctx.http, self.settings.base_url, token, self.ctx.logger, etags=dict(etags or {}))
+        return GitHubClient(self.ctx.http, self.settings.base_url, token, self.ctx.logger)
 
     async def check(self) -> None:
         client = self._client()
@@ -60,7 +63,7 @@ class GitHubSource(Source):
     async def collect(self, since: datetime | None) -> AsyncIterator[Event]:
         full = since is None or self.ctx.state.get("version") != STATE_VERSION
         previous: dict[str, Any] = {} if full else self.ctx.state.get("repositories", {})
-        client = self._client(None if full else self.ctx.state.get("etags"))
+        client = self._client()
         repositories: dict[str, dict[str, Any]] = {}
         for repository in self.settings.repositories:
             state = RepositoryState.load(previous.get(repository))
@@ -70,7 +73,7 @@ class GitHubSource(Source):
         self.last_request_count = client.requests
         self.ctx.logger.info("%s: %d GitHub requests", self.id, client.requests)
         self.ctx.state.clear()
-        self.ctx.state.update(version=STATE_VERSION, etags=client.fresh_etags, repositories=repositories)
+        self.ctx.state.update(version=STATE_VERSION, repositories=repositories)
 
     async def _collect_repository(
         self, client: GitHubClient, repository: str, since: datetime | None, state: RepositoryState, full: bool
@@ -109,10 +112,10 @@ class GitHubSource(Source):
             path, items_key = f"/repos/{repository}/deployments", None
         cutoff = since - LOOKBACK if since is not None and not full else None
         items: list[dict[str, Any]] = []
-        async with aclosing(client.pages(path, items_key=items_key, conditional=True)) as pages:
+        async with aclosing(client.pages(path, items_key=items_key)) as pages:
             async for page in pages:
-                if page.not_modified or _take_until(page.items, items, state.last_id, cutoff):
-                    break
+                if (page.unchanged and not full) or _take_until(page.items, items, state.last_id, cutoff):
+                    break  # an unchanged first page: nothing new since the last successful run
         if items:
             state.last_id = max(state.last_id or 0, *(int(item["id"]) for item in items))
             state.saw(max(parse_time(item["created_at"]) for item in items))
@@ -137,20 +140,19 @@ class GitHubSource(Source):
         for deployment_id, item in list(state.pending.items()):
             if self.settings.deployments_from == "workflow_runs":
                 path = f"/repos/{repository}/actions/runs/{deployment_id}"
-                response = await client.get(client.url(path), conditional=True)
+                response = await client.get(client.url(path), cache=_run_in_progress)
                 if unchanged(response):
                     continue
                 record = self._run(repository, response.json())
                 if record is None or record.outcome.final:
                     del state.pending[deployment_id]
-                    client.forget(path)
                 if record is not None and record.outcome.final:
                     records.append(record)
                 continue
             statuses: list[dict[str, Any]] = []
             path = f"/repos/{repository}/deployments/{deployment_id}/statuses"
             same = False
-            async for page in client.pages(path, conditional=True):
+            async for page in client.pages(path, cache=_deployment_running):
                 same = page.unchanged
                 statuses.extend(page.items)
             if same:
@@ -158,18 +160,15 @@ class GitHubSource(Source):
             outcome = deployment_outcome(statuses)
             if outcome.final:
                 del state.pending[deployment_id]
-                client.forget(path)
                 records.append(RunRecord.from_deployment(repository, item, outcome))
         return records
 
     async def _deployment(self, client: GitHubClient, repository: str, item: dict[str, Any]) -> RunRecord:
         path = f"/repos/{repository}/deployments/{item['id']}/statuses"
         statuses: list[dict[str, Any]] = []
-        async for page in client.pages(path, conditional=True):
+        async for page in client.pages(path, cache=_deployment_running):  # only running ones are asked again
             statuses.extend(page.items)
         outcome = deployment_outcome(statuses)
-        if outcome.final:
-            client.forget(path)  # only running deployments are asked again
         return RunRecord.from_deployment(repository, item, outcome)
 
     def _run(self, repository: str, run: dict[str, Any]) -> RunRecord | None:
@@ -193,10 +192,10 @@ class GitHubSource(Source):
             "direction": "desc",
         }
         service = self.settings.service_of(repository)
-        async with aclosing(client.pages(f"/repos/{repository}/issues", params, conditional=True)) as pages:
+        async with aclosing(client.pages(f"/repos/{repository}/issues", params)) as pages:
             async for page in pages:
-                if page.not_modified:
-                    return
+                if page.unchanged and not full:
+                    return  # as the last successful run saw it: nothing new
                 for issue in page.items:
                     updated = parse_time(issue["updated_at"])
                     if cutoff is not None and updated < cutoff:
@@ -232,6 +231,16 @@ def _take_until(
             return True
         into.append(item)
     return False
+
+
+def _deployment_running(response: httpx.Response) -> bool:
+    """Keep a statuses page in the host's ETag cache only while the deployment runs (asked again)."""
+    return not deployment_outcome(response.json()).final
+
+
+def _run_in_progress(response: httpx.Response) -> bool:
+    """Keep a workflow run in the host's ETag cache only until it completes (asked again until then)."""
+    return bool(response.json().get("status") != "completed")
 
 
 def _compact(item: dict[str, Any]) -> dict[str, Any]:

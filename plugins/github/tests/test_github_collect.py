@@ -14,6 +14,7 @@ from metrichub_plugin_github import GitHubConfig, GitHubError, GitHubSource
 
 from metrichub_core import Change, Deployment, Incident, MetricHub, SourceContext
 from metrichub_core.config import Settings
+from metrichub_core.resilience import HttpCache, Policy, SourceResilience
 from metrichub_core.storage.base import EventQuery
 
 ROUNDS = {"acme/api": 80, "acme/web": 30}
@@ -30,8 +31,15 @@ def config(github: Any, **overrides: Any) -> GitHubConfig:
     return GitHubConfig.model_validate({**values, **overrides})
 
 
-async def collect_direct(github: Any, cfg: GitHubConfig, state: dict[str, Any], since: Any = None) -> list[Any]:
-    async with httpx.AsyncClient() as http:
+async def collect_direct(
+    github: Any, cfg: GitHubConfig, state: dict[str, Any], since: Any = None, *, cache: HttpCache | None = None
+) -> list[Any]:
+    """Run the source without a hub: over a plain client, or the host's client with ``cache`` as its ETag cache."""
+    if cache is None:
+        client = httpx.AsyncClient()
+    else:
+        client = SourceResilience("gh", Policy(rate_limit_per_second=1000)).client(cache=cache)
+    async with client as http:
         ctx = SourceContext(http=http, logger=logging.getLogger("test.github"), state=state)
         source = GitHubSource("gh", cfg, ctx)
         return [event async for event in source.collect(since)]
@@ -145,6 +153,12 @@ async def test_full_sync_and_cheap_rerun_through_the_hub(github: Any, history_fa
         print(f"full sync: {first_run} requests for {deployments} deployments = {per_deployment:.3f} per deployment")
         assert github.statuses_count(403) == 1
         assert per_deployment <= 2.1
+        # The host's ETag cache kept only what a re-run asks again: no compare, no finished deployment's statuses.
+        kept = (await hub.storage.get_state("gh") or {})["http_cache"]
+        asked_again = {path for path, status in github.log if status == 200 and "/compare/" not in path}
+        asked_again -= {path for path in asked_again if "/statuses" in path and str(running["id"]) not in path}
+        print(f"host ETag cache: {len(kept)} entries")
+        assert len(kept) == len(asked_again)
         check_events(await stored_events(hub), history.truth)
         await check_dora(hub, history.truth)
 
@@ -303,12 +317,13 @@ async def test_deployments_that_never_finish_are_given_up(github: Any, history_f
     recent = history.deploy("acme/api", "staging", "running")
     cfg = config(github, repositories=["acme/api"], services={})
     state: dict[str, Any] = {}
-    events = await collect_direct(github, cfg, state)
+    cache = HttpCache()  # the host's ETag cache, which it keeps between runs in the source's state
+    events = await collect_direct(github, cfg, state, cache=cache)
     assert {e.id: e.status for e in events if isinstance(e, Deployment)}[str(abandoned["id"])] == "running"
     # Started more than 7 days before the newest deployment: no longer asked about.
     assert set(state["repositories"]["acme/api"]["pending"]) == {str(recent["id"])}
     github.log.clear()
-    await collect_direct(github, cfg, state, since=history.clock)
+    await collect_direct(github, cfg, state, since=history.clock, cache=cache)
     assert [status for _, status in github.log] == [304, 304, 304]  # recent's statuses and the two lists
 
 

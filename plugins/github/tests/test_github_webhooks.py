@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 import logging
 from datetime import UTC, datetime
 from pathlib import Path
@@ -168,4 +169,38 @@ async def test_webhooks_through_the_api_store_only_verified_deliveries() -> None
             "/api/v1/webhooks/gh", content=ping, headers={"X-GitHub-Event": "ping", "X-Hub-Signature-256": sign(ping)}
         )
         assert answer.status_code == 200
+    await hub.close()
+
+
+async def test_a_webhook_incident_naming_a_commit_gets_the_collected_deployment_id(
+    github: Any, history_factory: Any
+) -> None:
+    """The API parses a delivery with the state the last collection saved (SHA -> deployment id)."""
+    from metrichub_core.api.app import create_app
+
+    repository = "Codertocat/Hello-World"
+    history = history_factory()
+    history.add_commits(repository, 3)
+    shipped = history.deploy(repository, "production", "success")
+    table = {
+        "kind": "github", "base_url": github.base_url, "token": github.token, "repositories": [repository],
+        "webhook_secret": SECRET, "incident_label": "bug", "policy": {"rate_limit_per_second": 1000},
+    }  # fmt: skip
+    payload = json.loads((HOOKS / "issues.opened.json").read_bytes())  # GitHub's example, labelled "bug"
+    payload["issue"]["body"] += f"\r\n\r\nCaused-by: {shipped['sha'][:12]}"
+    body = json.dumps(payload).encode()
+    hub = MetricHub("memory://", settings=Settings(storage="memory://", sources={"gh": table}))
+    transport = httpx.ASGITransport(app=create_app(hub, schedule=False))
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+
+        async def deliver(delivery_id: str) -> Any:
+            headers = {"X-GitHub-Event": "issues", "X-GitHub-Delivery": delivery_id, "X-Hub-Signature-256": sign(body)}
+            assert (await client.post("/api/v1/webhooks/gh", content=body, headers=headers)).status_code == 200
+            [incident] = (await client.get("/api/v1/incidents")).json()["data"]["items"]
+            return incident["caused_by"]
+
+        assert await deliver("before-collection") == shipped["sha"][:12]  # no state yet: kept as written
+        [result] = await hub.collect()
+        assert result.ok, result.error
+        assert await deliver("after-collection") == str(shipped["id"])
     await hub.close()
