@@ -37,8 +37,10 @@ class SourceConfig(BaseModel):
 class SourceContext:
     """What the host hands a source: policy-wrapped HTTP, persisted state, a logger.
 
-    ``state`` is the source's own cursor (ETags, page markers...): loaded before a
-    run and saved by the host only when the run succeeds.
+    ``state`` is the source's own cursor (last ids, page markers...): loaded before a
+    run and saved by the host only when the run succeeds. ``parse_webhook`` gets a
+    read-only copy of the saved one. (ETags are the host's job: see ``CACHE_EXTENSION``
+    in ``metrichub_core.resilience``.)
     """
 
     http: httpx.AsyncClient
@@ -85,5 +87,9 @@ class Source(ABC):
         raise WebhookNotSupported(self.kind)
 
     def parse_webhook(self, headers: Mapping[str, str], body: bytes) -> list[Event]:
-        """Turn a verified delivery into events; unrelated deliveries give ``[]``."""
+        """Turn a verified delivery into events; unrelated deliveries give ``[]``.
+
+        ``self.ctx.state`` is a copy of what the last successful collection saved; changes
+        to it are not saved.
+        """
         raise WebhookNotSupported(self.kind)
