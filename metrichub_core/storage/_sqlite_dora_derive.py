@@ -12,8 +12,8 @@ import sqlite3
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from metrichub_core.storage._dora_rollups import DAY_US, day_of, month_days, month_of
 from metrichub_core.storage._sqlite_dora_schema import (
-    DAY_US,
     DEPLOY_DAY_COLUMNS,
     DORA_MIGRATION,
     INCIDENT_COUNTS,
@@ -21,9 +21,6 @@ from metrichub_core.storage._sqlite_dora_schema import (
     LEADS_SQL,
     LINKS_BY_SERVICE,
     REWORK_SQL,
-    day_of,
-    month_days,
-    month_of,
     sql_bucket,
 )
 

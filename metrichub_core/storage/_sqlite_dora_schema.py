@@ -29,14 +29,12 @@ incidents whose attribution they can change (``_sqlite_dora_derive``).
 
 from __future__ import annotations
 
-from datetime import date
-
 from metrichub_core.dora._stats import bucket_of
 from metrichub_core.dora.reference import REWORK_LABEL_VALUES
+from metrichub_core.storage._dora_rollups import lead_rollups_ddl, rollup_table
 
 __all__ = [
     "CAUSED_FAILURE",
-    "DAY_US",
     "DEPLOY_DAY_COLUMNS",
     "DORA_MIGRATION",
     "FIXED",
@@ -46,17 +44,14 @@ __all__ = [
     "LINKS_BY_SERVICE",
     "RESOLVED",
     "REWORK_SQL",
-    "day_of",
-    "month_days",
-    "month_of",
     "sql_bucket",
 ]
 
-DAY_US = 86_400_000_000
-_EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
 REWORK_SQL = "lower(trim(coalesce(json_extract(labels, '$.rework'), ''))) IN ({})".format(
     ", ".join(f"'{value}'" for value in sorted(REWORK_LABEL_VALUES))
 )
+
+_TYPES = {"integer": "INTEGER", "real": "REAL", "suffix": " WITHOUT ROWID"}
 
 DORA_MIGRATION = """
 CREATE TABLE dora_deployment_changes (
@@ -81,31 +76,7 @@ CREATE TABLE dora_leads (
     bucket INTEGER NOT NULL,
     PRIMARY KEY (service, environment, change_id)
 ) WITHOUT ROWID;
-CREATE INDEX dora_leads_by_time ON dora_leads (service, environment, deployed_at);
-CREATE INDEX dora_leads_by_env_time ON dora_leads (environment, deployed_at);
-CREATE TABLE dora_lead_days (
-    service TEXT NOT NULL,
-    environment TEXT NOT NULL,
-    day INTEGER NOT NULL,
-    bucket INTEGER NOT NULL,
-    n INTEGER NOT NULL,
-    total REAL NOT NULL,
-    low REAL NOT NULL,
-    high REAL NOT NULL,
-    PRIMARY KEY (service, environment, day, bucket)
-) WITHOUT ROWID;
-CREATE INDEX dora_lead_days_by_env ON dora_lead_days (environment, day);
-CREATE TABLE dora_lead_months (
-    service TEXT NOT NULL,
-    environment TEXT NOT NULL,
-    month INTEGER NOT NULL,
-    bucket INTEGER NOT NULL,
-    n INTEGER NOT NULL,
-    total REAL NOT NULL,
-    low REAL NOT NULL,
-    high REAL NOT NULL,
-    PRIMARY KEY (service, environment, month, bucket)
-) WITHOUT ROWID;
+{lead_rollups};
 CREATE TABLE dora_deploy_days (
     service TEXT NOT NULL,
     environment TEXT NOT NULL,
@@ -143,18 +114,7 @@ CREATE INDEX dora_links_by_fix ON dora_incident_links (environment, fix_at);
 CREATE INDEX dora_links_by_service ON dora_incident_links (service, environment, started_at);
 CREATE INDEX dora_links_by_cause_key ON dora_incident_links (cause_source, cause_id);
 CREATE INDEX dora_links_by_fix_key ON dora_incident_links (fix_source, fix_id);
-CREATE TABLE dora_incident_days (
-    service TEXT NOT NULL,
-    environment TEXT NOT NULL,
-    day INTEGER NOT NULL,
-    kind TEXT NOT NULL,
-    bucket INTEGER NOT NULL,
-    n INTEGER NOT NULL,
-    total REAL NOT NULL,
-    low REAL NOT NULL,
-    high REAL NOT NULL,
-    PRIMARY KEY (service, environment, day, kind, bucket)
-) WITHOUT ROWID;
+{dora_incident_days};
 CREATE INDEX dora_incident_days_by_env ON dora_incident_days (environment, day);
 CREATE INDEX deployments_by_service_id ON deployments (service, id);
 CREATE INDEX changes_by_service_id ON changes (service, id);
@@ -169,25 +129,15 @@ CREATE TABLE dora_pending (
 );
 CREATE TABLE dora_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 INSERT INTO dora_meta VALUES ('needs_rebuild', '1')
-"""
+""".format(
+    lead_rollups=lead_rollups_ddl(**_TYPES),
+    dora_incident_days=rollup_table(
+        "dora_incident_days",
+        "service TEXT NOT NULL, environment TEXT NOT NULL, day INTEGER NOT NULL, kind TEXT NOT NULL",
+        **_TYPES,
+    ),
+)
 """Migration 2: the derived tables; ``_sqlite_dora_derive.prepare`` fills them from events already stored."""
-
-
-def day_of(micros: int) -> int:
-    return micros // DAY_US
-
-
-def month_of(day: int) -> int:
-    moment = date.fromordinal(_EPOCH_ORDINAL + day)
-    return moment.year * 12 + moment.month - 1
-
-
-def month_days(month: int) -> tuple[int, int]:
-    """``[first, end)`` day numbers of a month number (``year * 12 + month - 1``)."""
-    year, index = divmod(month, 12)
-    first = date(year, index + 1, 1)
-    following = date(year + 1, 1, 1) if index == 11 else date(year, index + 2, 1)
-    return first.toordinal() - _EPOCH_ORDINAL, following.toordinal() - _EPOCH_ORDINAL
 
 
 def sql_bucket(seconds: float | None) -> int | None:

@@ -4,7 +4,10 @@ A window is cut into whole months, whole days and the partial days at its edges.
 Whole months and days are read from the rollups, the edges from the per-change and
 per-deployment rows; lead times come back exact whenever the window holds at most
 ``FactsRequest.exact_limit`` of them (else as 1 % buckets, like SQLite's). Everything
-is read in one repeatable-read snapshot, so a report never mixes two writes.
+is read in one repeatable-read snapshot, so a report never mixes two writes. The
+dialect-independent half (window planning, bucket merging, facts assembly) is the
+core's ``metrichub_core.storage._dora_rollups``, which SQLite uses too; it is part of
+the core's surface for storage backends.
 
 A label filter cannot use the rollups: PostgreSQL then narrows the rows to the scope
 and sends only the columns the rules read, and ``metrichub_core.dora.reference``
@@ -15,8 +18,7 @@ as UTC exactly as ``get`` returns them.
 
 from __future__ import annotations
 
-from collections import Counter
-from datetime import date, timedelta
+from datetime import timedelta
 from typing import Any
 
 from psycopg import AsyncConnection
@@ -25,15 +27,13 @@ from psycopg.rows import TupleRow
 from metrichub_core.dora import Bucket, DoraFacts, DoraScope, FactsRequest, Summary, Window
 from metrichub_core.dora.reference import facts_from_events
 from metrichub_core.models import Change, Deployment, Incident
-from metrichub_core.storage._paging import to_micros
-from metrichub_plugin_postgres._dora_schema import DAY_US, bucket_sql
-from metrichub_plugin_postgres._dora_write import month_days, month_of
+from metrichub_core.storage import _dora_rollups as rollups
+from metrichub_plugin_postgres._dora_schema import bucket_sql
 from metrichub_plugin_postgres._rows import instant, moment
 
 __all__ = ["dora_facts"]
 
 Connection = AsyncConnection[TupleRow]
-_EPOCH = date(1970, 1, 1)
 
 
 async def dora_facts(conn: Connection, request: FactsRequest) -> list[DoraFacts]:
@@ -50,30 +50,16 @@ class _Query:
 
     def __init__(self, conn: Connection, request: FactsRequest, window: Window) -> None:
         self.conn, self.request = conn, request
-        scope = request.scope
-        self.service, self.environment = scope.service or "", scope.environment
-        # "service = %s AND" for one service; nothing for all (the rollups keep all services under '').
-        self.where = "service = %s AND " if scope.service else ""
-        self.scope_params: tuple[str, ...] = (scope.service,) if scope.service else ()
-        self.since, self.until = to_micros(window.since), to_micros(window.until)
+        self.scope = rollups.ScopeSQL.of(request.scope, "%s")
+        self.plan = rollups.WindowPlan.of(window)
+        self.service, self.environment = self.scope.service, self.scope.environment
         self._planning: list[tuple[str, tuple[Any, ...]]] | None = None
         self._fetched: dict[tuple[str, tuple[Any, ...]], list[TupleRow]] = {}
-        first, end = -(-self.since // DAY_US), self.until // DAY_US
-        self.edges: list[tuple[int, int]] = []
-        self.days: tuple[int, int] | None = None
-        if first >= end:
-            self.edges.append((self.since, self.until))
-        else:
-            self.days = (first, end)
-            if self.since < first * DAY_US:
-                self.edges.append((self.since, first * DAY_US))
-            if end * DAY_US < self.until:
-                self.edges.append((end * DAY_US, self.until))
 
     def between(self, column: str, start: int, end: int) -> tuple[str, tuple[Any, ...]]:
         """``column`` in ``[start, end)`` within the scope. For one service, as row comparisons that only
         the (service, environment, time) index can serve, so the plan does not hinge on fresh statistics."""
-        if self.scope_params:
+        if self.scope.params:
             return (
                 f"(service, environment, {column}) >= (%s, %s, %s) AND (service, environment, {column}) < (%s, %s, %s)",
                 (self.service, self.environment, start, self.service, self.environment, end),
@@ -101,121 +87,61 @@ class _Query:
         self._planning = []
         await self._deployments()
         await self._lead_times(planning=True)
-        await self._links(0, 0, planning=True)
+        await self._links(planning=True)
         planned, self._planning = self._planning, None
         async with self.conn.pipeline():
             cursors = [await self.conn.execute(sql, params) for sql, params in planned]
         for (sql, params), cursor in zip(planned, cursors, strict=True):
             self._fetched[(sql, params)] = await cursor.fetchall()
-        deployments, failures, labelled, days = await self._deployments()
-        lead, negative, missing = await self._lead_times()
-        links = await self._links(failures, labelled)
-        return DoraFacts(
-            deployments=deployments,
-            deploy_days=days,
-            failure_status=failures,
-            lead_times=lead,
-            negative_lead_times=negative,
-            missing_changes=missing,
-            **links,
-        )
+        deployments = await self._deployments()
+        lead = await self._lead_times()
+        incidents, fixes = await self._links()
+        deployments.rework += fixes
+        return rollups.assemble(self.request.options, deployments, lead, incidents)
 
-    async def _deployments(self) -> tuple[int, int, int, dict[date, int]]:
-        count = failures = labelled = 0
-        days: Counter[date] = Counter()
-        if self.days is not None:
-            for day, deployed, failed, rework in await self.rows(
-                "SELECT day, deployments, failures, rework_labelled FROM dora_deploy_days "
-                "WHERE service = %s AND environment = %s AND day >= %s AND day < %s",
-                (self.service, self.environment, *self.days),
-            ):
-                if deployed:
-                    days[_EPOCH + timedelta(days=day)] += deployed
-                count, failures, labelled = count + deployed, failures + failed, labelled + rework
-        for start, end in self.edges:
+    async def _deployments(self) -> rollups.DeployTally:
+        tally = rollups.DeployTally()
+        if self.plan.days is not None:
+            columns = "day, deployments, failures, rework_labelled"
+            tally.add_days(await self.rows(*self.scope.deploy_days_sql(columns, self.plan.days)))
+        for start, end in self.plan.edges:
             where, params = self.between("listed_at", start, end)
-            for listed_at, status, rework in await self.rows(
-                f"SELECT listed_at, status, rework FROM deployments WHERE {where}", params
-            ):
-                if status == "success":
-                    count += 1
-                    labelled += rework
-                    days[_EPOCH + timedelta(days=listed_at // DAY_US)] += 1
-                elif status == "failure":
-                    failures += 1
-        return count, failures, labelled, dict(sorted(days.items()))
+            sql = f"SELECT listed_at, status, rework FROM deployments WHERE {where}"
+            tally.add_deployments(await self.rows(sql, params))
+        return tally
 
     async def _lead_times(self, *, planning: bool = False) -> tuple[Summary, int, int]:
         # Whole months and days from the rollups, the edges from the lead rows, merged per
         # bucket by the server: one query and at most a few thousand rows whatever the window.
-        parts: list[str] = []
-        params: list[Any] = []
-        for table, column, ranges in self._rollup_ranges():
-            for start, end in ranges:
-                parts.append(
-                    f"SELECT bucket, n, total, low, high FROM {table} "
-                    f"WHERE service = %s AND environment = %s AND {column} >= %s AND {column} < %s"
-                )
-                params += [self.service, self.environment, start, end]
+        parts, params = self.scope.lead_rollups(self.plan)
         seconds = "coalesce(lead_us::float8 / 1000000::float8, 0)"
-        for start, end in self.edges:
+        for start, end in self.plan.edges:
             where, edge = self.between("deployed_at", start, end)
             parts.append(f"SELECT bucket, 1, {seconds}, {seconds}, {seconds} FROM dora_leads WHERE {where}")
             params += edge
-        found = (
-            await self.rows(
-                f"SELECT bucket, sum(n), sum(total), min(low), max(high) FROM ({' UNION ALL '.join(parts)}) AS parts "
-                "GROUP BY bucket",
-                tuple(params),
-            )
-            if parts
-            else []
-        )
-        merged = {bucket: (int(n), total, low, high) for bucket, n, total, low, high in found}
-        negative = merged.pop(-1, (0,))[0]
-        missing = merged.pop(-2, (0,))[0]
-        count = sum(values[0] for values in merged.values())
+        merged = rollups.bucket_rows(await self.rows(rollups.merged_buckets_sql(parts), tuple(params))) if parts else {}
+        negative = merged.pop(-1, Bucket(0, 0, 0, 0)).count
+        missing = merged.pop(-2, Bucket(0, 0, 0, 0)).count
+        count = sum(bucket.count for bucket in merged.values())
         if count <= self.request.exact_limit and not planning:
-            where, window = self.between("deployed_at", self.since, self.until)
+            where, window = self.between("deployed_at", self.plan.since, self.plan.until)
             leads = await self.rows(f"SELECT lead_us FROM dora_leads WHERE {where} AND bucket >= 0", window)
             return Summary.exact(lead_us / 1e6 for (lead_us,) in leads), negative, missing
-        return Summary.of_buckets(Bucket(*values) for values in merged.values()), negative, missing
+        return Summary.of_buckets(merged.values()), negative, missing
 
-    def _rollup_ranges(self) -> list[tuple[str, str, list[tuple[int, int]]]]:
-        """Whole months from ``dora_lead_months``, the other whole days from ``dora_lead_days``."""
-        if self.days is None:
-            return []
-        months: list[tuple[int, int]] = []
-        days: list[tuple[int, int]] = []
-        cursor, end = self.days
-        while cursor < end:
-            month = month_of(cursor)
-            first, following = month_days(month)
-            if first == cursor and following <= end:
-                if months and months[-1][1] == month:
-                    months[-1] = (months[-1][0], month + 1)
-                else:
-                    months.append((month, month + 1))
-                cursor = following
-            else:
-                stop = min(following, end)
-                days.append((cursor, stop))
-                cursor = stop
-        return [("dora_lead_months", "month", months), ("dora_lead_days", "day", days)]
-
-    async def _links(self, failures: int, labelled: int, *, planning: bool = False) -> dict[str, Any]:
+    async def _links(self, *, planning: bool = False) -> tuple[rollups.IncidentFacts, int]:
+        """The incident facts of the window, and the deployments that fixed an incident without
+        being labelled rework (they count as rework too)."""
         options = self.request.options
         limit = None if options.attribution_window is None else options.attribution_window // timedelta(microseconds=1)
-        window = self.between("cause_at", self.since, self.until)
+        window = self.between("cause_at", self.plan.since, self.plan.until)
         failed = await self.value(
             "SELECT count(*) FROM (SELECT DISTINCT cause_source, cause_id FROM dora_incident_links "
             f"WHERE {window[0]} AND cause_env = %s AND cause_status = 'success' "
             "AND (NOT by_time OR %s::int8 IS NULL OR started_at - cause_at <= %s)) AS causes",
             (*window[1], self.environment, limit, limit),
         )
-        if options.failed_deployments_count:
-            failed += failures
-        window = self.between("fix_at", self.since, self.until)
+        window = self.between("fix_at", self.plan.since, self.plan.until)
         fixes = await self.value(
             "SELECT count(*) FROM (SELECT DISTINCT fix_source, fix_id FROM dora_incident_links "
             f"WHERE {window[0]} AND NOT fix_labelled) AS fixes",
@@ -224,7 +150,7 @@ class _Query:
 
         # The incidents of the window with their durations in microseconds (restore: from start to
         # resolution; recovery: from the clock's start, for attributed ones); NULL where not counted.
-        window = self.between("started_at", self.since, self.until)
+        window = self.between("started_at", self.plan.since, self.plan.until)
         values = (
             "SELECT resolved_at, related, attributed, "
             "CASE WHEN resolved_at >= started_at THEN resolved_at - started_at END AS restore_us, "
@@ -259,21 +185,18 @@ class _Query:
                 summaries["restore"] = Summary.exact(us / 1e6 for us, _ in found if us is not None)
             if recoveries <= self.request.exact_limit:
                 summaries["recovery"] = Summary.exact(us / 1e6 for _, us in found if us is not None and us >= 0)
-        known = await self.value(
-            f"SELECT EXISTS (SELECT 1 FROM incidents WHERE {self.where}environment = %s)",
-            (*self.scope_params, self.environment),
+        known = await self.value(*self.scope.incidents_known_sql())
+        incidents = rollups.IncidentFacts(
+            failed=failed,
+            recovery=summaries["recovery"],
+            recovery_open=recovery_open,
+            restore=summaries["restore"],
+            restore_open=restore_open,
+            unattributed=unattributed,
+            negative_durations=negative,
+            incidents_known=bool(known),
         )
-        return {
-            "failed": failed,
-            "rework": labelled + fixes,
-            "recovery": summaries["recovery"],
-            "recovery_open": recovery_open,
-            "restore": summaries["restore"],
-            "restore_open": restore_open,
-            "unattributed": unattributed,
-            "negative_durations": negative,
-            "incidents_known": bool(known),
-        }
+        return incidents, fixes
 
 
 async def _facts_from_events(conn: Connection, request: FactsRequest) -> list[DoraFacts]:
@@ -283,13 +206,9 @@ async def _facts_from_events(conn: Connection, request: FactsRequest) -> list[Do
     return facts_from_events(deployments, changes, incidents, request)
 
 
-def _service(scope: DoraScope) -> tuple[str, tuple[Any, ...]]:
-    return ("", ()) if scope.service is None else (" WHERE service = %s", (scope.service,))
-
-
 async def _deployments(conn: AsyncConnection[TupleRow], scope: DoraScope) -> list[Deployment]:
     # Every environment of the service: an incident's ``caused_by`` may name any of them.
-    where, params = _service(scope)
+    where, params, _, _ = rollups.events_where(scope, "%s")
     cursor = await conn.execute(
         "SELECT source, id, service, environment, status, started_at, finished_at, change_ids, labels "
         f"FROM deployments{where}",
@@ -308,7 +227,7 @@ async def _deployments(conn: AsyncConnection[TupleRow], scope: DoraScope) -> lis
 
 
 async def _changes(conn: AsyncConnection[TupleRow], scope: DoraScope) -> list[Change]:
-    where, params = _service(scope)
+    where, params, _, _ = rollups.events_where(scope, "%s")
     cursor = await conn.execute(f"SELECT source, id, service, committed_at FROM changes{where}", params)
     construct = Change.model_construct
     return [
@@ -318,8 +237,7 @@ async def _changes(conn: AsyncConnection[TupleRow], scope: DoraScope) -> list[Ch
 
 
 async def _incidents(conn: AsyncConnection[TupleRow], scope: DoraScope) -> list[Incident]:
-    where = " WHERE environment = %s" + ("" if scope.service is None else " AND service = %s")
-    params = (scope.environment,) + (() if scope.service is None else (scope.service,))
+    _, _, where, params = rollups.events_where(scope, "%s")
     cursor = await conn.execute(
         "SELECT source, id, service, environment, started_at, resolved_at, caused_by, deployment_related "
         f"FROM incidents{where}",

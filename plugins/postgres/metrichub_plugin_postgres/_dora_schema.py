@@ -26,9 +26,9 @@ from __future__ import annotations
 import math
 
 from metrichub_core.dora._stats import GAMMA
+from metrichub_core.storage._dora_rollups import DAY_US, lead_rollups_ddl
 
 __all__ = [
-    "DAY_US",
     "DDL",
     "LEAD_DAY_AGGREGATES",
     "LEADS_SELECT",
@@ -39,7 +39,6 @@ __all__ = [
     "month_sql",
 ]
 
-DAY_US = 86_400_000_000
 _LOG_GAMMA = repr(math.log(GAMMA))
 
 
@@ -59,9 +58,10 @@ def month_sql(day: str) -> str:
     return f"(extract(year FROM {moment})::int * 12 + extract(month FROM {moment})::int - 1)"
 
 
+_TYPES = {"integer": "BIGINT", "real": "FLOAT8"}
 _SECONDS = "((f.listed_at - c.committed)::float8 / 1000000::float8)"
 
-DDL = """
+DDL = f"""
 CREATE TABLE dora_ships (
     service TEXT NOT NULL,
     change_id TEXT NOT NULL,
@@ -83,31 +83,7 @@ CREATE TABLE dora_leads (
     bucket INTEGER NOT NULL,
     PRIMARY KEY (service, environment, change_id)
 );
-CREATE INDEX dora_leads_by_time ON dora_leads (service, environment, deployed_at);
-CREATE INDEX dora_leads_by_env_time ON dora_leads (environment, deployed_at);
-CREATE TABLE dora_lead_days (
-    service TEXT NOT NULL,
-    environment TEXT NOT NULL,
-    day INTEGER NOT NULL,
-    bucket INTEGER NOT NULL,
-    n BIGINT NOT NULL,
-    total FLOAT8 NOT NULL,
-    low FLOAT8 NOT NULL,
-    high FLOAT8 NOT NULL,
-    PRIMARY KEY (service, environment, day, bucket)
-);
-CREATE INDEX dora_lead_days_by_env ON dora_lead_days (environment, day);
-CREATE TABLE dora_lead_months (
-    service TEXT NOT NULL,
-    environment TEXT NOT NULL,
-    month INTEGER NOT NULL,
-    bucket INTEGER NOT NULL,
-    n BIGINT NOT NULL,
-    total FLOAT8 NOT NULL,
-    low FLOAT8 NOT NULL,
-    high FLOAT8 NOT NULL,
-    PRIMARY KEY (service, environment, month, bucket)
-);
+{lead_rollups_ddl(**_TYPES)};
 CREATE TABLE dora_deploy_days (
     service TEXT NOT NULL,
     environment TEXT NOT NULL,
@@ -148,6 +124,7 @@ CREATE INDEX deployments_by_service_id ON deployments (service, id);
 CREATE INDEX changes_by_service_id ON changes (service, id);
 CREATE INDEX incidents_by_cause ON incidents (service, caused_by);
 """
+"""Migration 1's derived tables (the rollups' shape is shared with SQLite: ``rollup_table``)."""
 
 LEADS_SELECT = f"""
 SELECT f.service, f.environment, f.change_id, f.source, f.id, f.listed_at, c.committed,

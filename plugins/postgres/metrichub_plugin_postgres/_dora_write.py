@@ -13,42 +13,23 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Sequence
-from datetime import date
 from typing import Any
 
 from psycopg import AsyncConnection
 from psycopg.rows import TupleRow
 
+from metrichub_core.storage._dora_rollups import DAY_US, day_of, month_days, month_of
 from metrichub_core.storage._paging import to_micros
 from metrichub_plugin_postgres._dora_schema import (
-    DAY_US,
     LEAD_DAY_AGGREGATES,
     LEADS_SELECT,
     link_sql,
 )
 from metrichub_plugin_postgres._rows import Batch
 
-__all__ = ["DoraWrite", "day_of", "month_days", "month_of"]
+__all__ = ["DoraWrite"]
 
 Connection = AsyncConnection[TupleRow]
-_EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
-
-
-def day_of(micros: int) -> int:
-    return micros // DAY_US
-
-
-def month_of(day: int) -> int:
-    moment = date.fromordinal(_EPOCH_ORDINAL + day)
-    return moment.year * 12 + moment.month - 1
-
-
-def month_days(month: int) -> tuple[int, int]:
-    """``[first, end)`` day numbers of a month number (``year * 12 + month - 1``)."""
-    year, index = divmod(month, 12)
-    first = date(year, index + 1, 1)
-    following = date(year + 1, 1, 1) if index == 11 else date(year, index + 2, 1)
-    return first.toordinal() - _EPOCH_ORDINAL, following.toordinal() - _EPOCH_ORDINAL
 
 
 def _columns(rows: Iterable[Sequence[Any]], width: int) -> list[str]:

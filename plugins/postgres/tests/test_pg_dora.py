@@ -106,6 +106,15 @@ REQUESTS = [
         ),
     ),
     FactsRequest(scope=DoraScope(service="nobody"), windows=(Window(T0, T0 + timedelta(days=60)),)),
+    # Windows inside one day (edges only, no rollup), and whole months and days between partial ones.
+    FactsRequest(
+        scope=DoraScope(),
+        windows=tuple(Window(T0 + timedelta(hours=h), T0 + timedelta(hours=h + 5)) for h in range(0, 24 * 60, 29)),
+    ),
+    FactsRequest(
+        scope=DoraScope(service="api"),
+        windows=(Window(T0 - timedelta(hours=7), T0 + timedelta(days=45, hours=3)),),
+    ),
 ]
 
 

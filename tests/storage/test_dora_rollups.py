@@ -1,0 +1,151 @@
+"""The DORA rollup logic that the SQLite backend and the PostgreSQL plugin share."""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import UTC, date, datetime, timedelta
+
+import pytest
+
+from metrichub_core.dora import Bucket, DoraOptions, DoraScope, Summary, Window
+from metrichub_core.storage._dora_rollups import (
+    DAY_US,
+    DeployTally,
+    IncidentFacts,
+    ScopeSQL,
+    WindowPlan,
+    assemble,
+    bucket_rows,
+    day_of,
+    events_where,
+    merged_buckets_sql,
+    month_days,
+    month_of,
+    rollup_table,
+    summary_of,
+    with_values,
+)
+
+EPOCH = date(1970, 1, 1)
+
+
+def day(year: int, month: int, number: int) -> int:
+    return (date(year, month, number) - EPOCH).days
+
+
+def at(*args: int) -> datetime:
+    return datetime(*args, tzinfo=UTC)
+
+
+def test_day_and_month_numbers() -> None:
+    assert day_of(0) == 0 and day_of(DAY_US - 1) == 0 and day_of(-1) == -1
+    assert month_of(day(2024, 2, 29)) == 2024 * 12 + 1
+    assert month_days(2024 * 12 + 1) == (day(2024, 2, 1), day(2024, 3, 1))
+    assert month_days(2023 * 12 + 11) == (day(2023, 12, 1), day(2024, 1, 1))
+
+
+def test_a_window_inside_one_day_is_one_edge() -> None:
+    plan = WindowPlan.of(Window(at(2026, 3, 2, 10), at(2026, 3, 2, 15)))
+    assert plan.days is None
+    assert plan.edges == ((plan.since, plan.until),)
+    assert plan.rollup_ranges() == []
+
+
+def test_whole_months_and_days_between_partial_edges() -> None:
+    plan = WindowPlan.of(Window(at(2025, 12, 30, 6), at(2026, 3, 4, 12)))
+    assert plan.days == (day(2025, 12, 31), day(2026, 3, 4))
+    assert plan.edges == (
+        (plan.since, day(2025, 12, 31) * DAY_US),
+        (day(2026, 3, 4) * DAY_US, plan.until),
+    )
+    months, days = plan.rollup_ranges()
+    # January and February 2026 merge into one range; the other whole days stay days.
+    assert months == ("dora_lead_months", "month", [(2026 * 12, 2026 * 12 + 2)])
+    assert days == ("dora_lead_days", "day", [(day(2025, 12, 31), day(2026, 1, 1)), (day(2026, 3, 1), day(2026, 3, 4))])
+
+
+def test_a_window_of_whole_days_has_no_edges() -> None:
+    plan = WindowPlan.of(Window(at(2026, 3, 2), at(2026, 3, 9)))
+    assert plan.edges == () and plan.days == (day(2026, 3, 2), day(2026, 3, 9))
+
+
+@pytest.mark.parametrize("mark", ["?", "%s"])
+def test_scope_sql_in_either_placeholder_style(mark: str) -> None:
+    every = ScopeSQL.of(DoraScope(environment="staging"), mark)
+    assert (every.service, every.where, every.params) == ("", "", ())
+    one = ScopeSQL.of(DoraScope(service="api"), mark)
+    assert (one.service, one.where, one.params) == ("api", f"service = {mark} AND ", ("api",))
+    sql, params = one.incidents_known_sql()
+    assert sql.count(mark) == len(params) == 2
+    sql, params = one.deploy_days_sql("day", (1, 2))
+    assert sql.count(mark) == len(params) == 4
+    parts, values = one.lead_rollups(WindowPlan.of(Window(at(2026, 1, 1), at(2026, 3, 5))))
+    assert len(parts) == 2 and " ".join(parts).count(mark) == len(values) == 8
+    assert events_where(DoraScope(), mark) == ("", (), f" WHERE environment = {mark}", ("production",))
+
+
+def test_merged_buckets_name_their_columns_whatever_the_parts_name_theirs() -> None:
+    """Edge parts alone (``SELECT bucket, 1, x, x, x``) once broke PostgreSQL's ``sum(n)``."""
+    conn = sqlite3.connect(":memory:")
+    parts = ["SELECT 3, 1, 2.5, 2.5, 2.5", "SELECT 3, 1, 4.0, 4.0, 4.0", "SELECT -1, 1, 0, 0, 0"]
+    merged = bucket_rows(conn.execute(merged_buckets_sql(parts)))
+    assert merged == {3: Bucket(2, 6.5, 2.5, 4.0), -1: Bucket(1, 0, 0, 0)}
+
+
+def test_single_values_join_merged_buckets() -> None:
+    from metrichub_core.dora._stats import bucket_of
+
+    merged = with_values({bucket_of(10.0): Bucket(2, 20.5, 10.0625, 10.4375)}, [10.03125, 500.0])
+    assert merged == {
+        bucket_of(10.0): Bucket(3, 30.53125, 10.03125, 10.4375),
+        bucket_of(500.0): Bucket(1, 500.0, 500.0, 500.0),
+    }
+
+
+def test_summary_is_exact_up_to_the_limit() -> None:
+    merged = with_values({}, [1.0, 2.0, 3.0])
+    assert summary_of(merged, 3, lambda: [1.0, 2.0, 3.0]).is_exact
+    assert not summary_of(merged, 2, lambda: pytest.fail("not asked")).is_exact
+
+
+def test_tally_and_assembly() -> None:
+    tally = DeployTally()
+    tally.add_days([(day(2026, 3, 2), 2, 1, 1, 1), (day(2026, 3, 3), 0, 1, 0, 0)])
+    tally.add_deployments([(day(2026, 3, 4) * DAY_US + 5, "success", 1), (0, "failure", 0), (0, "running", 0)])
+    assert (tally.count, tally.failures, tally.rework, tally.failed) == (3, 3, 2, 1)
+    assert tally.deploy_days() == {date(2026, 3, 2): 2, date(2026, 3, 4): 1}
+    none = Summary.exact([])
+    incidents = IncidentFacts(1, none, 0, none, 0, 0, 0, True)
+    lead = (Summary.exact([60.0]), 1, 2)
+    assert assemble(DoraOptions(), tally, lead, incidents).failed == 1
+    facts = assemble(DoraOptions(failed_deployments_count=True), tally, lead, incidents)
+    assert (facts.failed, facts.deployments, facts.rework, facts.negative_lead_times, facts.missing_changes) == (
+        4,
+        3,
+        2,
+        1,
+        2,
+    )
+
+
+def test_rollup_table_ddl() -> None:
+    ddl = rollup_table("x", "service TEXT NOT NULL, day INTEGER NOT NULL", integer="INTEGER", real="REAL")
+    conn = sqlite3.connect(":memory:")
+    conn.execute(ddl)
+    conn.execute("INSERT INTO x VALUES ('a', 1, 2, 3, 4.5, 4.5, 4.5)")
+    with pytest.raises(sqlite3.IntegrityError):
+        conn.execute("INSERT INTO x VALUES ('a', 1, 2, 1, 0, 0, 0)")
+
+
+def test_both_backends_share_this_module() -> None:
+    from metrichub_core.storage import _dora_rollups, _sqlite_dora_derive
+
+    assert _sqlite_dora_derive.month_of is _dora_rollups.month_of
+    postgres = pytest.importorskip("metrichub_plugin_postgres._dora_write")
+    assert postgres.month_days is _dora_rollups.month_days
+
+
+def test_day_of_floors_negative_times() -> None:
+    assert day_of(-DAY_US) == -1 and day_of(-DAY_US - 1) == -2
+    assert WindowPlan.of(Window(at(1969, 12, 31, 12), at(1970, 1, 1, 12))).days is None
+    assert timedelta(days=1) // timedelta(microseconds=1) == DAY_US
