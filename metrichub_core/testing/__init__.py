@@ -2,7 +2,8 @@
 
 - ``FakeUpstream``, ``Reply``: a scripted HTTP API served on 127.0.0.1 (``.upstream``).
 - ``SourceContract``: the suite every source plugin runs (``.source_contract``; needs pytest).
-- ``StorageContract``: the suite every storage backend runs (``.storage_contract``; needs pytest).
+- ``StorageContract``: the suite every storage backend runs; ``PersistentStorageContract`` adds
+  reopening for backends that outlive the process (``.storage_contract``; needs pytest).
 - ``SampleSource``: a small reference source (``.sample``); ``fake_distribution`` (``.distributions``).
 """
 

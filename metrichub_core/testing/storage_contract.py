@@ -3,15 +3,13 @@
 A backend's tests subclass ``StorageContract`` and provide a ``storage_url``
 fixture (a fresh, empty location per test)::
 
-    class TestMyBackend(StorageContract):
-        persistent = True
-
+    class TestMyBackend(PersistentStorageContract):
         @pytest.fixture
         def storage_url(self, tmp_path) -> str:
             return f"mybackend://.../{tmp_path.name}"
 
-``persistent = True`` adds the tests that reopen the same URL (migrations,
-durability); in-process backends leave it ``False``.
+``PersistentStorageContract`` adds the tests that reopen the same URL
+(migrations, durability); in-process backends subclass ``StorageContract``.
 """
 
 from __future__ import annotations
@@ -19,7 +17,6 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime, timedelta
-from typing import ClassVar
 
 import pytest
 
@@ -27,7 +24,7 @@ from metrichub_core.models import Change, Deployment, Event, Incident
 from metrichub_core.plugins import PluginHost
 from metrichub_core.storage.base import EventQuery, Storage, StorageError
 
-__all__ = ["StorageContract", "sample_events"]
+__all__ = ["PersistentStorageContract", "StorageContract", "sample_events"]
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
@@ -56,8 +53,6 @@ def sample_events(count: int, *, service: str = "api", source: str = "contract")
 
 class StorageContract:
     """Semantics shared by every ``Storage`` backend."""
-
-    persistent: ClassVar[bool] = False
 
     @pytest.fixture
     async def open_storage(self, storage_url: str) -> AsyncIterator[OpenStorage]:
@@ -189,9 +184,11 @@ class StorageContract:
         assert counts <= {10, 2_010}
         assert 2_010 in counts
 
+
+class PersistentStorageContract(StorageContract):
+    """The contract plus what a backend that outlives the process must keep."""
+
     async def test_reopening_keeps_data_and_schema(self, open_storage: OpenStorage) -> None:
-        if not self.persistent:
-            pytest.skip("in-process backend: nothing to reopen")
         first = await open_storage()
         fresh = await first.health()
         assert fresh.schema_version is not None and fresh.schema_version >= 1

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from metrichub_core.testing.storage_contract import StorageContract
+from metrichub_core.testing.storage_contract import PersistentStorageContract, StorageContract
 
 
 class TestMemoryStorage(StorageContract):
@@ -15,9 +15,7 @@ class TestMemoryStorage(StorageContract):
         return "memory://"
 
 
-class TestSQLiteStorage(StorageContract):
-    persistent = True
-
+class TestSQLiteStorage(PersistentStorageContract):
     @pytest.fixture
     def storage_url(self, tmp_path: Path) -> str:
         return f"sqlite:///{tmp_path}/metrichub.db"

@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from metrichub_core.testing.storage_contract import StorageContract
+from metrichub_core.testing.storage_contract import PersistentStorageContract
 
 
-class TestPostgresStorage(StorageContract):
-    persistent = True
-
+class TestPostgresStorage(PersistentStorageContract):
     @pytest.fixture
     def storage_url(self, pg_url: str) -> str:
         return pg_url
