@@ -35,6 +35,7 @@ from metrichub_core.api.webhooks import DeliveryLog
 from metrichub_core.config import ApiSettings
 from metrichub_core.hookspecs import hookimpl
 from metrichub_core.hub import MetricHub
+from metrichub_core.storage.base import SourceLocking
 
 __all__ = ["create_app"]
 
@@ -90,7 +91,12 @@ def create_app(
         auth=auth,
         metrics=metrics,
         cache=DoraCache(ttl_seconds=cache_ttl_seconds),
-        runner=CollectionRunner(collect, on_finished=collected, grace_seconds=shutdown_grace_seconds),
+        runner=CollectionRunner(
+            collect,
+            on_finished=collected,
+            grace_seconds=shutdown_grace_seconds,
+            source_lock=hub.storage.source_lock if isinstance(hub.storage, SourceLocking) else None,
+        ),
         deliveries=DeliveryLog(),
         operations=list(OPERATIONS),
         openapi_document=to_json(build_openapi(OPERATIONS, auth_enabled=auth.enabled)),

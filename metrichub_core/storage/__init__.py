@@ -3,10 +3,11 @@
 from metrichub_core.storage.base import (
     EventQuery,
     Page,
+    SourceLocking,
     Storage,
     StorageError,
     StorageHealth,
     UnknownStorageScheme,
 )
 
-__all__ = ["EventQuery", "Page", "Storage", "StorageError", "StorageHealth", "UnknownStorageScheme"]
+__all__ = ["EventQuery", "Page", "SourceLocking", "Storage", "StorageError", "StorageHealth", "UnknownStorageScheme"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
@@ -10,7 +11,7 @@ from typing import Any, Protocol, runtime_checkable
 from metrichub_core.dora._protocol import DoraData
 from metrichub_core.models import Event, EventKind
 
-__all__ = ["EventQuery", "Page", "Storage", "StorageError", "StorageHealth", "UnknownStorageScheme"]
+__all__ = ["EventQuery", "Page", "SourceLocking", "Storage", "StorageError", "StorageHealth", "UnknownStorageScheme"]
 
 
 class StorageError(Exception):
@@ -92,3 +93,26 @@ class Storage(DoraData, Protocol):
 
     async def close(self) -> None:
         """Release connections; the storage is unusable afterwards."""
+
+
+@runtime_checkable
+class SourceLocking(Protocol):
+    """Optional for a ``Storage`` that several processes share: one collection of a source at a time.
+
+    ``source_lock(source_id)`` is an async context manager that yields ``True`` when
+    this process now holds the source's lock (kept for the block, released at its end
+    or when the process dies) and ``False`` when another process holds it; it never
+    waits. It raises ``StorageError`` when the lock cannot be asked for. The API's
+    scheduler skips a scheduled collection whose lock is held elsewhere::
+
+        async with storage.source_lock("acme-gh") as acquired:
+            if acquired:
+                ...  # collect
+
+    The PostgreSQL plugin provides it (an advisory lock); the embedded backends do not
+    need it, since one host's workers already share a file lock.
+    """
+
+    def source_lock(self, source_id: str) -> AbstractAsyncContextManager[bool]:
+        """Hold ``source_id``'s collection lock for the block if it is free; yield whether it is held."""
+        ...

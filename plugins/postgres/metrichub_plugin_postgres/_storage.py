@@ -81,8 +81,9 @@ class PostgresStorage:
             ``self.url`` is the URL with its password masked.
 
     Beyond the ``Storage`` protocol: ``source_lock(source_id)`` (a cluster-wide
-    per-source collection lock) and ``run(work)`` (a pooled connection, driver errors
-    translated to ``StorageError``).
+    per-source collection lock: the core's optional ``SourceLocking``, which the API's
+    scheduler holds around scheduled runs) and ``run(work)`` (a pooled connection, driver
+    errors translated to ``StorageError``).
     """
 
     backend = "postgresql"
