@@ -33,8 +33,8 @@ def day(year: int, month: int, number: int) -> int:
     return (date(year, month, number) - EPOCH).days
 
 
-def at(*args: int) -> datetime:
-    return datetime(*args, tzinfo=UTC)
+def at(year: int, month: int, number: int, hour: int = 0) -> datetime:
+    return datetime(year, month, number, hour, tzinfo=UTC)
 
 
 def test_day_and_month_numbers() -> None:
@@ -140,7 +140,7 @@ def test_rollup_table_ddl() -> None:
 def test_both_backends_share_this_module() -> None:
     from metrichub_core.storage import _dora_rollups, _sqlite_dora_derive
 
-    assert _sqlite_dora_derive.month_of is _dora_rollups.month_of
+    assert vars(_sqlite_dora_derive)["month_of"] is _dora_rollups.month_of
     postgres = pytest.importorskip("metrichub_plugin_postgres._dora_write")
     assert postgres.month_days is _dora_rollups.month_days
 

@@ -4,7 +4,7 @@ A window is cut into whole months, whole days and the partial days at its edges.
 Whole months and days are read from the rollups, the edges from the per-change and
 per-deployment rows; lead times come back exact whenever the window holds at most
 ``FactsRequest.exact_limit`` of them (else as 1 % buckets, like SQLite's). Everything
-is read in one repeatable-read snapshot, so a report never mixes two writes. The
+is read from one consistent state (see ``dora_facts``), so a report never mixes two writes. The
 dialect-independent half (window planning, bucket merging, facts assembly) is the
 core's ``metrichub_core.storage._dora_rollups``, which SQLite uses too; it is part of
 the core's surface for storage backends.
@@ -29,7 +29,9 @@ from metrichub_core.dora.reference import facts_from_events
 from metrichub_core.models import Change, Deployment, Incident
 from metrichub_core.storage import _dora_rollups as rollups
 from metrichub_plugin_postgres._dora_schema import bucket_sql
+from metrichub_plugin_postgres._dora_write import refresh
 from metrichub_plugin_postgres._rows import instant, moment
+from metrichub_plugin_postgres._schema import DORA_LOCK, LOCK_NAMESPACE
 
 __all__ = ["dora_facts"]
 
@@ -37,12 +39,54 @@ Connection = AsyncConnection[TupleRow]
 
 
 async def dora_facts(conn: Connection, request: FactsRequest) -> list[DoraFacts]:
-    """The facts of every window of ``request``, read in one repeatable-read snapshot."""
+    """The facts of every window of ``request``, from one consistent state.
+
+    A repeatable-read snapshot whose derivation queue is empty is consistent (events and
+    their queue entries commit together, as do a refresh and its derived rows). Else the
+    queue is applied and the facts read in one transaction holding ``DORA_LOCK``, which
+    keeps writers out until it ends.
+    """
     async with conn.transaction():
         await conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
         if request.scope.labels:
             return await _facts_from_events(conn, request)
-        return [await _Query(conn, request, window).facts() for window in request.windows]
+        found = await _read(conn, request, unless_pending=True)
+        if found is not None:
+            return found
+    async with conn.transaction():
+        await conn.execute("SELECT pg_advisory_xact_lock(%s, %s)", (LOCK_NAMESPACE, DORA_LOCK))
+        await refresh(conn)
+        found = await _read(conn, request, unless_pending=False)
+        assert found is not None
+        return found
+
+
+_PENDING = ("SELECT EXISTS (SELECT 1 FROM dora_pending)", ())
+
+
+async def _read(conn: Connection, request: FactsRequest, *, unless_pending: bool) -> list[DoraFacts] | None:
+    """The facts of every window; ``None`` if ``unless_pending`` and the queue is not empty.
+
+    A dry run of each window collects its queries (which depend only on the window), they
+    go to the server in one pipeline with the queue check, and the real runs read their
+    answers: one round trip for a report or a whole trend.
+    """
+    queries = [_Query(conn, request, window) for window in request.windows]
+    planned = [await query.questions() for query in queries]
+    statements = [_PENDING] if unless_pending else []
+    statements += [statement for plan in planned for statement in plan]
+    async with conn.pipeline():
+        cursors = [await conn.execute(sql, params) for sql, params in statements]
+    answers = [await cursor.fetchall() for cursor in cursors]
+    if unless_pending:
+        if answers.pop(0)[0][0]:
+            return None
+    facts = []
+    for query, plan in zip(queries, planned, strict=True):
+        query.answered(plan, answers[: len(plan)])
+        del answers[: len(plan)]
+        facts.append(await query.facts())
+    return facts
 
 
 class _Query:
@@ -81,18 +125,20 @@ class _Query:
         found = await self.rows(sql, params)
         return found[0][0] if found else 0
 
-    async def facts(self) -> DoraFacts:
-        # A dry run collects the queries (which depend only on the window), they go to the
-        # server in one pipeline, and the real run reads their answers: one round trip.
+    async def questions(self) -> list[tuple[str, tuple[Any, ...]]]:
+        """A dry run: the queries the window asks first (see ``_read``)."""
         self._planning = []
         await self._deployments()
         await self._lead_times(planning=True)
         await self._links(planning=True)
         planned, self._planning = self._planning, None
-        async with self.conn.pipeline():
-            cursors = [await self.conn.execute(sql, params) for sql, params in planned]
-        for (sql, params), cursor in zip(planned, cursors, strict=True):
-            self._fetched[(sql, params)] = await cursor.fetchall()
+        return planned
+
+    def answered(self, planned: list[tuple[str, tuple[Any, ...]]], answers: list[list[TupleRow]]) -> None:
+        self._fetched.update(zip(planned, answers, strict=True))
+
+    async def facts(self) -> DoraFacts:
+        """The facts, from the answers to the planned queries (and any query they lead to)."""
         deployments = await self._deployments()
         lead = await self._lead_times()
         incidents, fixes = await self._links()

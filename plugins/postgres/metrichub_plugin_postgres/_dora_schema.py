@@ -1,9 +1,11 @@
 """Derived DORA data: what it holds, and the SQL that recomputes it.
 
-Kept in the same transaction as the events it derives from, so it is never stale or
-half-written. Writers take one transaction-level advisory lock (``DORA_LOCK``) before
-touching events, so derived rows are always recomputed from a state that includes
-every committed write; readers never wait for it.
+Writers queue what they touch (``dora_pending``) in the transaction of their events;
+the next DORA query applies the queue (``_dora_write.refresh``) in one transaction, so
+derived data is never half-written and each event is derived once, not per batch. Both
+take one transaction-level advisory lock (``DORA_LOCK``), so derived rows are always
+recomputed from a state that includes every committed write. A query that finds the
+queue empty in its snapshot reads without waiting.
 
 - ``dora_ships``: per successful deployment, one row per change it lists, keyed so that
   the first one to ship a change (by time, source, id) is one index probe away.
@@ -186,7 +188,8 @@ LEAD_DAY_AGGREGATES = (
 """Per-bucket count, sum, min and max of lead seconds (the columns of ``dora_lead_days`` from ``bucket``)."""
 
 REBUILD: list[str] = [
-    "TRUNCATE dora_ships, dora_leads, dora_lead_days, dora_lead_months, dora_deploy_days, dora_incident_links",
+    "TRUNCATE dora_ships, dora_leads, dora_lead_days, dora_lead_months, dora_deploy_days, dora_incident_links, "
+    "dora_pending",
     "INSERT INTO dora_ships SELECT DISTINCT d.service, j.value, d.environment, d.listed_at, d.source, d.id "
     "FROM deployments d, jsonb_array_elements_text(d.change_ids) j WHERE d.status = 'success'",
     f"INSERT INTO dora_leads {LEADS_SELECT.format(first=_FIRST_ALL)}",

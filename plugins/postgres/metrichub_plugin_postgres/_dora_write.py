@@ -1,12 +1,14 @@
-"""Keeping the derived DORA data right across one upsert, set-based, in its transaction.
+"""Keeping the derived DORA data right, lazily and set-based, as SQLite does.
 
-``DoraWrite.before`` runs after the transaction took ``DORA_LOCK`` and before the
-events are written (it remembers the deployments about to be replaced);
-``DoraWrite.after`` recomputes what the batch can have changed: the lead rows of the
-changes it names (before and after), the day and month rollups those rows and the
-deployments fall in, and the links of the incidents whose attribution or fix it can
-move. Every statement takes the keys as arrays, so a batch costs a fixed number of
-round trips whatever its size.
+Each upsert queues what it touches in ``dora_pending`` (``DoraWrite.queue``), in its own
+transaction and after taking ``DORA_LOCK``: one row per batch holding the stored
+versions of the deployments it replaces and the keys of its events. ``refresh`` applies
+the queue before the next DORA query, under the same lock, in one transaction: it
+recomputes what the queued batches can have changed (the lead rows of the changes they
+name, before and after, the day and month rollups those rows and the deployments fall
+in, and the links of the incidents whose attribution or fix they can move). Every
+statement takes the keys as arrays, so a refresh costs a fixed number of round trips
+whatever the queue's length; a very long queue is applied by rebuilding everything.
 """
 
 from __future__ import annotations
@@ -19,15 +21,15 @@ from psycopg import AsyncConnection
 from psycopg.rows import TupleRow
 
 from metrichub_core.storage._dora_rollups import DAY_US, day_of, month_days, month_of
-from metrichub_core.storage._paging import to_micros
 from metrichub_plugin_postgres._dora_schema import (
     LEAD_DAY_AGGREGATES,
     LEADS_SELECT,
+    REBUILD,
     link_sql,
 )
 from metrichub_plugin_postgres._rows import Batch
 
-__all__ = ["DoraWrite"]
+__all__ = ["QUEUE_SQL", "REBUILD_AT", "DoraWrite", "refresh"]
 
 Connection = AsyncConnection[TupleRow]
 
@@ -108,167 +110,226 @@ RELINK_SQL = (
 
 
 class DoraWrite:
-    """The derived-data side of one upsert."""
+    """The derived-data side of one upsert: queue what it touches (``queue``), in its transaction."""
 
     def __init__(self, batch: Batch) -> None:
         self.batch = batch
-        self.keys = _columns(batch.deployments, 2)
-        self.old: list[TupleRow] = []
 
-    async def before(self, conn: Connection) -> None:
-        """Remember the stored versions of the batch's deployments (service, environment, time, changes)."""
-        if self.batch.deployments:
-            cursor = await conn.execute(
-                "SELECT d.service, d.environment, d.listed_at, d.change_ids, d.id, d.source, d.status "
-                f"FROM {_DEPLOYMENT_KEYS} {_OF_KEYS}",
-                self.keys,
-            )
-            self.old = await cursor.fetchall()
-
-    async def after(self, conn: Connection) -> None:
+    async def queue(self, conn: Connection) -> None:
+        """Queue the batch's keys, with the stored versions of its deployments, before they are written."""
         batch = self.batch
-        lead_keys: set[tuple[str, str, str]] = set()
-        deploy_days: set[tuple[str, str, int]] = set()
-        relink_from: dict[tuple[str, str], int] = {}
-        named: set[tuple[str, str]] = set()
-        gone: list[tuple[str, str, str, int, str, str]] = []  # ship rows of the replaced versions
-        ships: list[tuple[str, str, str, int, str, str]] = []  # ship rows of the new versions
-        versions = [(row, gone) for row in self.old] + [
-            (
-                (
-                    d.service,
-                    d.environment,
-                    to_micros(d.finished_at or d.started_at),
-                    d.change_ids,
-                    d.id,
-                    d.source,
-                    d.status,
-                ),
-                ships,
-            )
-            for d in batch.deployments.values()
-        ]
-        for (service, environment, micros, change_ids, id_, source, status), rows in versions:
-            if status == "success":
-                for change_id in dict.fromkeys(change_ids):
-                    lead_keys.add((service, environment, change_id))
-                    rows.append((service, change_id, environment, micros, source, id_))
-            deploy_days.add((service, environment, day_of(micros)))
-            scope = (service, environment)
-            relink_from[scope] = min(relink_from.get(scope, micros), micros)
-            named.add((service, id_))
+        keys = _columns(batch.deployments, 2)
+        await conn.execute(QUEUE_SQL, [*keys, *keys, *_columns(batch.changes, 2), *_columns(batch.incidents, 2)])
 
-        ship_keys = _unnest("service, change_id, environment, listed_at, source, id", "text text text int8 text text")
-        if gone:
-            match = (
-                "t.service = k.service AND t.change_id = k.change_id AND t.environment = k.environment "
-                "AND t.listed_at = k.listed_at AND t.dep_source = k.source AND t.dep_id = k.id"
-            )
-            await conn.execute(_delete("dora_ships", ship_keys, match), _columns(gone, 6))
-        if ships:
-            await conn.execute(f"INSERT INTO dora_ships SELECT * FROM {ship_keys}", _columns(ships, 6))
-        if batch.changes:
-            cursor = await conn.execute(
-                "SELECT DISTINCT k.service, s.environment, k.change_id "
-                f"FROM {_unnest('service, change_id', 'text text')} CROSS JOIN LATERAL ("
-                "SELECT DISTINCT environment FROM dora_ships s WHERE s.service = k.service "
-                "AND s.change_id = k.change_id) s",
-                _columns(((c.service, c.id) for c in batch.changes.values()), 2),
-            )
-            lead_keys.update(await cursor.fetchall())
 
-        lead_days = await self._relead(conn, sorted(lead_keys)) if lead_keys else set()
-        if deploy_days:
-            await self._recount_deploy_days(conn, deploy_days)
-        if lead_days:
-            await self._recount_lead_days(conn, lead_days)
+QUEUE_SQL = (
+    "INSERT INTO dora_pending (old, deployments, changes, incidents) SELECT coalesce(("
+    "SELECT jsonb_agg(jsonb_build_array(d.service, d.environment, d.listed_at, d.change_ids, d.id, d.source, "
+    "d.status)) "
+    f"FROM {_DEPLOYMENT_KEYS} {_OF_KEYS}), '[]'), %s::jsonb, %s::jsonb, %s::jsonb"
+)
+"""One row per batch: the replaced deployment versions (as ``_Version``s), then the batch's keys.
 
-        incidents = _columns(batch.incidents, 2)
-        if batch.incidents or relink_from or named:
-            await conn.execute(
-                RELINK_SQL,
-                [
-                    *incidents,
-                    *_columns(((s, e, since) for (s, e), since in relink_from.items()), 3),
-                    *_columns(named, 2),
-                ],
-            )
+The deployments' keys are passed twice (once to find the stored versions)."""
 
-    async def _relead(self, conn: Connection, keys: list[tuple[str, str, str]]) -> set[tuple[str, str, int]]:
-        """Recompute the lead rows of ``keys``; return the (service, environment, day)s they left or entered."""
-        arrays = _columns(keys, 3)
-        dirty: set[tuple[str, str, int]] = set()
+REBUILD_AT = 10_000
+"""A queue naming more keys than this, and more than a quarter of the events stored, is
+applied by rebuilding everything (``REBUILD``): after a bulk load that is several times
+faster than deriving key by key."""
+
+_Version = tuple[str, str, int, list[str], str, str, str]
+"""A deployment as derived: service, environment, listed_at, change_ids, id, source, status."""
+
+
+async def refresh(conn: Connection) -> int:
+    """Apply the queue (in a transaction holding ``DORA_LOCK``); return how many keys it named.
+
+    Recomputes, set-based, what the queued batches can have changed: the stored versions
+    they replaced are undone and the current versions of their keys derived; a key queued
+    by several batches is derived once.
+    """
+    cursor = await conn.execute("SELECT id, old, deployments, changes, incidents FROM dora_pending ORDER BY id")
+    queued = await cursor.fetchall()
+    if not queued:
+        return 0
+    old: list[_Version] = [tuple(version) for row in queued for version in row[1]]
+    deployments = sorted({(key[0], key[1]) for row in queued for key in row[2]})
+    changes = sorted({(key[0], key[1]) for row in queued for key in row[3]})
+    incidents = sorted({(key[0], key[1]) for row in queued for key in row[4]})
+    count = len(deployments) + len(changes) + len(incidents)
+    if count > REBUILD_AT and count * 4 > await _stored(conn):
+        for statement in REBUILD:
+            await conn.execute(statement)
+        return count
+    current: list[_Version] = []
+    if deployments:
         cursor = await conn.execute(
-            _delete(
-                "dora_leads",
-                _unnest("service, environment, change_id", "text text text"),
-                "t.service = k.service AND t.environment = k.environment AND t.change_id = k.change_id",
-                "service, environment, deployed_at",
-            ),
-            arrays,
+            "SELECT d.service, d.environment, d.listed_at, d.change_ids, d.id, d.source, d.status "
+            f"FROM {_DEPLOYMENT_KEYS} {_OF_KEYS}",
+            _columns(deployments, 2),
         )
-        dirty.update((service, environment, day_of(at)) for service, environment, at in await cursor.fetchall())
+        current = [tuple(row) for row in await cursor.fetchall()]
+    if changes:
         cursor = await conn.execute(
-            f"INSERT INTO dora_leads {LEADS_SELECT.format(first=_FIRST_OF_KEYS)} "
-            "RETURNING service, environment, deployed_at",
-            arrays,
+            f"SELECT c.service, c.id FROM {_unnest('source, id', 'text text')} CROSS JOIN LATERAL ("
+            "SELECT service, id FROM changes c WHERE c.source = k.source AND c.id = k.id OFFSET 0) c",
+            _columns(changes, 2),
         )
-        dirty.update((service, environment, day_of(at)) for service, environment, at in await cursor.fetchall())
-        return dirty
+        changes = [(service, id_) for service, id_ in await cursor.fetchall()]
+    await _derive(conn, old, current, changes, incidents)
+    await conn.execute("DELETE FROM dora_pending WHERE id <= %s", (queued[-1][0],))
+    return count
 
-    async def _recount_deploy_days(self, conn: Connection, days: set[tuple[str, str, int]]) -> None:
-        arrays = _columns(sorted(days), 3)
-        await conn.execute(_delete("dora_deploy_days", _DAY_KEYS, _DAY_MATCH), arrays)
-        await conn.execute(
-            f"INSERT INTO dora_deploy_days SELECT k.service, k.environment, k.day, "
-            "count(*) FILTER (WHERE d.status = 'success'), count(*) FILTER (WHERE d.status = 'failure'), "
-            f"count(*) FILTER (WHERE d.status = 'success' AND d.rework) FROM {_DAY_KEYS} CROSS JOIN LATERAL ("
-            "SELECT status, rework FROM deployments d WHERE d.service = k.service AND d.environment = k.environment "
-            f"AND d.listed_at >= k.day::int8 * {DAY_US} AND d.listed_at < (k.day::int8 + 1) * {DAY_US} OFFSET 0) d "
-            "GROUP BY k.service, k.environment, k.day",
-            arrays,
+
+async def _stored(conn: Connection) -> int:
+    """The planner's estimate of how many events are stored (0 before the first ANALYZE)."""
+    cursor = await conn.execute(
+        "SELECT coalesce(sum(greatest(reltuples, 0)), 0)::int8 FROM pg_class "
+        "WHERE oid IN (to_regclass('deployments'), to_regclass('changes'), to_regclass('incidents'))"
+    )
+    row = await cursor.fetchone()
+    return int(row[0]) if row else 0
+
+
+async def _derive(
+    conn: Connection,
+    old: list[_Version],
+    current: list[_Version],
+    changes: list[tuple[str, str]],
+    incidents: list[tuple[str, str]],
+) -> None:
+    """Undo the ``old`` deployment versions, derive the ``current`` ones, and recompute what they
+    and the changes (service, id) and incidents (source, id) can have changed."""
+    lead_keys: set[tuple[str, str, str]] = set()
+    deploy_days: set[tuple[str, str, int]] = set()
+    relink_from: dict[tuple[str, str], int] = {}
+    named: set[tuple[str, str]] = set()
+    gone: list[tuple[str, str, str, int, str, str]] = []  # ship rows of the replaced versions
+    ships: list[tuple[str, str, str, int, str, str]] = []  # ship rows of the new versions
+    versions = [(row, gone) for row in old] + [(row, ships) for row in current]
+    for (service, environment, micros, change_ids, id_, source, status), rows in versions:
+        if status == "success":
+            for change_id in dict.fromkeys(change_ids):
+                lead_keys.add((service, environment, change_id))
+                rows.append((service, change_id, environment, micros, source, id_))
+        deploy_days.add((service, environment, day_of(micros)))
+        scope = (service, environment)
+        relink_from[scope] = min(relink_from.get(scope, micros), micros)
+        named.add((service, id_))
+
+    ship_keys = _unnest("service, change_id, environment, listed_at, source, id", "text text text int8 text text")
+    if gone:
+        match = (
+            "t.service = k.service AND t.change_id = k.change_id AND t.environment = k.environment "
+            "AND t.listed_at = k.listed_at AND t.dep_source = k.source AND t.dep_id = k.id"
         )
-        every = _columns(sorted({(environment, day) for _, environment, day in days}), 2)
-        await conn.execute(_delete("dora_deploy_days", _ENV_DAY_KEYS, _ALL_MATCH), every)
+        await conn.execute(_delete("dora_ships", ship_keys, match), _columns(gone, 6))
+    if ships:
+        await conn.execute(f"INSERT INTO dora_ships SELECT * FROM {ship_keys}", _columns(ships, 6))
+    if changes:
+        cursor = await conn.execute(
+            "SELECT DISTINCT k.service, s.environment, k.change_id "
+            f"FROM {_unnest('service, change_id', 'text text')} CROSS JOIN LATERAL ("
+            "SELECT DISTINCT environment FROM dora_ships s WHERE s.service = k.service "
+            "AND s.change_id = k.change_id) s",
+            _columns(changes, 2),
+        )
+        lead_keys.update(await cursor.fetchall())
+
+    lead_days = await _relead(conn, sorted(lead_keys)) if lead_keys else set()
+    if deploy_days:
+        await _recount_deploy_days(conn, deploy_days)
+    if lead_days:
+        await _recount_lead_days(conn, lead_days)
+
+    if incidents or relink_from or named:
         await conn.execute(
-            "INSERT INTO dora_deploy_days SELECT '', k.environment, k.day, sum(t.deployments), sum(t.failures), "
-            f"sum(t.rework_labelled) FROM {_ENV_DAY_KEYS} CROSS JOIN LATERAL (SELECT * FROM dora_deploy_days t "
-            "WHERE t.environment = k.environment AND t.day = k.day AND t.service <> '' OFFSET 0) t "
-            "GROUP BY k.environment, k.day",
-            every,
+            RELINK_SQL,
+            [
+                *_columns(incidents, 2),
+                *_columns(((s, e, since) for (s, e), since in relink_from.items()), 3),
+                *_columns(named, 2),
+            ],
         )
 
-    async def _recount_lead_days(self, conn: Connection, days: set[tuple[str, str, int]]) -> None:
-        arrays = _columns(sorted(days), 3)
-        await conn.execute(_delete("dora_lead_days", _DAY_KEYS, _DAY_MATCH), arrays)
-        await conn.execute(
-            f"INSERT INTO dora_lead_days SELECT k.service, k.environment, k.day, {LEAD_DAY_AGGREGATES} "
-            f"FROM {_DAY_KEYS} CROSS JOIN LATERAL (SELECT bucket, lead_us FROM dora_leads l "
-            "WHERE l.service = k.service AND l.environment = k.environment "
-            f"AND l.deployed_at >= k.day::int8 * {DAY_US} AND l.deployed_at < (k.day::int8 + 1) * {DAY_US} OFFSET 0) l "
-            "GROUP BY k.service, k.environment, k.day, l.bucket",
-            arrays,
-        )
-        every = _columns(sorted({(environment, day) for _, environment, day in days}), 2)
-        await conn.execute(_delete("dora_lead_days", _ENV_DAY_KEYS, _ALL_MATCH), every)
-        await conn.execute(
-            "INSERT INTO dora_lead_days SELECT '', k.environment, k.day, t.bucket, sum(t.n), sum(t.total), "
-            f"min(t.low), max(t.high) FROM {_ENV_DAY_KEYS} CROSS JOIN LATERAL (SELECT * FROM dora_lead_days t "
-            "WHERE t.environment = k.environment AND t.day = k.day AND t.service <> '' OFFSET 0) t "
-            "GROUP BY k.environment, k.day, t.bucket",
-            every,
-        )
-        months = {(service, environment, month_of(day)) for service, environment, day in days}
-        months |= {("", environment, month) for _, environment, month in months}
-        rows = sorted((service, environment, month, *month_days(month)) for service, environment, month in months)
-        arrays = _columns(rows, 5)
-        match = "t.service = k.service AND t.environment = k.environment AND t.month = k.month"
-        await conn.execute(_delete("dora_lead_months", _MONTH_KEYS, match), arrays)
-        await conn.execute(
-            "INSERT INTO dora_lead_months SELECT k.service, k.environment, k.month, t.bucket, sum(t.n), sum(t.total), "
-            f"min(t.low), max(t.high) FROM {_MONTH_KEYS} CROSS JOIN LATERAL (SELECT * FROM dora_lead_days t "
-            "WHERE t.service = k.service AND t.environment = k.environment "
-            "AND t.day >= k.first AND t.day < k.stop OFFSET 0) t "
-            "GROUP BY k.service, k.environment, k.month, t.bucket",
-            arrays,
-        )
+
+async def _relead(conn: Connection, keys: list[tuple[str, str, str]]) -> set[tuple[str, str, int]]:
+    """Recompute the lead rows of ``keys``; return the (service, environment, day)s they left or entered."""
+    arrays = _columns(keys, 3)
+    dirty: set[tuple[str, str, int]] = set()
+    cursor = await conn.execute(
+        _delete(
+            "dora_leads",
+            _unnest("service, environment, change_id", "text text text"),
+            "t.service = k.service AND t.environment = k.environment AND t.change_id = k.change_id",
+            "service, environment, deployed_at",
+        ),
+        arrays,
+    )
+    dirty.update((service, environment, day_of(at)) for service, environment, at in await cursor.fetchall())
+    cursor = await conn.execute(
+        f"INSERT INTO dora_leads {LEADS_SELECT.format(first=_FIRST_OF_KEYS)} "
+        "RETURNING service, environment, deployed_at",
+        arrays,
+    )
+    dirty.update((service, environment, day_of(at)) for service, environment, at in await cursor.fetchall())
+    return dirty
+
+
+async def _recount_deploy_days(conn: Connection, days: set[tuple[str, str, int]]) -> None:
+    arrays = _columns(sorted(days), 3)
+    await conn.execute(_delete("dora_deploy_days", _DAY_KEYS, _DAY_MATCH), arrays)
+    await conn.execute(
+        f"INSERT INTO dora_deploy_days SELECT k.service, k.environment, k.day, "
+        "count(*) FILTER (WHERE d.status = 'success'), count(*) FILTER (WHERE d.status = 'failure'), "
+        f"count(*) FILTER (WHERE d.status = 'success' AND d.rework) FROM {_DAY_KEYS} CROSS JOIN LATERAL ("
+        "SELECT status, rework FROM deployments d WHERE d.service = k.service AND d.environment = k.environment "
+        f"AND d.listed_at >= k.day::int8 * {DAY_US} AND d.listed_at < (k.day::int8 + 1) * {DAY_US} OFFSET 0) d "
+        "GROUP BY k.service, k.environment, k.day",
+        arrays,
+    )
+    every = _columns(sorted({(environment, day) for _, environment, day in days}), 2)
+    await conn.execute(_delete("dora_deploy_days", _ENV_DAY_KEYS, _ALL_MATCH), every)
+    await conn.execute(
+        "INSERT INTO dora_deploy_days SELECT '', k.environment, k.day, sum(t.deployments), sum(t.failures), "
+        f"sum(t.rework_labelled) FROM {_ENV_DAY_KEYS} CROSS JOIN LATERAL (SELECT * FROM dora_deploy_days t "
+        "WHERE t.environment = k.environment AND t.day = k.day AND t.service <> '' OFFSET 0) t "
+        "GROUP BY k.environment, k.day",
+        every,
+    )
+
+
+async def _recount_lead_days(conn: Connection, days: set[tuple[str, str, int]]) -> None:
+    arrays = _columns(sorted(days), 3)
+    await conn.execute(_delete("dora_lead_days", _DAY_KEYS, _DAY_MATCH), arrays)
+    await conn.execute(
+        f"INSERT INTO dora_lead_days SELECT k.service, k.environment, k.day, {LEAD_DAY_AGGREGATES} "
+        f"FROM {_DAY_KEYS} CROSS JOIN LATERAL (SELECT bucket, lead_us FROM dora_leads l "
+        "WHERE l.service = k.service AND l.environment = k.environment "
+        f"AND l.deployed_at >= k.day::int8 * {DAY_US} AND l.deployed_at < (k.day::int8 + 1) * {DAY_US} OFFSET 0) l "
+        "GROUP BY k.service, k.environment, k.day, l.bucket",
+        arrays,
+    )
+    every = _columns(sorted({(environment, day) for _, environment, day in days}), 2)
+    await conn.execute(_delete("dora_lead_days", _ENV_DAY_KEYS, _ALL_MATCH), every)
+    await conn.execute(
+        "INSERT INTO dora_lead_days SELECT '', k.environment, k.day, t.bucket, sum(t.n), sum(t.total), "
+        f"min(t.low), max(t.high) FROM {_ENV_DAY_KEYS} CROSS JOIN LATERAL (SELECT * FROM dora_lead_days t "
+        "WHERE t.environment = k.environment AND t.day = k.day AND t.service <> '' OFFSET 0) t "
+        "GROUP BY k.environment, k.day, t.bucket",
+        every,
+    )
+    months = {(service, environment, month_of(day)) for service, environment, day in days}
+    months |= {("", environment, month) for _, environment, month in months}
+    rows = sorted((service, environment, month, *month_days(month)) for service, environment, month in months)
+    arrays = _columns(rows, 5)
+    match = "t.service = k.service AND t.environment = k.environment AND t.month = k.month"
+    await conn.execute(_delete("dora_lead_months", _MONTH_KEYS, match), arrays)
+    await conn.execute(
+        "INSERT INTO dora_lead_months SELECT k.service, k.environment, k.month, t.bucket, sum(t.n), sum(t.total), "
+        f"min(t.low), max(t.high) FROM {_MONTH_KEYS} CROSS JOIN LATERAL (SELECT * FROM dora_lead_days t "
+        "WHERE t.service = k.service AND t.environment = k.environment "
+        "AND t.day >= k.first AND t.day < k.stop OFFSET 0) t "
+        "GROUP BY k.service, k.environment, k.month, t.bucket",
+        arrays,
+    )

@@ -22,7 +22,7 @@ __all__ = ["DORA_LOCK", "LOCK_NAMESPACE", "MIGRATIONS", "MIGRATION_LOCK", "SOURC
 # apart from any other application's locks in the same database.
 LOCK_NAMESPACE = 0x4D480001  # migrations: (LOCK_NAMESPACE, MIGRATION_LOCK)
 MIGRATION_LOCK = 1
-DORA_LOCK = 2  # (LOCK_NAMESPACE, DORA_LOCK): held by every event write, see _dora_schema
+DORA_LOCK = 2  # (LOCK_NAMESPACE, DORA_LOCK): held by every event write and every refresh, see _dora_write
 SOURCE_LOCK_NAMESPACE = 0x4D480002  # per-source collection: (SOURCE_LOCK_NAMESPACE, hashtext(source_id))
 
 MIGRATIONS: list[str] = [
@@ -81,6 +81,18 @@ MIGRATIONS: list[str] = [
     );
     """
     + DDL,
+    # 2: the queue of derived DORA work (see _dora_write): ingest queues, the next DORA query derives.
+    """
+    CREATE TABLE dora_pending (
+        id BIGSERIAL PRIMARY KEY,
+        old JSONB NOT NULL,
+        deployments JSONB NOT NULL,
+        changes JSONB NOT NULL,
+        incidents JSONB NOT NULL
+    );
+    ALTER TABLE dora_pending ALTER old SET STORAGE EXTERNAL, ALTER deployments SET STORAGE EXTERNAL,
+        ALTER changes SET STORAGE EXTERNAL, ALTER incidents SET STORAGE EXTERNAL;
+    """,
 ]
 
 

@@ -4,8 +4,9 @@ Every call borrows a connection from a psycopg ``AsyncConnectionPool`` (autocomm
 checked before each use, so connections that a server restart or
 ``pg_terminate_backend`` killed are replaced instead of failing the next call). A batch
 is one transaction: a lost connection rolls it back on the server and the call raises
-``StorageError``; the next call gets a fresh connection. Writes take one advisory lock
-for the derived DORA data they maintain (see ``_dora_schema``); reads never wait.
+``StorageError``; the next call gets a fresh connection. Writes queue the derived DORA
+work under one advisory lock, and the next DORA query applies it under the same lock
+(see ``_dora_write``); other reads never wait.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from metrichub_core.models import Event, EventKind
 from metrichub_core.storage._paging import decode_cursor, encode_cursor, to_micros
 from metrichub_core.storage.base import EventQuery, Page, StorageError, StorageHealth
 from metrichub_plugin_postgres._dora import dora_facts
-from metrichub_plugin_postgres._dora_write import DoraWrite
+from metrichub_plugin_postgres._dora_write import DoraWrite, refresh
 from metrichub_plugin_postgres._pool import Connection, RecoveringPool
 from metrichub_plugin_postgres._rows import LISTED_AT, ROW_TO_EVENT, SELECTED, TABLES, Batch
 from metrichub_plugin_postgres._schema import DORA_LOCK, LOCK_NAMESPACE, SOURCE_LOCK_NAMESPACE, migrate
@@ -50,8 +51,8 @@ tries again when the next request asks for a connection."""
 ANALYZE_MIN_ROWS = 20_000
 """Events this process writes before it first refreshes the planner's statistics (see ``_analyze``)."""
 ANALYZED_TABLES = (
-    "deployments", "changes", "incidents", "dora_ships", "dora_leads", "dora_lead_days", "dora_lead_months",
-    "dora_deploy_days", "dora_incident_links",
+    "deployments", "changes", "incidents", "dora_pending", "dora_ships", "dora_leads", "dora_lead_days",
+    "dora_lead_months", "dora_deploy_days", "dora_incident_links",
 )  # fmt: skip
 CONFLICT_RETRIES = 5
 """Extra attempts of a batch that lost a deadlock or serialization conflict (it was rolled back whole)."""
@@ -134,12 +135,11 @@ class PostgresStorage:
         async def write(conn: Connection) -> int:
             dora = DoraWrite(batch)
             async with conn.transaction():
-                # One writer at a time keeps the derived DORA data exact (see _dora_schema).
+                # One writer at a time keeps the queued versions, and so the derived DORA data, exact.
                 await conn.execute("SELECT pg_advisory_xact_lock(%s, %s)", (LOCK_NAMESPACE, DORA_LOCK))
-                await dora.before(conn)
+                await dora.queue(conn)
                 for sql, arrays in statements:
                     await conn.execute(sql, arrays)
-                await dora.after(conn)
             return len(events)
 
         written = await self.run(write, retry_conflicts=True)
@@ -227,7 +227,17 @@ class PostgresStorage:
         await self.run(write)
 
     async def dora_facts(self, request: FactsRequest) -> list[DoraFacts]:
-        return await self.run(lambda conn: dora_facts(conn, request))
+        return await self.run(lambda conn: dora_facts(conn, request), retry_conflicts=True)
+
+    async def refresh_dora(self) -> int:
+        """Derive the DORA tables for the events ingested since the last query; return how many keys."""
+
+        async def work(conn: Connection) -> int:
+            async with conn.transaction():
+                await conn.execute("SELECT pg_advisory_xact_lock(%s, %s)", (LOCK_NAMESPACE, DORA_LOCK))
+                return await refresh(conn)
+
+        return await self.run(work, retry_conflicts=True)
 
     async def health(self) -> StorageHealth:
         pool = self._pool

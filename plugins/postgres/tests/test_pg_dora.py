@@ -273,3 +273,72 @@ async def test_sql_buckets_are_pythons(pg_url: str) -> None:
             )
         ).fetchall()
     assert [bucket for (bucket,) in rows] == [bucket_of(value) for value in values]
+
+
+async def _queued(url: str) -> tuple[int, int]:
+    import psycopg
+
+    async with await psycopg.AsyncConnection.connect(url) as conn:
+        row = await (
+            await conn.execute("SELECT (SELECT count(*) FROM dora_pending), (SELECT count(*) FROM dora_leads)")
+        ).fetchone()
+    assert row is not None
+    return int(row[0]), int(row[1])
+
+
+async def test_ingest_queues_and_the_next_query_derives(pg_url: str) -> None:
+    """Batches only queue their keys; the first DORA query derives them all, exactly."""
+    events = random_events(7, deployments=200)
+    reference, postgres = MemoryStorage(), PostgresStorage(pg_url)
+    await reference.open()
+    await postgres.open()
+    try:
+        await reference.upsert(events)
+        for start in range(0, len(events), 50):
+            await postgres.upsert(events[start : start + 50])
+        pending, leads = await _queued(pg_url)
+        assert pending == -(-len(events) // 50) and leads == 0
+        for request in REQUESTS:
+            assert await postgres.dora_facts(request) == await reference.dora_facts(request), request
+        pending, leads = await _queued(pg_url)
+        assert pending == 0 and leads > 0
+        assert await postgres.refresh_dora() == 0
+    finally:
+        await postgres.close()
+
+
+async def test_a_long_queue_is_applied_by_a_rebuild(pg_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    from metrichub_plugin_postgres import _dora_schema, _dora_write
+
+    rebuilt: list[str] = []
+    monkeypatch.setattr(_dora_write, "REBUILD_AT", 10)
+    monkeypatch.setattr(_dora_write, "REBUILD", [*_dora_schema.REBUILD, "SELECT 'rebuilt'"])
+    events = random_events(8, deployments=200)
+    reference, postgres = MemoryStorage(), PostgresStorage(pg_url)
+    await reference.open()
+    await postgres.open()
+    try:
+        await reference.upsert(events)
+        await postgres.upsert(events)
+
+        async def spy(conn):  # type: ignore[no-untyped-def]
+            execute = conn.execute
+
+            async def recording(query, *args, **kwargs):  # type: ignore[no-untyped-def]
+                rebuilt.append(str(query))
+                return await execute(query, *args, **kwargs)
+
+            conn.execute = recording
+            try:
+                async with conn.transaction():
+                    return await _dora_write.refresh(conn)
+            finally:
+                del conn.execute
+
+        assert await postgres.run(spy) > 10
+        assert "SELECT 'rebuilt'" in rebuilt
+        for request in REQUESTS:
+            assert await postgres.dora_facts(request) == await reference.dora_facts(request), request
+        assert (await _queued(pg_url))[0] == 0
+    finally:
+        await postgres.close()
