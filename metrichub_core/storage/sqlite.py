@@ -12,13 +12,19 @@ import json
 import sqlite3
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from metrichub_core.models import Change, Deployment, Event, EventKind, Incident
-from metrichub_core.storage._paging import decode_cursor, encode_cursor, to_micros
+from metrichub_core.storage._paging import (
+    listing_sql,
+    optional_micros,
+    optional_moment,
+    page_of,
+    to_micros,
+)
 from metrichub_core.storage._sqlite_dora_derive import DoraWrite, prepare
 from metrichub_core.storage._sqlite_schema import migrate, transaction
 from metrichub_core.storage.base import EventQuery, Page, StorageError, StorageHealth
@@ -77,25 +83,20 @@ class SQLiteStorage(SQLiteDoraData):
         return page.items[0] if page.items else None
 
     async def list_events(self, query: EventQuery) -> Page:
-        table, time_column = _TABLES[query.kind], _LISTED_AT[query.kind]
-        clauses, params = _where(query, time_column)
-        if query.cursor:
-            micros, source, id_ = decode_cursor(query.cursor)
-            clauses.append(f"({time_column}, source, id) < (?, ?, ?)")
-            params += [micros, source, id_]
-        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
-        sql = f"SELECT * FROM {table} {where} ORDER BY {time_column} DESC, source DESC, id DESC LIMIT ?"
-        params.append(query.limit + 1)
+        time_column = _LISTED_AT[query.kind]
+        sql, params = listing_sql(
+            query, table=_TABLES[query.kind], time_column=time_column, columns="*", mark="?", labels=_labels
+        )
 
         def run(conn: sqlite3.Connection) -> list[sqlite3.Row]:
             return conn.execute(sql, params).fetchall()
 
-        rows = await self.read(run)
-        more = len(rows) > query.limit
-        rows = rows[: query.limit]
-        items = [_ROW_TO_EVENT[query.kind](row) for row in rows]
-        next_cursor = encode_cursor((rows[-1][time_column], rows[-1]["source"], rows[-1]["id"])) if more else None
-        return Page(items=items, next_cursor=next_cursor)
+        return page_of(
+            await self.read(run),
+            query.limit,
+            _ROW_TO_EVENT[query.kind],
+            lambda row: (row[time_column], row["source"], row["id"]),
+        )
 
     async def get_state(self, source_id: str) -> dict[str, Any] | None:
         def run(conn: sqlite3.Connection) -> dict[str, Any] | None:
@@ -163,40 +164,11 @@ def _connect(path: Path) -> sqlite3.Connection:
     return conn
 
 
-def _where(query: EventQuery, time_column: str) -> tuple[list[str], list[Any]]:
-    clauses: list[str] = []
+def _labels(labels: Mapping[str, str]) -> tuple[list[str], list[Any]]:
     params: list[Any] = []
-    for column, value in (("service", query.service), ("source", query.source), ("id", query.id)):
-        if value is not None:
-            clauses.append(f"{column} = ?")
-            params.append(value)
-    if query.environment is not None and query.kind != "change":
-        clauses.append("environment = ?")
-        params.append(query.environment)
-    if query.kind == "deployment":
-        for key, value in query.labels.items():
-            clauses.append("json_extract(labels, ?) = ?")
-            params += [f'$."{key}"', value]
-    elif query.labels:
-        clauses.append("0")  # only deployments carry labels
-    if query.since is not None:
-        clauses.append(f"{time_column} >= ?")
-        params.append(to_micros(query.since))
-    if query.until is not None:
-        clauses.append(f"{time_column} < ?")
-        params.append(to_micros(query.until))
-    return clauses, params
-
-
-def _micros(moment: datetime | None) -> int | None:
-    return None if moment is None else to_micros(moment)
-
-
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-
-
-def _moment(micros: int | None) -> datetime | None:
-    return None if micros is None else _EPOCH + timedelta(microseconds=micros)
+    for key, value in labels.items():
+        params += [f'$."{key}"', value]
+    return ["json_extract(labels, ?) = ?"] * len(labels), params
 
 
 class _Rows:
@@ -214,19 +186,19 @@ class _Rows:
             if isinstance(event, Deployment):
                 rows.deployments.append((
                     event.source, event.id, event.service, event.environment, event.status,
-                    to_micros(event.started_at), _micros(event.finished_at),
+                    to_micros(event.started_at), optional_micros(event.finished_at),
                     to_micros(event.finished_at or event.started_at), event.commit_sha,
                     json.dumps(event.change_ids), event.url, json.dumps(event.labels),
                 ))  # fmt: skip
             elif isinstance(event, Change):
                 rows.changes.append((
                     event.source, event.id, event.service, to_micros(event.committed_at),
-                    _micros(event.merged_at), event.url,
+                    optional_micros(event.merged_at), event.url,
                 ))  # fmt: skip
             elif isinstance(event, Incident):
                 rows.incidents.append((
                     event.source, event.id, event.service, event.environment, to_micros(event.started_at),
-                    _micros(event.resolved_at), event.severity, event.caused_by, int(event.deployment_related),
+                    optional_micros(event.resolved_at), event.severity, event.caused_by, int(event.deployment_related),
                     event.title, event.url,
                 ))  # fmt: skip
             else:
@@ -271,25 +243,25 @@ def _upsert_sql(table: str) -> str:
 def _deployment(row: sqlite3.Row) -> Deployment:
     return Deployment(
         id=row["id"], source=row["source"], service=row["service"], environment=row["environment"],
-        status=row["status"], started_at=_moment(row["started_at"]), finished_at=_moment(row["finished_at"]),
-        commit_sha=row["commit_sha"], change_ids=json.loads(row["change_ids"]), url=row["url"],
-        labels=json.loads(row["labels"]),
+        status=row["status"], started_at=optional_moment(row["started_at"]),
+        finished_at=optional_moment(row["finished_at"]), commit_sha=row["commit_sha"],
+        change_ids=json.loads(row["change_ids"]), url=row["url"], labels=json.loads(row["labels"]),
     )  # fmt: skip
 
 
 def _change(row: sqlite3.Row) -> Change:
     return Change(
-        id=row["id"], source=row["source"], service=row["service"], committed_at=_moment(row["committed_at"]),
-        merged_at=_moment(row["merged_at"]), url=row["url"],
+        id=row["id"], source=row["source"], service=row["service"], committed_at=optional_moment(row["committed_at"]),
+        merged_at=optional_moment(row["merged_at"]), url=row["url"],
     )  # fmt: skip
 
 
 def _incident(row: sqlite3.Row) -> Incident:
     return Incident(
         id=row["id"], source=row["source"], service=row["service"], environment=row["environment"],
-        started_at=_moment(row["started_at"]), resolved_at=_moment(row["resolved_at"]), severity=row["severity"],
-        caused_by=row["caused_by"], deployment_related=bool(row["deployment_related"]), title=row["title"],
-        url=row["url"],
+        started_at=optional_moment(row["started_at"]), resolved_at=optional_moment(row["resolved_at"]),
+        severity=row["severity"], caused_by=row["caused_by"], deployment_related=bool(row["deployment_related"]),
+        title=row["title"], url=row["url"],
     )  # fmt: skip
 
 

@@ -28,9 +28,9 @@ from metrichub_core.dora import Bucket, DoraFacts, DoraScope, FactsRequest, Summ
 from metrichub_core.dora.reference import facts_from_events
 from metrichub_core.models import Change, Deployment, Incident
 from metrichub_core.storage import _dora_rollups as rollups
+from metrichub_core.storage._paging import from_micros, optional_moment
 from metrichub_plugin_postgres._dora_schema import bucket_sql
 from metrichub_plugin_postgres._dora_write import refresh
-from metrichub_plugin_postgres._rows import instant, moment
 from metrichub_plugin_postgres._schema import DORA_LOCK, LOCK_NAMESPACE
 
 __all__ = ["dora_facts"]
@@ -264,8 +264,8 @@ async def _deployments(conn: AsyncConnection[TupleRow], scope: DoraScope) -> lis
     return [
         construct(
             source=source, id=id_, service=service, environment=environment, status=status,
-            started_at=instant(started_at), finished_at=moment(finished_at), change_ids=change_ids, labels=labels,
-            commit_sha=None, url=None,
+            started_at=from_micros(started_at), finished_at=optional_moment(finished_at), change_ids=change_ids,
+            labels=labels, commit_sha=None, url=None,
         )
         for source, id_, service, environment, status, started_at, finished_at, change_ids, labels
         in await cursor.fetchall()
@@ -277,7 +277,9 @@ async def _changes(conn: AsyncConnection[TupleRow], scope: DoraScope) -> list[Ch
     cursor = await conn.execute(f"SELECT source, id, service, committed_at FROM changes{where}", params)
     construct = Change.model_construct
     return [
-        construct(source=source, id=id_, service=service, committed_at=instant(committed_at), merged_at=None, url=None)
+        construct(
+            source=source, id=id_, service=service, committed_at=from_micros(committed_at), merged_at=None, url=None
+        )
         for source, id_, service, committed_at in await cursor.fetchall()
     ]
 
@@ -292,8 +294,8 @@ async def _incidents(conn: AsyncConnection[TupleRow], scope: DoraScope) -> list[
     construct = Incident.model_construct
     return [
         construct(
-            source=source, id=id_, service=service, environment=environment, started_at=instant(started_at),
-            resolved_at=moment(resolved_at), caused_by=caused_by, deployment_related=related, severity=None,
+            source=source, id=id_, service=service, environment=environment, started_at=from_micros(started_at),
+            resolved_at=optional_moment(resolved_at), caused_by=caused_by, deployment_related=related, severity=None,
             title=None, url=None,
         )
         for source, id_, service, environment, started_at, resolved_at, caused_by, related

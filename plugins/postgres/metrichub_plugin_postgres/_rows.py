@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from metrichub_core.dora.reference import is_rework_labelled
 from metrichub_core.models import Change, Deployment, Event, EventKind, Incident
-from metrichub_core.storage._paging import to_micros
+from metrichub_core.storage._paging import optional_micros, optional_moment, to_micros
 
-__all__ = ["COLUMNS", "LISTED_AT", "ROW_TO_EVENT", "SELECTED", "TABLES", "Batch", "instant", "moment", "upsert_sql"]
+__all__ = ["COLUMNS", "LISTED_AT", "ROW_TO_EVENT", "SELECTED", "TABLES", "Batch", "upsert_sql"]
 
 TABLES: dict[EventKind, str] = {"deployment": "deployments", "change": "changes", "incident": "incidents"}
 LISTED_AT: dict[EventKind, str] = {"deployment": "listed_at", "change": "committed_at", "incident": "started_at"}
@@ -76,7 +75,7 @@ class Batch:
                 batch.deployments[(event.source, event.id)] = event
                 deployments[(event.source, event.id)] = (
                     event.source, event.id, event.service, event.environment, event.status,
-                    to_micros(event.started_at), _micros(event.finished_at),
+                    to_micros(event.started_at), optional_micros(event.finished_at),
                     to_micros(event.finished_at or event.started_at), event.commit_sha,
                     event.change_ids, event.url, event.labels, is_rework_labelled(event),
                 )  # fmt: skip
@@ -84,13 +83,13 @@ class Batch:
                 batch.changes[(event.source, event.id)] = event
                 changes[(event.source, event.id)] = (
                     event.source, event.id, event.service, to_micros(event.committed_at),
-                    _micros(event.merged_at), event.url,
+                    optional_micros(event.merged_at), event.url,
                 )  # fmt: skip
             elif isinstance(event, Incident):
                 batch.incidents[(event.source, event.id)] = event
                 incidents[(event.source, event.id)] = (
                     event.source, event.id, event.service, event.environment, to_micros(event.started_at),
-                    _micros(event.resolved_at), event.severity, event.caused_by, event.deployment_related,
+                    optional_micros(event.resolved_at), event.severity, event.caused_by, event.deployment_related,
                     event.title, event.url,
                 )  # fmt: skip
             else:
@@ -108,21 +107,6 @@ class Batch:
         return statements
 
 
-def _micros(moment: datetime | None) -> int | None:
-    return None if moment is None else to_micros(moment)
-
-
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-
-
-def moment(micros: int | None) -> datetime | None:
-    return None if micros is None else _EPOCH + timedelta(microseconds=micros)
-
-
-def instant(micros: int) -> datetime:
-    return _EPOCH + timedelta(microseconds=micros)
-
-
 SELECTED: dict[EventKind, str] = {
     "deployment": "source, id, service, environment, status, started_at, finished_at, commit_sha, change_ids, url, "
     "labels, listed_at",
@@ -135,21 +119,26 @@ SELECTED: dict[EventKind, str] = {
 
 def _deployment(row: Sequence[Any]) -> Deployment:
     return Deployment(
-        source=row[0], id=row[1], service=row[2], environment=row[3], status=row[4], started_at=moment(row[5]),
-        finished_at=moment(row[6]), commit_sha=row[7], change_ids=row[8], url=row[9], labels=row[10],
+        source=row[0], id=row[1], service=row[2], environment=row[3], status=row[4], started_at=optional_moment(row[5]),
+        finished_at=optional_moment(row[6]), commit_sha=row[7], change_ids=row[8], url=row[9], labels=row[10],
     )  # fmt: skip
 
 
 def _change(row: Sequence[Any]) -> Change:
     return Change(
-        source=row[0], id=row[1], service=row[2], committed_at=moment(row[3]), merged_at=moment(row[4]), url=row[5]
+        source=row[0],
+        id=row[1],
+        service=row[2],
+        committed_at=optional_moment(row[3]),
+        merged_at=optional_moment(row[4]),
+        url=row[5],
     )
 
 
 def _incident(row: Sequence[Any]) -> Incident:
     return Incident(
-        source=row[0], id=row[1], service=row[2], environment=row[3], started_at=moment(row[4]),
-        resolved_at=moment(row[5]), severity=row[6], caused_by=row[7], deployment_related=row[8], title=row[9],
+        source=row[0], id=row[1], service=row[2], environment=row[3], started_at=optional_moment(row[4]),
+        resolved_at=optional_moment(row[5]), severity=row[6], caused_by=row[7], deployment_related=row[8], title=row[9],
         url=row[10],
     )  # fmt: skip
 

@@ -28,7 +28,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from metrichub_core.dora import DoraFacts, FactsRequest
 from metrichub_core.models import Event, EventKind
-from metrichub_core.storage._paging import decode_cursor, encode_cursor, to_micros
+from metrichub_core.storage._paging import listing_sql, page_of, to_micros
 from metrichub_core.storage.base import EventQuery, Page, StorageError, StorageHealth
 from metrichub_plugin_postgres._dora import dora_facts
 from metrichub_plugin_postgres._dora_write import DoraWrite, refresh
@@ -182,28 +182,18 @@ class PostgresStorage:
         return ROW_TO_EVENT[kind](row) if row is not None else None
 
     async def list_events(self, query: EventQuery) -> Page:
-        table, time_column = TABLES[query.kind], LISTED_AT[query.kind]
-        clauses, params = _where(query, time_column)
-        if query.cursor:
-            micros, source, id_ = decode_cursor(query.cursor)
-            clauses.append(f"({time_column}, source, id) < (%s, %s, %s)")
-            params += [micros, source, id_]
-        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
-        sql = (
-            f"SELECT {SELECTED[query.kind]} FROM {table} {where} "
-            f"ORDER BY {time_column} DESC, source DESC, id DESC LIMIT %s"
+        table, time_column, columns = TABLES[query.kind], LISTED_AT[query.kind], SELECTED[query.kind]
+        sql, params = listing_sql(
+            query, table=table, time_column=time_column, columns=columns, mark="%s", labels=_labels
         )
-        params.append(query.limit + 1)
 
         async def read(conn: Connection) -> list[TupleRow]:
             return await (await conn.execute(sql, params)).fetchall()
 
-        rows = await self.run(read)
-        more = len(rows) > query.limit
-        rows = rows[: query.limit]
-        items = [ROW_TO_EVENT[query.kind](row) for row in rows]
-        next_cursor = encode_cursor((rows[-1][-1], rows[-1][0], rows[-1][1])) if more else None
-        return Page(items=items, next_cursor=next_cursor)
+        # The last column is the listing time (see SELECTED).
+        return page_of(
+            await self.run(read), query.limit, ROW_TO_EVENT[query.kind], lambda row: (row[-1], row[0], row[1])
+        )
 
     async def get_state(self, source_id: str) -> dict[str, Any] | None:
         async def read(conn: Connection) -> TupleRow | None:
@@ -372,26 +362,5 @@ async def _configure(conn: Connection) -> None:
     await conn.execute("SET jit = off")
 
 
-def _where(query: EventQuery, time_column: str) -> tuple[list[str], list[Any]]:
-    clauses: list[str] = []
-    params: list[Any] = []
-    for column, value in (("service", query.service), ("source", query.source), ("id", query.id)):
-        if value is not None:
-            clauses.append(f"{column} = %s")
-            params.append(value)
-    if query.environment is not None and query.kind != "change":
-        clauses.append("environment = %s")
-        params.append(query.environment)
-    if query.kind == "deployment":
-        if query.labels:
-            clauses.append("labels @> %s::jsonb")
-            params.append(json.dumps(dict(query.labels)))
-    elif query.labels:
-        clauses.append("false")  # only deployments carry labels
-    if query.since is not None:
-        clauses.append(f"{time_column} >= %s")
-        params.append(to_micros(query.since))
-    if query.until is not None:
-        clauses.append(f"{time_column} < %s")
-        params.append(to_micros(query.until))
-    return clauses, params
+def _labels(labels: Mapping[str, str]) -> tuple[list[str], list[Any]]:
+    return ["labels @> %s::jsonb"], [json.dumps(dict(labels))]
