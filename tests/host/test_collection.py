@@ -147,7 +147,9 @@ async def test_events_are_stored_in_batches_as_they_come_and_errors_are_redacted
         assert await hub.storage.get_state("boom") is None
 
 
-async def test_collected_batches_reach_on_events_ingested(sample_host: PluginHost) -> None:
+@pytest.fixture
+def observed_batches(sample_host: PluginHost) -> list[tuple[str | None, list[str]]]:
+    """What an ``on_events_ingested`` observer registered on ``sample_host`` receives."""
     batches: list[tuple[str | None, list[str]]] = []
 
     class Observer:
@@ -156,25 +158,25 @@ async def test_collected_batches_reach_on_events_ingested(sample_host: PluginHos
             batches.append((source_id, [event.id for event in events]))
 
     sample_host.register(Observer(), "observer")
+    return batches
+
+
+async def test_collected_batches_reach_on_events_ingested(
+    sample_host: PluginHost, observed_batches: list[tuple[str | None, list[str]]]
+) -> None:
     with FakeUpstream() as upstream:
         upstream.pages("/deployments", sample_items(5), page_size=2)
         async with make_hub(sample_host, {"s": table(upstream.url)}) as hub:
             assert (await hub.collect())[0].ok
-    assert batches == [("s", ["d0", "d1", "d2", "d3", "d4"])]
+    assert observed_batches == [("s", ["d0", "d1", "d2", "d3", "d4"])]
 
 
-async def test_directly_ingested_events_reach_on_events_ingested(sample_host: PluginHost) -> None:
-    batches: list[tuple[str | None, list[str]]] = []
-
-    class Observer:
-        @hookimpl
-        def on_events_ingested(self, source_id: str | None, events: list[Event]) -> None:
-            batches.append((source_id, [event.id for event in events]))
-
-    sample_host.register(Observer(), "observer")
+async def test_directly_ingested_events_reach_on_events_ingested(
+    sample_host: PluginHost, observed_batches: list[tuple[str | None, list[str]]]
+) -> None:
     async with make_hub(sample_host, {}) as hub:
         await hub.ingest([Incident(id="i1", source="pd", service="api", started_at=datetime(2026, 3, 2, tzinfo=UTC))])
-    assert batches == [(None, ["i1"])]
+    assert observed_batches == [(None, ["i1"])]
 
 
 def test_config_errors_name_the_key_and_list_installed_kinds(sample_host: PluginHost) -> None:

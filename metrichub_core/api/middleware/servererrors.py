@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import logging
 
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from metrichub_core.api.envelope import error_response, trace_id_of
+from metrichub_core.api.middleware._started import StartTrackingSend
 
 __all__ = ["ServerErrorsMiddleware"]
 
@@ -21,20 +22,14 @@ class ServerErrorsMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        started = False
-
-        async def tracking_send(message: Message) -> None:
-            nonlocal started
-            if message["type"] == "http.response.start":
-                started = True
-            await send(message)
+        tracking_send = StartTrackingSend(send)
 
         try:
             await self.app(scope, receive, tracking_send)
         except Exception:
             trace_id = trace_id_of(scope)
             logger.exception("unhandled error in %s %s (trace_id=%s)", scope["method"], scope["path"], trace_id)
-            if started:
+            if tracking_send.started:
                 raise
             response = error_response("internal_error", "Internal server error.", trace_id=trace_id)
             await response(scope, receive, send)

@@ -5,9 +5,10 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from metrichub_core.api.envelope import error_response, trace_id_of
+from metrichub_core.api.middleware._started import StartTrackingSend
 
 __all__ = ["TimeoutMiddleware"]
 
@@ -23,20 +24,14 @@ class TimeoutMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        started = False
-
-        async def tracking_send(message: Message) -> None:
-            nonlocal started
-            if message["type"] == "http.response.start":
-                started = True
-            await send(message)
+        tracking_send = StartTrackingSend(send)
 
         deadline = asyncio.timeout(self.seconds)
         try:
             async with deadline:
                 await self.app(scope, receive, tracking_send)
         except TimeoutError:
-            if not deadline.expired() or started:
+            if not deadline.expired() or tracking_send.started:
                 raise
             trace_id = trace_id_of(scope)
             logger.warning(
