@@ -16,6 +16,7 @@ from metrichub_core.api.errors import ApiError
 from metrichub_core.api.operations import Operations
 from metrichub_core.api.params import DoraQuery, TrendQuery, next_minute, parse_labels, parse_query
 from metrichub_core.dora import DoraQueryError, DoraReport, DoraTrend
+from metrichub_core.hub import MetricHub
 
 __all__ = ["operations"]
 
@@ -40,27 +41,7 @@ async def dora_report(request: Request) -> Response:
     `X-Cache`: `hit` from the cache (any ingest empties it), `miss` computed now, `stale` last minute's
     report of a now-relative window while this minute's is computed.
     """
-    ctx = context(request)
-    now = datetime.now(UTC)
-    minute = next_minute(now)
-    alias = ("report", request.scope["query_string"], minute)
-    cached = ctx.cache.lookup(alias)
-    if cached is not None:
-        return _hit(request, ctx, cached)
-    query = parse_query(request, DoraQuery)
-    window = query.window(now)
-    labels = parse_labels(query.label)
-    arguments: dict[str, Any] = {
-        "since": window.since,
-        "until": window.until,
-        "service": query.service,
-        "environment": query.environment,
-        "labels": labels,
-        "profile": query.profile,
-    }
-    previous = ("report", request.scope["query_string"], minute - _MINUTE)
-    key = report_key("report", arguments)
-    return await _cached(request, ctx, alias, previous, key, lambda: ctx.hub.dora(**arguments))
+    return await _report_response(request, "report", DoraQuery, lambda hub, arguments: hub.dora(**arguments))
 
 
 @operations.route(
@@ -74,27 +55,38 @@ async def dora_report(request: Request) -> Response:
 )
 async def dora_trend(request: Request) -> Response:
     """The DORA report of each `bucket` (day, week or month; weeks start on Monday) across the window."""
+    return await _report_response(request, "trend", TrendQuery, lambda hub, arguments: hub.dora_trend(**arguments))
+
+
+async def _report_response(
+    request: Request,
+    what: str,
+    query_model: type[DoraQuery],
+    compute: Callable[[MetricHub, dict[str, Any]], Awaitable[Any]],
+) -> Response:
+    """Answer a report or trend request from the cache, computing it at most once per key."""
     ctx = context(request)
     now = datetime.now(UTC)
     minute = next_minute(now)
-    alias = ("trend", request.scope["query_string"], minute)
+    alias = (what, request.scope["query_string"], minute)
     cached = ctx.cache.lookup(alias)
     if cached is not None:
         return _hit(request, ctx, cached)
-    query = parse_query(request, TrendQuery)
+    query = parse_query(request, query_model)
     window = query.window(now)
     arguments: dict[str, Any] = {
         "since": window.since,
         "until": window.until,
-        "bucket": query.bucket,
         "service": query.service,
         "environment": query.environment,
         "labels": parse_labels(query.label),
         "profile": query.profile,
     }
-    previous = ("trend", request.scope["query_string"], minute - _MINUTE)
-    key = report_key("trend", arguments)
-    return await _cached(request, ctx, alias, previous, key, lambda: ctx.hub.dora_trend(**arguments))
+    if isinstance(query, TrendQuery):
+        arguments["bucket"] = query.bucket
+    previous = (what, request.scope["query_string"], minute - _MINUTE)
+    key = report_key(what, arguments)
+    return await _cached(request, ctx, alias, previous, key, lambda: compute(ctx.hub, arguments))
 
 
 def _hit(request: Request, ctx: ApiContext, data: bytes) -> Response:
