@@ -28,7 +28,7 @@ class SyncMetricHub:
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="metrichub-sync", daemon=True)
         self._thread.start()
-        self.hub = hub or self._run(_create(storage))
+        self.hub = hub or MetricHub(storage)
 
     @classmethod
     def from_config(cls, path: str | Path | None = None, *, storage: str | None = None) -> SyncMetricHub:
@@ -65,8 +65,3 @@ class SyncMetricHub:
 
     def _run(self, coroutine: Coroutine[Any, Any, T]) -> T:
         return asyncio.run_coroutine_threadsafe(coroutine, self._loop).result()
-
-
-async def _create(storage: str | None) -> MetricHub:
-    # Created on the private loop, so the hub's locks belong to it.
-    return MetricHub(storage)
