@@ -7,11 +7,11 @@ from collections.abc import Callable
 from typing import Any
 
 from metrichub_core import Incident
+from metrichub_core.shipping import caused_by_reference
 from metrichub_plugin_github._deployments import parse_time
 
-__all__ = ["caused_by_reference", "has_label", "is_pull_request", "to_incident"]
+__all__ = ["has_label", "is_pull_request", "to_incident"]
 
-_CAUSED_BY = re.compile(r"^[ \t>*_-]*caused[- ]by[*_]*[ \t]*:[ \t*_`]*#?([0-9A-Za-z]+)", re.IGNORECASE | re.MULTILINE)
 _SEVERITY = re.compile(r"^(sev[-: ]?[0-9]+|severity[-:/ ].+|p[0-4])$", re.IGNORECASE)
 
 
@@ -23,14 +23,6 @@ def has_label(issue: dict[str, Any], label: str) -> bool:
 def is_pull_request(issue: dict[str, Any]) -> bool:
     """The issues API returns pull requests too; they carry a ``pull_request`` key."""
     return "pull_request" in issue
-
-
-def caused_by_reference(body: str | None) -> str | None:
-    """The value of a ``Caused-by: <deployment id or sha>`` line, if the body has one."""
-    if not body:
-        return None
-    match = _CAUSED_BY.search(body)
-    return match.group(1) if match else None
 
 
 def to_incident(

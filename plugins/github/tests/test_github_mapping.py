@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 from metrichub_plugin_github._deployments import deployment_outcome, run_outcome
-from metrichub_plugin_github._incidents import caused_by_reference, to_incident
+from metrichub_plugin_github._incidents import to_incident
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -72,24 +72,6 @@ def test_run_outcome(status: str, conclusion: str | None, expected: str | None) 
     run.update(status=status, conclusion=conclusion)
     outcome = run_outcome(run)
     assert (outcome.status if outcome else None) == expected
-
-
-@pytest.mark.parametrize(
-    ("body", "expected"),
-    [
-        ("Caused-by: 5123", "5123"),
-        ("Broke checkout.\n\ncaused by: #5123\n", "5123"),
-        ("**Caused-by:** `a84d88e7554f`", "a84d88e7554f"),
-        ("> Caused-By:a84d88e7554fc1fa21bcbc4efae3c782a70d2b9d", "a84d88e7554fc1fa21bcbc4efae3c782a70d2b9d"),
-        ("- Caused-by: 5123\r\n- Owner: sre", "5123"),
-        ("Not caused by: anything on this line start", None),
-        ("The deploy caused-by: 5 mention mid-line", None),
-        ("", None),
-        (None, None),
-    ],
-)
-def test_caused_by_line(body: str | None, expected: str | None) -> None:
-    assert caused_by_reference(body) == expected
 
 
 def test_incident_from_the_issue_example() -> None:
