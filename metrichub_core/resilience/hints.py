@@ -93,13 +93,14 @@ def is_rate_limited(response: httpx.Response, body: bytes = b"") -> bool:
 def server_wait_seconds(response: httpx.Response, now: float) -> float | None:
     """How long a rate-limited response tells us to wait, or ``None`` to fall back to backoff.
 
-    ``Retry-After`` wins; then the reset header when nothing remains; then GitHub's
+    ``Retry-After`` wins; then the reset header, on a 429 or when nothing remains (PagerDuty
+    sends ``ratelimit-reset`` on its 429s without ``ratelimit-remaining``); then GitHub's
     one-minute rule for a header-less 403.
     """
     hint = retry_after_seconds(response.headers, now)
     if hint is not None:
         return hint
-    if rate_limit_remaining(response.headers) == 0:
+    if response.status_code == 429 or rate_limit_remaining(response.headers) == 0:
         reset = rate_limit_reset_in(response.headers, now)
         if reset is not None:
             return reset

@@ -81,6 +81,12 @@ def test_server_wait_prefers_retry_after_then_reset_then_github_minute() -> None
     assert server_wait_seconds(response(403, reset), NOW) == 9.0
     assert server_wait_seconds(response(403, {}), NOW) == SECONDARY_LIMIT_WAIT_SECONDS
     assert server_wait_seconds(response(429, {}), NOW) is None  # no hint: exponential backoff
+    # PagerDuty: a 429 with only ``ratelimit-reset`` (delta seconds) waits the reset.
+    assert server_wait_seconds(response(429, {"ratelimit-reset": "2"}), NOW) == 2.0
+    # A 403 whose headers still show budget left is not a reset to wait for.
+    assert server_wait_seconds(
+        response(403, {"X-RateLimit-Remaining": "5", "X-RateLimit-Reset": str(NOW + 9)}), NOW
+    ) == (SECONDARY_LIMIT_WAIT_SECONDS)
 
 
 def test_budget_pauses_only_when_nothing_remains_and_reset_is_ahead() -> None:
