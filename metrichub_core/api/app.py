@@ -135,8 +135,9 @@ def create_app(
         Middleware(RequestIdMiddleware),
         Middleware(InstrumentationMiddleware, metrics=metrics),
         Middleware(ServerErrorsMiddleware),
-        Middleware(TimeoutMiddleware, seconds=settings.request_timeout_seconds),
+        # Outside the timeout: draining an oversized body after the 413 has its own bounds.
         Middleware(BodyLimitMiddleware, max_body_bytes=settings.max_body_bytes),
+        Middleware(TimeoutMiddleware, seconds=settings.request_timeout_seconds),
     ]
     app = Starlette(
         routes=routes,

@@ -86,7 +86,7 @@ async def test_a_declared_oversized_body_is_refused_before_it_is_read(make_app: 
     assert data(await client.post("/api/v1/changes", content=b"[" + b" " * 90 + b"]"))["ingested"] == 0
 
 
-async def test_a_streamed_oversized_body_is_cut_off_early(make_app: Any, client_for: Any) -> None:
+async def test_a_streamed_oversized_body_is_refused_then_drained(make_app: Any, client_for: Any) -> None:
     client = client_for(make_app(make_hub(max_body_bytes=100)))
     sent = 0
 
@@ -98,7 +98,8 @@ async def test_a_streamed_oversized_body_is_cut_off_early(make_app: Any, client_
 
     response = await client.post("/api/v1/deployments", content=chunks())
     assert_error(response, 413, "payload_too_large")
-    assert sent <= 3, f"read {sent} chunks of a body that was refused after 2"
+    # The rest is read and discarded (bounded), so a real client is not reset while it sends; see test_api_body_limit*.
+    assert sent == 1000
 
 
 async def test_webhook_bodies_are_limited_too(make_app: Any, client_for: Any) -> None:
