@@ -13,7 +13,7 @@ from metrichub_core import Change, Deployment, MetricHub
 from metrichub_core.config import Settings
 from metrichub_core.storage.base import EventQuery
 
-WEEK = {"since": date(2026, 3, 2), "until": date(2026, 3, 9)}
+SINCE, UNTIL = date(2026, 3, 2), date(2026, 3, 9)  # the week of the histories
 
 
 def table(path: Path, **extra: Any) -> dict[str, Any]:
@@ -42,7 +42,7 @@ async def test_linear_history(repo: GitRepo) -> None:
         [result] = await hub.collect()
         assert result.ok, result.error
         deployments, changes = await collected(hub)
-        report = await hub.dora(**WEEK, service="app")
+        report = await hub.dora(since=SINCE, until=UNTIL, service="app")
 
     assert sorted(deployments) == ["v1.0.0", "v1.1.0", "v1.2.0"]
     assert deployments["v1.0.0"].change_ids == []  # the first tag's range is the whole history: ships nothing
@@ -93,7 +93,7 @@ async def test_maintenance_branch_merges_prereleases_and_lightweight_tags(repo: 
         [result] = await hub.collect()
         assert result.ok, result.error
         deployments, changes = await collected(hub)
-        report = await hub.dora(**WEEK, service="app")
+        report = await hub.dora(since=SINCE, until=UNTIL, service="app")
 
     assert sorted(deployments) == ["V1.2.0", "v1.0.0", "v1.0.1", "v1.1.0", "v1.2.1"]
     assert deployments["v1.0.0"].change_ids == []

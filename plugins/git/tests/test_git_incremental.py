@@ -16,7 +16,7 @@ from metrichub_core import Change, Deployment, Event, MetricHub, SourceContext
 from metrichub_core.config import Settings
 from metrichub_core.storage.base import EventQuery
 
-WEEK = {"since": date(2026, 3, 2), "until": date(2026, 3, 9)}
+SINCE, UNTIL = date(2026, 3, 2), date(2026, 3, 9)  # the week of the histories
 
 
 async def run(hub: MetricHub, caplog: pytest.LogCaptureFixture) -> tuple[list[str], str]:
@@ -103,7 +103,7 @@ async def test_rerun_reads_only_new_tags_and_rederives_what_a_move_or_backdated_
         assert changed == ["v1.3"]
         assert (await deployment(hub, "v1.3")).change_ids == [c6]
 
-        report = await hub.dora(**WEEK, service="app")
+        report = await hub.dora(since=SINCE, until=UNTIL, service="app")
         changes = (await hub.storage.list_events(EventQuery(kind="change", limit=1000))).items
     assert {change.id for change in changes if isinstance(change, Change)} == {c2, c3, c4, c5, c6}
     assert c1 not in {change.id for change in changes}
