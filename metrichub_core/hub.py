@@ -11,18 +11,12 @@ from typing import Any
 
 import httpx
 
-from metrichub_core.collection import (
-    ProgressCallback,
-    SourceHealth,
-    SourceRegistry,
-    SourceResult,
-    collect_sources,
-    stored_source_state,
-)
+from metrichub_core.collection import ProgressCallback, SourceResult, collect_sources, stored_source_state
 from metrichub_core.config import Settings, load_settings
 from metrichub_core.dora import DoraOptions, DoraReport, DoraTrend, dora_report, dora_trend, make_scope
 from metrichub_core.models import Change, Deployment, Event, Incident
 from metrichub_core.plugins import PluginHost
+from metrichub_core.registry import SourceHealth, SourceRegistry
 from metrichub_core.sources import Source
 from metrichub_core.storage.base import Storage
 
@@ -160,9 +154,9 @@ class MetricHub:
 
         Events are stored in batches as they come; a source's cursor advances only when
         its run succeeds; ``full`` ignores the cursors. A failing source is reported in
-        its ``SourceResult`` (``ok=False``, ``error``) and never stops the others. Raises
-        ``UnknownSource`` for an id that is not configured and ``ConfigError`` for an
-        invalid ``[sources.<id>]`` table.
+        its ``SourceResult`` (``ok=False``, ``error``) and never stops the others, and so is
+        a source whose table or plugin is at fault (its one-line reason is the error).
+        Raises ``UnknownSource`` for an id that is not configured.
         """
         await self.open()
         return await collect_sources(
@@ -171,18 +165,28 @@ class MetricHub:
 
     @property
     def sources(self) -> SourceRegistry:
-        """The configured sources, validated by their kinds on first access (``ConfigError`` if invalid)."""
+        """The configured sources, validated by their kinds on first access.
+
+        A table that does not validate, or whose kind no plugin provides, is kept with its
+        ``fault`` (a one-line reason): it fails alone, the other sources work.
+        """
         registry: SourceRegistry | None = getattr(self, "_source_registry", None)
         if registry is None:
             failed = {error.name: error.error for error in self.plugins.load_errors}
             registry = SourceRegistry.from_settings(
-                self.settings.sources, self.plugins.source_kinds(), failed_plugins=failed
+                self.settings.sources,
+                self.plugins.source_kinds(),
+                plugins=self.plugins.source_plugins(),
+                failed_plugins=failed,
             )
             self._source_registry = registry
         return registry
 
     def source(self, source_id: str) -> Source:
-        """A ready instance of configured source ``source_id``, its ``ctx.state`` empty; ``UnknownSource`` if none."""
+        """A ready instance of configured source ``source_id``, its ``ctx.state`` empty.
+
+        Raises ``UnknownSource`` if none, ``SourceFault`` if its table or plugin is at fault.
+        """
         return self.sources[source_id].create()
 
     async def source_with_state(self, source_id: str, *, http: httpx.AsyncClient | None = None) -> Source:

@@ -178,6 +178,10 @@ class PluginHost:
     def source_kinds(self) -> dict[str, type[Source]]:
         return {kind: source_class for kind, (source_class, _) in sorted(self._kinds.items())}
 
+    def source_plugins(self) -> dict[str, str]:
+        """The name of the plugin that registered each source kind."""
+        return {kind: plugin for kind, (_, plugin) in sorted(self._kinds.items())}
+
     def storage_factories(self) -> dict[str, StorageFactory]:
         return {scheme: factory for scheme, (factory, _) in sorted(self._schemes.items())}
 

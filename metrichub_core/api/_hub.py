@@ -13,11 +13,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from metrichub_core.config import ConfigError
 from metrichub_core.hub import MetricHub
 from metrichub_core.sources import Source
 
-__all__ = ["HubAccess", "SourceEntry", "SourcesMisconfigured", "redact"]
+__all__ = ["HubAccess", "SourceEntry", "redact"]
 
 logger = logging.getLogger("metrichub.api")
 
@@ -29,19 +28,16 @@ def redact(text: str) -> str:
     return _URL_CREDENTIALS.sub(r"\g<scheme>***@", text)
 
 
-class SourcesMisconfigured(Exception):
-    """The ``[sources]`` tables do not validate; the message lists why (no values)."""
-
-
 @dataclass(frozen=True)
 class SourceEntry:
     """A configured source as the API shows it: never its config values."""
 
     id: str
     kind: str
-    base_url: str
+    base_url: str | None
     schedule_minutes: float | None
     webhooks: bool
+    fault: str | None = None
 
 
 @dataclass
@@ -50,19 +46,16 @@ class HubAccess:
     _webhook_sources: dict[str, Source] = field(default_factory=dict)
 
     def sources(self) -> list[SourceEntry]:
-        try:
-            registry = self.hub.sources
-        except ConfigError as exc:
-            raise SourcesMisconfigured(str(exc)) from None
         return [
             SourceEntry(
                 id=source.id,
                 kind=source.kind,
-                base_url=redact(source.config.base_url),
-                schedule_minutes=source.config.schedule_minutes,
-                webhooks=source.source_class.accepts_webhooks(),
+                base_url=redact(source.base_url) if source.base_url else None,
+                schedule_minutes=source.schedule_minutes,
+                webhooks=source.accepts_webhooks,
+                fault=redact(source.fault) if source.fault else None,
             )
-            for source in sorted(registry, key=lambda source: source.id)
+            for source in sorted(self.hub.sources, key=lambda source: source.id)
         ]
 
     def source(self, source_id: str) -> SourceEntry | None:

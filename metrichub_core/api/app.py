@@ -15,7 +15,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Match, Route
 
-from metrichub_core.api._hub import HubAccess, SourcesMisconfigured
+from metrichub_core.api._hub import HubAccess
 from metrichub_core.api.auth import BearerAuth
 from metrichub_core.api.cache import DEFAULT_TTL_SECONDS, DoraCache
 from metrichub_core.api.context import ApiContext
@@ -109,7 +109,11 @@ def create_app(
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await hub.open()
         if schedule:
-            schedules = {entry.id: entry.schedule_minutes for entry in access.sources() if entry.schedule_minutes}
+            schedules = {
+                entry.id: entry.schedule_minutes
+                for entry in access.sources()
+                if entry.schedule_minutes and entry.fault is None
+            }
             if schedules:
                 logger.info(
                     "scheduled collection: %s",
@@ -145,7 +149,6 @@ def create_app(
         exception_handlers={
             ApiError: _api_error,
             HTTPException: _http_exception,
-            SourcesMisconfigured: _sources_misconfigured,
         },
         lifespan=lifespan,
     )
@@ -209,11 +212,6 @@ async def _api_error(request: Request, exc: Exception) -> Response:
     return error_response(
         exc.code, exc.message, details=exc.details, trace_id=trace_id_of(request), headers=exc.headers
     )
-
-
-async def _sources_misconfigured(request: Request, exc: Exception) -> Response:
-    message = f"The [sources] configuration is invalid: {exc}"
-    return error_response("internal_error", message, trace_id=trace_id_of(request))
 
 
 async def _http_exception(request: Request, exc: Exception) -> Response:

@@ -8,7 +8,8 @@ import sys
 import click
 
 from metrichub_core.cli._common import EXIT_FAILED, BadConfig, HubFactory, hub_options, run_async
-from metrichub_core.collection import Progress, SourceResult, UnknownSource
+from metrichub_core.collection import Progress, SourceResult
+from metrichub_core.registry import UnknownSource
 
 
 class _LiveProgress:

@@ -16,7 +16,6 @@ from starlette.applications import Starlette
 
 from metrichub_core.api import create_app
 from metrichub_core.cli._common import BadConfig, HubFactory, hub_options
-from metrichub_core.config import ConfigError
 from metrichub_core.hub import MetricHub
 
 __all__ = ["command", "worker_app"]
@@ -44,12 +43,11 @@ _scheduler_lock: int | None = None
 def command(make_hub: HubFactory, host: str, port: int, workers: int, log_level: str, access_log: bool) -> None:
     """Serve the HTTP API, the dashboard at / and /metrics; collect sources on their schedule_minutes."""
     hub = make_hub()
-    try:
-        schedules = {
-            source.id: source.config.schedule_minutes for source in hub.sources if source.config.schedule_minutes
-        }
-    except ConfigError as exc:
-        raise BadConfig(str(exc)) from None
+    for source_id, fault in hub.sources.faults().items():
+        click.echo(f"warning: {source_id} will not collect: {fault}", err=True)
+    schedules = {
+        source.id: source.schedule_minutes for source in hub.sources if source.schedule_minutes and not source.fault
+    }
     _configure_logging(log_level, access_log)
     logger = logging.getLogger("metrichub.serve")
     options: dict[str, Any] = {

@@ -11,6 +11,7 @@ import click
 
 from metrichub_core.cli._common import EXIT_FAILED, HubFactory, hub_options, run_async
 from metrichub_core.hub import MetricHub
+from metrichub_core.registry import ConfiguredSource, SourceFault
 
 
 @click.command("sources")
@@ -20,13 +21,15 @@ from metrichub_core.hub import MetricHub
 def command(make_hub: HubFactory, check: bool, output: str) -> None:
     """List the configured sources (secrets masked) and when each last collected successfully.
 
-    With --check, exits 1 when any source's check fails.
+    A source whose table or plugin is at fault is listed with the reason. With --check,
+    exits 1 when any source's check fails or any source is at fault.
     """
 
     async def run() -> list[dict[str, Any]]:
         async with make_hub() as hub:
             rows = []
             for source in hub.sources:
+                await _probe(source)
                 health = await hub.source_health(source.id)
                 rows.append({**source.describe(), "last_success_at": health.last_success_at})
             if check:
@@ -44,8 +47,10 @@ def command(make_hub: HubFactory, check: bool, output: str) -> None:
         width = max(len(row["id"]) for row in rows)
         for row in rows:
             last = row["last_success_at"] or "never collected"
-            line = f"{row['id']:<{width}}  {row['kind']:<10}  {row['base_url']}  last success: {last}"
-            if "check" in row:
+            line = f"{row['id']:<{width}}  {row['kind'] or '?':<10}  {row['base_url'] or '-'}  last success: {last}"
+            if row["fault"]:
+                line += f"  FAULT: {row['fault']}"
+            elif "check" in row:
                 line += f"  check: {row['check']}"
             click.echo(line)
     if check and any(row.get("check") != "ok" for row in rows):
@@ -54,7 +59,12 @@ def command(make_hub: HubFactory, check: bool, output: str) -> None:
 
 async def _check(hub: MetricHub, source_id: str) -> str | None:
     configured = hub.sources[source_id]
-    source = configured.create()
+    if configured.fault is not None:
+        return configured.fault
+    try:
+        source = configured.create()
+    except SourceFault as exc:
+        return str(exc)
     try:
         await source.check()
     except Exception as exc:
@@ -62,3 +72,14 @@ async def _check(hub: MetricHub, source_id: str) -> str | None:
     finally:
         await source.ctx.http.aclose()
     return None
+
+
+async def _probe(configured: ConfiguredSource) -> None:
+    """Build the source once, so that a ``Source`` whose ``__init__`` fails is listed with its fault."""
+    if configured.fault is not None:
+        return
+    try:
+        source = configured.create()
+    except SourceFault:
+        return  # recorded in ``configured.fault``
+    await source.ctx.http.aclose()

@@ -164,11 +164,11 @@ def test_serve_with_workers_schedules_once(tmp_path: Path) -> None:
 
 def test_serve_refuses_a_bad_config(tmp_path: Path) -> None:
     config = tmp_path / "metrichub.toml"
-    config.write_text('[sources.x]\nkind = "no-such-kind"\n', encoding="utf-8")
+    config.write_text('[api]\nmax_body_bytes = "lots"\n', encoding="utf-8")
     result = subprocess.run(
         [*METRICHUB, "serve", "--config", str(config), "--port", "0"], capture_output=True, text=True, timeout=60
     )
-    assert result.returncode == 2 and "no-such-kind" in result.stderr
+    assert result.returncode == 2 and "api.max_body_bytes" in result.stderr
 
 
 def test_serve_refuses_memory_storage_with_workers(tmp_path: Path) -> None:

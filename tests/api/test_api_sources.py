@@ -19,6 +19,7 @@ async def test_list_sources(client: httpx.AsyncClient) -> None:
         "base_url": "http://127.0.0.1:9",
         "schedule_minutes": None,
         "webhooks": True,
+        "fault": None,
         "ok": True,
         "running": False,
         "breaker": "closed",
@@ -86,11 +87,21 @@ async def test_collect_errors(client: httpx.AsyncClient) -> None:
     assert_error(await client.post("/api/v1/sources/hooks/collect?wait=maybe"), 400, "validation_error")
 
 
-async def test_invalid_sources_config_is_an_internal_error_without_values(make_app: Any, client_for: Any) -> None:
-    hub = make_hub(sources={"broken": {"kind": "hooked", "token": SOURCE_TOKEN, "retries": "x"}})
-    response = await client_for(make_app(hub)).get("/api/v1/sources")
-    error = assert_error(response, 500, "internal_error")
-    assert "sources.broken" in error["message"] and SOURCE_TOKEN not in response.text
+async def test_a_source_whose_table_is_invalid_is_listed_with_its_fault(make_app: Any, client_for: Any) -> None:
+    hub = make_hub(
+        sources={"broken": {"kind": "hooked", "token": SOURCE_TOKEN, "retries": "x"}, "demo": {"kind": "demo"}}
+    )
+    client = client_for(make_app(hub))
+    response = await client.get("/api/v1/sources")
+    listing = {source["id"]: source for source in data(response)}
+    assert listing["broken"]["ok"] is False and "sources.broken.retries" in listing["broken"]["fault"]
+    assert listing["demo"]["ok"] is True and listing["demo"]["fault"] is None
+    health = data(await client.get("/api/v1/sources/broken/health"))
+    assert health["ok"] is False and health["fault"] == listing["broken"]["fault"]
+    collected = data(await client.post("/api/v1/sources/broken/collect?wait=true"))
+    assert collected["status"] == "failed" and collected["error"] == listing["broken"]["fault"]
+    assert data(await client.post("/api/v1/sources/demo/collect?wait=true"))["status"] == "succeeded"
+    assert SOURCE_TOKEN not in response.text
 
 
 async def test_a_collection_empties_the_dora_cache_as_it_stores(client: httpx.AsyncClient) -> None:

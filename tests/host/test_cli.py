@@ -76,21 +76,24 @@ def test_collect_selected_sources_and_full(tmp_path: Path) -> None:
 
 
 @pytest.mark.usefixtures("sample_installed")
-def test_collect_usage_and_config_errors_exit_2(tmp_path: Path) -> None:
+def test_collect_usage_errors_exit_2_and_a_bad_source_table_fails_alone(tmp_path: Path) -> None:
     config = write_config(tmp_path / "metrichub.toml", {"alpha": "http://127.0.0.1:9"})
     code, _, err = invoke("collect", "nope", "--config", str(config))
     assert code == 2 and "no source 'nope' is configured (configured: alpha)" in err
 
     bad = tmp_path / "bad.toml"
     bad.write_text('[sources.x]\nkind = "sample"\nbase_url = "http://x"\npage_size = 0\ntoken = "tok-secret"\n')
-    code, _, err = invoke("collect", "--config", str(bad))
-    assert code == 2 and "sources.x.page_size: Input should be greater than or equal to 1" in err
-    assert "tok-secret" not in err
+    code, out, err = invoke("collect", "--config", str(bad))
+    assert code == 1, out + err  # a source failed; the configuration as a whole is usable
+    assert (
+        "source 'x' (plugin 'sample'): config: sources.x.page_size: Input should be greater than or equal to 1" in out
+    )
+    assert "tok-secret" not in out + err and "Traceback" not in out + err
 
     unknown = tmp_path / "unknown.toml"
     unknown.write_text('[sources.x]\nkind = "gitlab-typo"\n')
-    code, _, err = invoke("collect", "--config", str(unknown))
-    assert code == 2 and "unknown source kind 'gitlab-typo' (installed kinds: " in err
+    code, out, err = invoke("collect", "--config", str(unknown))
+    assert code == 1 and "unknown source kind 'gitlab-typo' (installed kinds: " in out
 
     empty = tmp_path / "empty.toml"
     empty.write_text(f'storage = "sqlite:///{tmp_path / "e.db"}"\n')

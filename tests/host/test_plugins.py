@@ -210,9 +210,8 @@ def test_unknown_storage_scheme_lists_installed() -> None:
 
 def test_unknown_kind_error_mentions_plugins_that_failed_to_load(install_plugin: InstallPlugin) -> None:
     from metrichub_core import MetricHub
-    from metrichub_core.config import ConfigError, Settings
+    from metrichub_core.config import Settings
 
     install_plugin("metrichub-plugin-broken", {"broken": "mh_broken_plugin"}, {"mh_broken_plugin": BROKEN})
     hub = MetricHub("memory://", settings=Settings(sources={"x": {"kind": "shipit-ish"}}), plugins=PluginHost.load())
-    with pytest.raises(ConfigError, match=r"plugins that failed to load: broken: RuntimeError: broken at import"):
-        _ = hub.sources
+    assert "plugins that failed to load: broken: RuntimeError: broken at import" in (hub.sources["x"].fault or "")

@@ -38,9 +38,10 @@ class CollectionOut(BaseModel):
 class SourceOut(BaseModel):
     id: str
     kind: str
-    base_url: str
+    base_url: str | None
     schedule_minutes: float | None
     webhooks: bool
+    fault: str | None = Field(None, description="Why the source cannot be used (its table or plugin), one line.")
     ok: bool
     running: bool
     breaker: str | None
@@ -58,6 +59,7 @@ class SourceHealthOut(BaseModel):
     budget: dict[str, Any]
     last_run: dict[str, Any] | None
     last_success_at: str | None
+    fault: str | None = Field(None, description="Why the source cannot be used (its table or plugin), one line.")
     schedule_minutes: float | None
     last_api_collection: CollectionOut | None
 
@@ -76,6 +78,7 @@ async def list_sources(request: Request) -> Response:
                 base_url=entry.base_url,
                 schedule_minutes=entry.schedule_minutes,
                 webhooks=entry.webhooks,
+                fault=entry.fault,
                 ok=health["ok"],
                 running=health["running"] or entry.id in ctx.runner.running,
                 breaker=(health.get("breaker") or {}).get("state"),

@@ -51,6 +51,8 @@ async def receive_webhook(request: Request) -> Response:
     if entry is None or not entry.webhooks:
         reason = "is not configured" if entry is None else "takes no webhooks"
         raise ApiError("not_found", f"Source {source_id!r} {reason}.")
+    if entry.fault is not None:  # a 5xx: the sender retries later instead of disabling the hook
+        raise ApiError("internal_error", f"Source {source_id!r} cannot be used: {entry.fault}")
     body = await request.body()
     source = ctx.access.webhook_source(source_id)
     headers = request.headers
