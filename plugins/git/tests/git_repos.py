@@ -13,6 +13,8 @@ import subprocess
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from metrichub_core import Change, Deployment, MetricHub
+from metrichub_core.storage.base import EventQuery
 from metrichub_core.testing import FakeUpstream, Reply
 
 T0 = datetime(2026, 3, 2, tzinfo=UTC)  # a Monday
@@ -101,3 +103,13 @@ def publish(upstream: FakeUpstream, bare: Path, name: str) -> None:
         upstream.script(f"/{name}/{path.relative_to(bare).as_posix()}", Reply(200, body=path.read_bytes()))
     for path in (bare / "objects" / "pack").iterdir():
         upstream.script(f"/{name}/objects/pack/{path.name}", Reply(200, body=path.read_bytes()))
+
+
+async def collected(hub: MetricHub) -> tuple[dict[str, Deployment], dict[str, Change]]:
+    """The deployments and changes stored in ``hub``, by id."""
+    deployments = (await hub.storage.list_events(EventQuery(kind="deployment", limit=1000))).items
+    changes = (await hub.storage.list_events(EventQuery(kind="change", limit=1000))).items
+    return (
+        {event.id: event for event in deployments if isinstance(event, Deployment)},
+        {event.id: event for event in changes if isinstance(event, Change)},
+    )

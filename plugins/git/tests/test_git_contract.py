@@ -33,7 +33,7 @@ class TestGitSourceContract(SourceContract):
         changes.append(repo.commit("c3", hours(4)))
         repo.tag("v1.2", hours(5))
         deployments = {("deployment", name) for name in ("v1.0", "v1.1", "v1.2")}
-        self.expected_keys = deployments | {("change", sha) for sha in changes}
+        type(self).expected_keys = deployments | {("change", sha) for sha in changes}
         self.cache = tmp_path / "cache"
         with FakeUpstream() as server:
             serve_dumb_http(server, repo.path, tmp_path / "served.git")

@@ -7,26 +7,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from git_repos import GitRepo, hours
+from git_repos import GitRepo, collected, hours
 
-from metrichub_core import Change, Deployment, MetricHub
+from metrichub_core import MetricHub
 from metrichub_core.config import Settings
-from metrichub_core.storage.base import EventQuery
 
 SINCE, UNTIL = date(2026, 3, 2), date(2026, 3, 9)  # the week of the histories
 
 
 def table(path: Path, **extra: Any) -> dict[str, Any]:
     return {"kind": "git", "repository": str(path), **extra}
-
-
-async def collected(hub: MetricHub) -> tuple[dict[str, Deployment], dict[str, Change]]:
-    deployments = (await hub.storage.list_events(EventQuery(kind="deployment", limit=1000))).items
-    changes = (await hub.storage.list_events(EventQuery(kind="change", limit=1000))).items
-    return (
-        {event.id: event for event in deployments if isinstance(event, Deployment)},
-        {event.id: event for event in changes if isinstance(event, Change)},
-    )
 
 
 async def test_linear_history(repo: GitRepo) -> None:
