@@ -13,6 +13,7 @@ from typing import Any, Literal
 
 __all__ = [
     "BUILD_FIELDS",
+    "from_millis",
     "BuildRecord",
     "Commit",
     "Status",
@@ -30,6 +31,7 @@ BUILD_FIELDS = (
     "actions[parameters[name,value],lastBuiltRevision[SHA1],remoteUrls],"
     f"changeSet[{_ITEMS}],changeSets[{_ITEMS}]"
 )
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _PIPELINE_RUN = "org.jenkinsci.plugins.workflow.job.WorkflowRun"
 Status = Literal["success", "failure", "cancelled", "running"]
 
@@ -84,7 +86,7 @@ def parse_build(item: dict[str, Any], *, parameter: str, repository: str | None)
         url=item.get("url"),
         result=item.get("result"),
         building=bool(item.get("building")),
-        started_at=datetime.fromtimestamp(timestamp / 1000, UTC),
+        started_at=from_millis(timestamp),
         duration=timedelta(milliseconds=max(0, int(item.get("duration") or 0))),
         pipeline=item.get("_class") == _PIPELINE_RUN,
         environment_name=_parameter(actions, parameter),
@@ -92,6 +94,11 @@ def parse_build(item: dict[str, Any], *, parameter: str, repository: str | None)
         commits=commits,
         other_checkouts=len(others),
     )
+
+
+def from_millis(value: int) -> datetime:
+    """A Jenkins time (ms since the epoch) as an exact UTC datetime (no float rounding)."""
+    return EPOCH + timedelta(milliseconds=value)
 
 
 def deployment_status(record: BuildRecord, unstable: Status) -> Status | None:

@@ -56,6 +56,10 @@ class JenkinsClient:
             headers["Authorization"] = "Basic " + base64.b64encode(pair).decode("ascii")
         return headers
 
+    async def job_json(self, full_name: str, tree: str) -> Any:
+        """``GET /job/…/api/json?tree=…`` of the job (or folder) ``full_name``."""
+        return await self.get_json(job_path(full_name) + "/api/json", tree)
+
     async def get_json(self, path: str, tree: str | None = None) -> Any:
         """GET ``base_url + path`` (with ``?tree=`` when given); error statuses raise ``JenkinsError``."""
         self.requests += 1

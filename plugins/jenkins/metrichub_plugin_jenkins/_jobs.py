@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from metrichub_plugin_jenkins._client import JenkinsClient, job_path
+from metrichub_plugin_jenkins._client import JenkinsClient
 from metrichub_plugin_jenkins._config import JenkinsConfig
 
 __all__ = ["CHILD_FIELDS", "MAX_DEPTH", "JobTarget", "expand", "is_container"]
@@ -63,7 +63,7 @@ async def _walk(
                 found.append(JobTarget(child_name, entry, config.service_of(entry, project)))
         elif is_container({"_class": child.get("_class", "")}):
             if depth < MAX_DEPTH:
-                listing = await client.get_json(job_path(child_name), CHILD_FIELDS)
+                listing = await client.job_json(child_name, CHILD_FIELDS)
                 await _walk(client, config, entry, child_name, listing, depth + 1, found)
             else:
                 client.logger.warning("%s: not following folders deeper than %d levels", child_name, MAX_DEPTH)

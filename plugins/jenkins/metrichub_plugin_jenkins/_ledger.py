@@ -4,9 +4,10 @@ A build's change set lists the commits since the previous build of the job, what
 build's result or environment. So the ledger keeps, in build-number order, every commit the
 job's builds listed, and per environment the position up to which a successful build for it
 has shipped them: a success for ``E`` ships everything listed since ``E``'s previous success.
-An environment seen for the first time starts at the oldest commit still held (the first
-environment of a job: its first build), and the list is trimmed to what some environment
-has not shipped yet (at most ``MAX_PENDING`` commits).
+An environment seen for the first time starts at the job's first build, but at most
+``FIRST_SHIP`` commits back (so a production job promoting what staging builds listed ships
+them with its first success). The list is trimmed to what some environment has not shipped
+yet plus the last ``FIRST_SHIP`` commits, and never holds more than ``MAX_PENDING``.
 
 ``done`` is the highest build number up to which every build is finished and folded in; the
 state is saved as of ``done``, so builds after one that was still running are folded again
@@ -20,9 +21,12 @@ from typing import Any
 
 from metrichub_plugin_jenkins._builds import Commit
 
-__all__ = ["MAX_PENDING", "JobLedger"]
+__all__ = ["FIRST_SHIP", "MAX_PENDING", "JobLedger"]
 
-MAX_PENDING = 10_000  # commits held per job (Jenkins lists at most 1,024 per build)
+MAX_PENDING = 10_000  # commits held per job, at most
+FIRST_SHIP = (
+    1_024  # commits listed before it that an environment's first success ships, at most (Jenkins' cap per build)
+)
 
 
 class JobLedger:
@@ -71,8 +75,9 @@ class JobLedger:
 
     def fold(self, environment: str, listed: list[Commit], success: bool) -> list[Commit]:
         """Add one build's listed commits; a success returns what it ships (each commit once)."""
+        end = self.base + len(self.commits)
+        start = self.shipped.setdefault(environment, max(self.base, end - FIRST_SHIP))
         self.commits.extend(listed)
-        start = self.shipped.setdefault(environment, self.base)
         shipped: list[Commit] = []
         if success:
             seen: set[str] = set()
@@ -86,7 +91,7 @@ class JobLedger:
 
     def _trim(self) -> None:
         end = self.base + len(self.commits)
-        floor = max(min(self.shipped.values(), default=self.base), end - MAX_PENDING)
+        floor = max(min([*self.shipped.values(), end - FIRST_SHIP]), end - MAX_PENDING)
         if floor > self.base:
             del self.commits[: floor - self.base]
             self.base = floor

@@ -3,11 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, ClassVar
 
 from metrichub_core import Change, Deployment, Event, Source, SourceConfig, SourceContext
-from metrichub_plugin_jenkins._builds import BuildRecord, Status, builds_tree, deployment_status, parse_build
+from metrichub_plugin_jenkins._builds import (
+    BuildRecord,
+    Status,
+    builds_tree,
+    deployment_status,
+    from_millis,
+    parse_build,
+)
 from metrichub_plugin_jenkins._client import JenkinsClient, JenkinsError, job_path
 from metrichub_plugin_jenkins._config import JenkinsConfig
 from metrichub_plugin_jenkins._jobs import CHILD_FIELDS, JobTarget, expand, is_container
@@ -48,7 +55,7 @@ class JenkinsSource(Source):
     async def check(self) -> None:
         client = self._client()
         for entry in self.settings.jobs:
-            await client.get_json(job_path(entry) + "/api/json", "fullName")
+            await client.job_json(entry, "fullName")
 
     async def collect(self, since: datetime | None) -> AsyncIterator[Event]:
         full = since is None or self.ctx.state.get("version") != STATE_VERSION
@@ -118,7 +125,7 @@ class JenkinsSource(Source):
                 continue  # NOT_BUILT, no result, or a deploy stage that did not run: its commits wait
             for sha, millis in shipped:
                 if millis > 0:
-                    committed = datetime.fromtimestamp(millis / 1000, UTC)
+                    committed = from_millis(millis)
                     yield Change(id=sha, source=self.id, service=target.service, committed_at=committed)
             yield self._deployment(target, record, status, environment, [sha for sha, _ in shipped])
         if saved is None:
@@ -133,10 +140,9 @@ class JenkinsSource(Source):
         self, client: JenkinsClient, name: str, ledger: JobLedger, body: dict[str, Any] | None
     ) -> list[dict[str, Any]]:
         """The builds above ``ledger.done`` (all of them on a first run), newest first, by ranges."""
-        path = job_path(name) + "/api/json"
         size = _first_size(ledger)
         if body is None:
-            body = await client.get_json(path, builds_tree(0, size, job_fields="firstBuild[number]"))
+            body = await client.job_json(name, builds_tree(0, size, job_fields="firstBuild[number]"))
         first = (body.get("firstBuild") or {}).get("number")
         items: list[dict[str, Any]] = []
         start = 0
@@ -149,7 +155,7 @@ class JenkinsSource(Source):
             if (ledger.done is not None and oldest <= ledger.done) or (first is not None and oldest <= int(first)):
                 return items  # reached what was read before, or the job's first build
             start, size = start + size, PAGE
-            body = await client.get_json(path, builds_tree(start, start + size))
+            body = await client.job_json(name, builds_tree(start, start + size))
         raise JenkinsError(f"{name}: more than {MAX_PAGES * PAGE} builds, or the build list never ends")
 
     async def _status(self, client: JenkinsClient, name: str, record: BuildRecord, ledger: JobLedger) -> Status | None:
