@@ -10,9 +10,9 @@ import re
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 
 __all__ = ["DEFAULT_STORAGE", "ApiSettings", "ConfigError", "Settings", "load_settings", "validation_message"]
 
@@ -28,9 +28,26 @@ class ConfigError(Exception):
 class ApiSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    tokens: list[SecretStr] = Field(default_factory=list, description="Bearer tokens for write routes; none = open.")
+    auth: Literal["writes", "all"] = Field(
+        "writes", description='Routes that need a token: "writes", or "all" (but health, webhooks, the dashboard page).'
+    )
+    tokens: list[SecretStr] = Field(
+        default_factory=list, description='Bearer tokens that may read and write; none (with auth = "writes") = open.'
+    )
+    read_tokens: list[SecretStr] = Field(
+        default_factory=list, description='Bearer tokens that may only read (403 on writes); needs auth = "all".'
+    )
     max_body_bytes: int = Field(1_048_576, gt=0, description="Larger request bodies get 413.")
     request_timeout_seconds: float = Field(30.0, gt=0, description="Slower requests get 504.")
+
+    @model_validator(mode="after")
+    def _fails_closed(self) -> ApiSettings:
+        # Never an API the operator believes closed but is open: both mistakes are refused at load.
+        if self.auth == "all" and not any(token.get_secret_value() for token in [*self.tokens, *self.read_tokens]):
+            raise ValueError('api.auth = "all" needs at least one token in api.tokens or api.read_tokens')
+        if self.auth == "writes" and self.read_tokens:
+            raise ValueError('api.read_tokens only apply with api.auth = "all" (with "writes" every read is open)')
+        return self
 
 
 class Settings(BaseModel):

@@ -83,7 +83,7 @@ def create_app(
     async def collect(source_id: str, full: bool) -> dict[str, Any]:
         return await access.collect(source_id, full=full)
 
-    auth = BearerAuth(settings.tokens)
+    auth = BearerAuth.from_settings(settings)
     ctx = ApiContext(
         hub=hub,
         settings=settings,
@@ -99,7 +99,7 @@ def create_app(
         ),
         deliveries=DeliveryLog(),
         operations=list(OPERATIONS),
-        openapi_document=to_json(build_openapi(OPERATIONS, auth_enabled=auth.enabled)),
+        openapi_document=to_json(build_openapi(OPERATIONS, auth=auth)),
     )
 
     observer = _IngestObserver(ctx)
@@ -171,8 +171,8 @@ def _route(operation: Operation, auth: BearerAuth) -> Route:
     endpoint: Endpoint = operation.endpoint
     if operation.query is None and operation.path.startswith(API_PREFIX):
         endpoint = _without_query(endpoint)
-    if operation.write:
-        endpoint = _authenticated(endpoint, auth)
+    if auth.guards(operation):
+        endpoint = _authenticated(endpoint, auth, write=operation.write)
     return Route(operation.path, endpoint, methods=[operation.method], name=operation.operation_id)
 
 
@@ -198,10 +198,10 @@ def _without_query(endpoint: Endpoint) -> Endpoint:
     return checked
 
 
-def _authenticated(endpoint: Endpoint, auth: BearerAuth) -> Endpoint:
+def _authenticated(endpoint: Endpoint, auth: BearerAuth, *, write: bool) -> Endpoint:
     @functools.wraps(endpoint)
     async def checked(request: Request) -> Response:
-        auth.check(request)
+        auth.check(request, write=write)
         return await endpoint(request)
 
     return checked

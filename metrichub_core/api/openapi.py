@@ -9,6 +9,7 @@ from pydantic import BaseModel
 from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
 from metrichub_core import __version__
+from metrichub_core.api.auth import BearerAuth
 from metrichub_core.api.envelope import Envelope, ErrorEnvelope
 from metrichub_core.api.errors import ERROR_STATUS, ErrorCode
 from metrichub_core.api.operations import API_PREFIX, Operation
@@ -19,8 +20,8 @@ _REF = "#/components/schemas/{model}"
 
 _ERROR_TEXT: dict[ErrorCode, str] = {
     "validation_error": "Invalid query, path or body; `details` names each field.",
-    "unauthorized": "No or a malformed bearer token (write routes, when tokens are configured).",
-    "forbidden": "The bearer token is not one of the configured tokens.",
+    "unauthorized": "No or a malformed bearer token (sent with a `WWW-Authenticate: Bearer` challenge).",
+    "forbidden": "The bearer token is not one of the configured tokens, or is a read-only token on a write route.",
     "not_found": "No such resource.",
     "method_not_allowed": "The path does not take this method.",
     "conflict": "The request conflicts with the resource's current state.",
@@ -30,7 +31,7 @@ _ERROR_TEXT: dict[ErrorCode, str] = {
 }
 
 
-def build_openapi(operations: Iterable[Operation], *, auth_enabled: bool) -> dict[str, Any]:
+def build_openapi(operations: Iterable[Operation], *, auth: BearerAuth) -> dict[str, Any]:
     operations = [operation for operation in operations if operation.in_schema]
     envelopes: dict[int, type[BaseModel]] = {}
     wanted: list[tuple[type[BaseModel], JsonSchemaMode]] = [(ErrorEnvelope, "serialization")]
@@ -61,8 +62,8 @@ def build_openapi(operations: Iterable[Operation], *, auth_enabled: bool) -> dic
                 "required": operation.body_required,
                 "content": {"application/json": {"schema": refs[(operation.body, "validation")]}},
             }
-        item["responses"] = _responses(operation, refs, envelopes, auth_enabled)
-        if operation.write and auth_enabled:
+        item["responses"] = _responses(operation, refs, envelopes, auth.guards(operation))
+        if auth.guards(operation):
             item["security"] = [{"bearerAuth": []}]
         paths.setdefault(operation.path, {})[operation.method.lower()] = item
 
@@ -76,7 +77,7 @@ def build_openapi(operations: Iterable[Operation], *, auth_enabled: bool) -> dic
             }
         },
     }
-    if auth_enabled:
+    if auth.enabled:
         components["securitySchemes"] = {"bearerAuth": {"type": "http", "scheme": "bearer"}}
     return {
         "openapi": "3.1.0",
@@ -96,7 +97,7 @@ def _responses(
     operation: Operation,
     refs: Mapping[Any, Any],
     envelopes: dict[int, type[BaseModel]],
-    auth_enabled: bool,
+    guarded: bool,
 ) -> dict[str, Any]:
     headers = {"X-Request-ID": {"$ref": "#/components/headers/X-Request-ID"}}
     if operation.media_type == "application/json":
@@ -121,7 +122,7 @@ def _responses(
         codes.append("validation_error")  # unknown query parameters are refused everywhere under /api/v1
     if operation.method in {"POST", "PUT", "PATCH"}:
         codes.append("payload_too_large")
-    if operation.write and auth_enabled:
+    if guarded:
         codes += ["unauthorized", "forbidden"]
     error_content = {"application/json": {"schema": refs[(ErrorEnvelope, "serialization")]}}
     for code in sorted(set(codes), key=lambda name: ERROR_STATUS[name]):

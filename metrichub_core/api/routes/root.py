@@ -46,10 +46,19 @@ async def prometheus_metrics(request: Request) -> Response:
 
 @operations.route("GET", "/", summary="Dashboard", response=None, media_type="text/html")
 async def dashboard(request: Request) -> Response:
-    """A one-page dashboard that reads this API."""
-    return Response(_dashboard_html(), media_type="text/html", headers={"Cache-Control": "no-cache"})
+    """A one-page dashboard that reads this API. With `[api] auth = "all"` the page (which holds no data)
+    asks for a token before it fetches anything, keeps it in the tab's sessionStorage and sends it as a
+    bearer token."""
+    page = _dashboard_html(reads_need_token=context(request).auth.reads)
+    return Response(page, media_type="text/html", headers={"Cache-Control": "no-cache"})
 
 
 @cache
-def _dashboard_html() -> bytes:
-    return resources.files("metrichub_core.api").joinpath("static/dashboard.html").read_bytes()
+def _dashboard_html(*, reads_need_token: bool) -> bytes:
+    page = resources.files("metrichub_core.api").joinpath("static/dashboard.html").read_bytes()
+    if reads_need_token:  # the page reads this mark before its first fetch
+        page = page.replace(_AUTH_MARK % b"writes", _AUTH_MARK % b"all", 1)
+    return page
+
+
+_AUTH_MARK = b'<meta name="metrichub-auth" content="%s">'
