@@ -93,10 +93,18 @@ class GitRunner:
         try:
             stdout, stderr = await asyncio.wait_for(process.communicate(stdin), self.timeout)
         except TimeoutError:
-            process.kill()
-            await process.wait()
+            await _stop(process)
             raise GitError(f"{what} did not finish within {self.timeout:g} s (git_timeout_seconds)") from None
+        except asyncio.CancelledError:  # the collection was cancelled: leave no git behind
+            await _stop(process)
+            raise
         if process.returncode != 0:
             message = stderr.decode("utf-8", "replace").strip()[-_STDERR_TAIL:]
             raise GitError(redact(f"{what} failed (exit {process.returncode}): {message}"))
         return stdout
+
+
+async def _stop(process: asyncio.subprocess.Process) -> None:
+    if process.returncode is None:
+        process.kill()
+        await process.wait()

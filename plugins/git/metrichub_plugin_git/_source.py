@@ -59,6 +59,7 @@ class GitSource(Source):
             config = GitConfig.model_validate(config.model_dump())
         super().__init__(id, config, ctx)
         self.settings: GitConfig = config
+        self.service = config.service_name()
         self.last_summary = CollectionSummary()
 
     async def check(self) -> None:
@@ -90,10 +91,7 @@ class GitSource(Source):
                 shipped = await self._derive_all(git, order, ledger, listing, report_all=saved is None)
             for tag, commits in shipped:
                 for commit in commits:
-                    yield Change(
-                        id=commit.sha, source=self.id, service=self.settings.service_name(),
-                        committed_at=commit.authored_at,
-                    )  # fmt: skip
+                    yield Change(id=commit.sha, source=self.id, service=self.service, committed_at=commit.authored_at)
                 yield self._deployment(tag, commits)
                 ledger.record(tag, [commit.sha for commit in commits])
                 summary.emitted.append(tag.name)
@@ -145,7 +143,7 @@ class GitSource(Source):
         return Deployment(
             id=tag.name,
             source=self.id,
-            service=self.settings.service_name(),
+            service=self.service,
             environment=self.settings.environment,
             status="success",
             started_at=tag.at,
