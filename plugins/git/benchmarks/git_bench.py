@@ -80,11 +80,12 @@ def stream(commits: int, tags: int) -> Iterator[bytes]:
     yield f"reset refs/heads/main\nfrom :{main}\n\n".encode()
 
 
-def _commit(mark: int, at: int, subject: str, parent: int | None, merged: int | None = None) -> bytes:
+def _commit(mark: int, at: int, subject: str, parent: int | str | None, merged: int | None = None) -> bytes:
+    """A commit with no files; ``parent`` is a mark number or a commit id."""
     message = f"{subject}\n".encode()
     lines = [f"commit refs/heads/main\nmark :{mark}\n", f"author Dev <d@example.invalid> {at - 120} +0000\n",
              f"committer Dev <d@example.invalid> {at} +0000\n", f"data {len(message)}\n"]  # fmt: skip
-    tail = f"from :{parent}\n" if parent is not None else ""
+    tail = "" if parent is None else f"from :{parent}\n" if isinstance(parent, int) else f"from {parent}\n"
     if merged is not None:
         tail += f"merge :{merged}\n"
     return "".join(lines).encode() + message + tail.encode() + b"\n"
@@ -101,13 +102,8 @@ def add_release(path: Path, name: str, commits: int = 20) -> None:
     head = subprocess.run(["git", "-C", str(path), "rev-parse", "main"], check=True, capture_output=True,
                           text=True, env=env()).stdout.strip()  # fmt: skip
     clock = int(time.time()) - 3600
-    parts = []
-    for index in range(commits):
-        parent = f"from {head}\n" if index == 0 else f"from :{index}\n"
-        message = f"late change {index}\n".encode()
-        parts.append(f"commit refs/heads/main\nmark :{index + 1}\nauthor Dev <d@example.invalid> {clock + index} +0000\n"
-                     f"committer Dev <d@example.invalid> {clock + index} +0000\ndata {len(message)}\n".encode()
-                     + message + parent.encode() + b"\n")  # fmt: skip
+    parts = [_commit(index + 1, clock + index, f"late change {index}", head if index == 0 else f":{index}")
+             for index in range(commits)]  # fmt: skip
     message = f"release {name}\n".encode()
     parts.append(f"tag {name}\nfrom :{commits}\ntagger Bench <b@example.invalid> {clock + 600} +0000\n"
                  f"data {len(message)}\n".encode() + message + b"\n")  # fmt: skip
@@ -144,7 +140,7 @@ class Counting:
             counter.calls += 1
             return await counter._run(runner, *args, stdin=stdin)
 
-        GitRunner.run = run  # type: ignore[method-assign]
+        setattr(GitRunner, "run", run)  # noqa: B010 - patched for the benchmark only
 
 
 async def collect(path: Path, state: dict[str, Any], since: Any) -> tuple[float, int, int]:
