@@ -1,0 +1,162 @@
+"""Through ``MetricHub``: DORA figures equal a hand computation after a full sync, an incremental run
+and ``collect --full``; with incidents from another source, CFR and recovery time by hand."""
+
+from __future__ import annotations
+
+import statistics
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from jenkins_fake import T0, FakeJenkins, History, check_deployments, table
+
+from metrichub_core import Incident, MetricHub
+from metrichub_core.config import Settings
+from metrichub_core.storage.base import EventQuery
+
+SERVICES = {"deploy-api": "api"}
+WINDOW = {"since": T0 - timedelta(days=1), "until": T0 + timedelta(days=120)}
+
+
+def generate(history: History, rounds: int) -> None:
+    """``deploy-api`` promotes staging to production through ENVIRONMENT; ``platform/shop``'s main deploys."""
+    rng = history.rng
+    for _ in range(rounds):
+        history.build("deploy-api", "SUCCESS" if rng.random() < 0.9 else "FAILURE", environment="staging",
+                      commits=rng.randint(1, 3))  # fmt: skip
+        result = rng.choice(["SUCCESS"] * 5 + ["FAILURE", "UNSTABLE", "ABORTED", "NOT_BUILT"])
+        history.build("deploy-api", result, environment=rng.choice(["production", "prod"]))
+        if rng.random() < 0.2:
+            history.build("deploy-api", "SUCCESS", commits=1)  # no parameter: production
+        history.build("platform/shop/main", rng.choice(["SUCCESS"] * 4 + ["FAILURE"]), commits=rng.randint(0, 2))
+        history.build("platform/shop/PR-7", "SUCCESS", commits=1)  # not a collected branch
+
+
+def expected(history: History, jenkins: FakeJenkins) -> dict[str, dict[str, Any]]:
+    jobs = {"deploy-api": "api", **{name: "shop" for name in jenkins.jobs if name.startswith("platform/shop/ma")}}
+    return history.expected(jobs)
+
+
+def hand_dora(want: dict[str, dict[str, Any]], committed: dict[str, Any], service: str | None) -> dict[str, Any]:
+    """Production successes and the lead time of each commit they shipped, straight from the expectations."""
+    shipped = [
+        e for e in want.values()
+        if e["environment"] == "production" and e["status"] == "success" and service in (None, e["service"])
+    ]  # fmt: skip
+    leads = [(e["finished_at"] - committed[sha]).total_seconds() for e in shipped for sha in e["change_ids"]]
+    return {
+        "count": len(shipped),
+        "leads": len(leads),
+        "median": statistics.median(leads),
+        "mean": statistics.mean(leads),
+    }
+
+
+async def stored(hub: MetricHub) -> list[Any]:
+    events: list[Any] = []
+    for kind in ("deployment", "change"):
+        cursor = None
+        while True:
+            page = await hub.storage.list_events(EventQuery(kind=kind, source="ci", limit=500, cursor=cursor))
+            events += page.items
+            cursor = page.next_cursor
+            if cursor is None:
+                break
+    return events
+
+
+async def check(hub: MetricHub, history: History, jenkins: FakeJenkins) -> None:
+    want = expected(history, jenkins)
+    events = await stored(hub)
+    check_deployments(events, want)
+    changes = {event.id: event.committed_at for event in events if event.kind == "change"}
+    for service in (None, "api", "shop"):
+        hand = hand_dora(want, history.committed, service)
+        report = await hub.dora(service=service, **WINDOW)
+        assert report.deployment_frequency.count == hand["count"], service
+        assert report.lead_time.count == hand["leads"], service
+        assert report.lead_time.median_seconds == pytest.approx(hand["median"], abs=0.01), service
+        assert report.lead_time.mean_seconds == pytest.approx(hand["mean"], abs=0.01), service
+    shipped = {sha for e in want.values() if e["status"] == "success" for sha in e["change_ids"]}
+    assert {sha: changes[sha] for sha in shipped} == {sha: history.committed[sha] for sha in shipped}
+
+
+async def test_full_sync_incremental_run_and_full_again(jenkins: FakeJenkins) -> None:
+    jenkins.job("deploy-api")
+    jenkins.folder("platform")
+    jenkins.folder("platform/shop", multibranch=True)
+    jenkins.job("platform/shop/main", pipeline=True)
+    jenkins.job("platform/shop/PR-7", pipeline=True)
+    history = History(jenkins, seed=11)
+    generate(history, 40)
+    running = history.build("deploy-api", None, environment="production", building=True)
+    source = table(jenkins, jobs=["deploy-api", "platform/shop"], services=SERVICES)
+    hub = MetricHub("memory://", settings=Settings(storage="memory://", sources={"ci": source}))
+    async with hub:
+        [result] = await hub.collect()
+        assert result.ok, result.error
+        builds = sum(len(job.builds) for job in jenkins.jobs.values() if "PR-" not in job.full_name)
+        print(f"full sync: {len(jenkins.log)} requests for {builds} builds in 2 jobs")
+        pages = -(-len(jenkins.jobs["deploy-api"].builds) // 100)  # ranges of 100, newest first
+        assert len(jenkins.log) == pages + 1 + 1  # deploy-api's pages; the project's listing; main: one page
+        await check(hub, history, jenkins)
+
+        jenkins.clear()
+        [result] = await hub.collect()
+        assert result.ok, result.error
+        print(f"re-run with nothing new: {len(jenkins.log)} requests (2 jobs and the multibranch listing)")
+        assert len(jenkins.log) == 3
+
+        jenkins.clear()
+        history.finish(running, "SUCCESS")
+        generate(history, 5)
+        jenkins.job("platform/shop/master", pipeline=True)  # a new branch, found without a config change
+        for _ in range(3):
+            history.build("platform/shop/master", "SUCCESS", commits=1)
+        [result] = await hub.collect()
+        assert result.ok, result.error
+        print(f"incremental run: {len(jenkins.log)} requests")
+        await check(hub, history, jenkins)
+        assert any(e.id == f"deploy-api#{running.number}" and e.status == "success" for e in await stored(hub))
+
+        jenkins.clear()
+        [result] = await hub.collect(full=True)
+        assert result.ok, result.error
+        await check(hub, history, jenkins)
+
+
+async def test_incidents_from_another_source_give_cfr_and_recovery(jenkins: FakeJenkins) -> None:
+    job = jenkins.job("deploy-api")
+    minutes = timedelta(minutes=10)
+    for hours, result in ((0, "SUCCESS"), (2, "FAILURE"), (4, "SUCCESS"), (8, "SUCCESS"), (24, "SUCCESS")):
+        job.add(result, T0 + timedelta(hours=hours), duration=minutes, sha=f"{hours:040x}")
+    hub = MetricHub(
+        "memory://", settings=Settings(storage="memory://", sources={"ci": table(jenkins, jobs=["deploy-api"])})
+    )
+    async with hub:
+        [result] = await hub.collect()
+        assert result.ok, result.error
+
+        def incident(name: str, start: float, end: float | None, **fields: Any) -> Incident:
+            resolved = None if end is None else T0 + timedelta(hours=end)
+            return Incident(id=name, source="pager", service="deploy-api", started_at=T0 + timedelta(hours=start),
+                            resolved_at=resolved, **fields)  # fmt: skip
+
+        await hub.ingest([
+            incident("A", 5, 6),  # no caused_by: the last success finished before 5 h is #3 (4 h 10)
+            incident("B", 9, 9.5, caused_by="deploy-api#1"),  # names #1 (a production success): #1
+            incident("C", 30, 32, deployment_related=False),  # left out of CFR, counts for time to restore
+            incident("D", 26, None),  # still open; by time: #5 (24 h 10)
+        ])  # fmt: skip
+        report = await hub.dora(service="deploy-api", since=T0, until=T0 + timedelta(days=7))
+    # Production successes: #1 (0 h), #3 (4 h), #4 (8 h), #5 (24 h) = 4; failed: #3 (A), #1 (B), #5 (D) = 3.
+    assert report.deployment_frequency.count == 4
+    assert (report.change_failure_rate.failed, report.change_failure_rate.total) == (3, 4)
+    assert report.change_failure_rate.value == 0.75
+    # Recovery of attributed, resolved incidents: A 1 h = 3600 s, B 30 min = 1800 s; D is still open.
+    recovery = report.failed_deployment_recovery_time
+    assert (recovery.count, recovery.open) == (2, 1)
+    assert recovery.median_seconds == 2700.0 and recovery.mean_seconds == 2700.0  # (3600 + 1800) / 2
+    # Time to restore: every resolved incident, A 3600, B 1800, C 7200 s: median 3600; D open.
+    restore = report.time_to_restore
+    assert (restore.count, restore.open, restore.median_seconds) == (3, 1, 3600.0)
