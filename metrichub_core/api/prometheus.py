@@ -1,4 +1,8 @@
-"""Prometheus exposition: HTTP counters kept as requests pass, DORA and collector figures read at scrape time."""
+"""Prometheus exposition: HTTP counters kept as requests pass, DORA and collector figures read at scrape time.
+
+Names follow Prometheus' conventions (checked by ``promtool check metrics`` in the tests): base units
+(seconds), ``_total`` on counters, ``_ratio`` for 0-1 shares, ``_info`` for the constant-1 build info.
+"""
 
 from __future__ import annotations
 
@@ -6,9 +10,11 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Histogram, Info, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
+
+from metrichub_core import __version__
 
 __all__ = ["CONTENT_TYPE", "LEVELS", "ApiMetrics", "DoraSample", "SourceSample"]
 
@@ -37,15 +43,15 @@ class SourceSample:
     breaker_state: str | None = None
 
 
+# No per-day rate: it is metrichub_dora_deployments / metrichub_dora_window_seconds (base units), in PromQL.
 _DORA_GAUGES = {
     "deployments": "Successful deployments in the window.",
-    "deployments_per_day": "Successful deployments per day in the window.",
     "lead_time_median_seconds": "Median lead time for changes.",
     "lead_time_p90_seconds": "90th percentile lead time for changes.",
-    "change_failure_rate": "Share of deployments that caused a failure (0-1).",
+    "change_failure_ratio": "Share of deployments that caused a failure (0-1).",
     "failed_deployment_recovery_median_seconds": "Median failed-deployment recovery time.",
     "time_to_restore_median_seconds": "Median time to restore service over all resolved incidents.",
-    "rework_rate": "Share of deployments that were unplanned rework (0-1).",
+    "rework_ratio": "Share of deployments that were unplanned rework (0-1).",
 }
 
 _COLLECTOR_COUNTERS = {
@@ -62,7 +68,7 @@ class _Snapshot(Collector):
     """Serves whatever the last scrape-time refresh stored."""
 
     def __init__(self) -> None:
-        self.window_days: float = 30.0
+        self.window_seconds: float = 30 * 86_400.0
         self.dora: list[DoraSample] = []
         self.sources: list[SourceSample] = []
 
@@ -70,8 +76,8 @@ class _Snapshot(Collector):
         return list(self._metrics())
 
     def _metrics(self) -> Iterator[Metric]:
-        window = GaugeMetricFamily("metrichub_dora_window_days", "Length of the window the DORA gauges cover.")
-        window.add_metric([], self.window_days)
+        window = GaugeMetricFamily("metrichub_dora_window_seconds", "Length of the window the DORA gauges cover.")
+        window.add_metric([], self.window_seconds)
         yield window
         for name, help_text in _DORA_GAUGES.items():
             family = GaugeMetricFamily(f"metrichub_dora_{name}", help_text, labels=["service", "environment"])
@@ -113,6 +119,9 @@ class ApiMetrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
         registry = self.registry
+        Info("metrichub_build", "The MetricHub version serving this API.", registry=registry).info(
+            {"version": __version__}
+        )
         self.http_requests = Counter(
             "metrichub_http_requests", "HTTP requests served.", ["method", "route", "status"], registry=registry
         )

@@ -25,7 +25,7 @@ _SCAN_LIMIT = 50_000
 
 async def refresh(ctx: ApiContext) -> None:
     snapshot = ctx.metrics.snapshot
-    snapshot.window_days = DORA_WINDOW_DAYS
+    snapshot.window_seconds = DORA_WINDOW_DAYS * 86_400.0
     try:
         snapshot.dora = await _dora_samples(ctx)
     except Exception as exc:  # a scrape still answers, with what it has
@@ -97,13 +97,12 @@ def _sample(service: str, environment: str, report: dict[str, Any]) -> DoraSampl
 
     values = {
         "deployments": get("deployment_frequency", "count"),
-        "deployments_per_day": get("deployment_frequency", "per_day"),
         "lead_time_median_seconds": get("lead_time", "median_seconds"),
         "lead_time_p90_seconds": get("lead_time", "p90_seconds"),
-        "change_failure_rate": get("change_failure_rate", "value"),
+        "change_failure_ratio": get("change_failure_rate", "value"),
         "failed_deployment_recovery_median_seconds": get("failed_deployment_recovery_time", "median_seconds"),
         "time_to_restore_median_seconds": get("time_to_restore", "median_seconds"),
-        "rework_rate": get("rework_rate", "value"),
+        "rework_ratio": get("rework_rate", "value"),
     }
     levels = {
         metric: (report.get(metric) or {}).get("level")

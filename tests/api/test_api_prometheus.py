@@ -41,10 +41,10 @@ async def test_dora_gauges_per_service_and_environment(make_app: Any, client_for
     values = samples((await client.get("/metrics")).text)
     checkout = (("environment", "production"), ("service", "checkout"))
     assert values[("metrichub_dora_deployments", checkout)] > 0
-    assert 0 <= values[("metrichub_dora_change_failure_rate", checkout)] <= 1
+    assert 0 <= values[("metrichub_dora_change_failure_ratio", checkout)] <= 1
     assert values[("metrichub_dora_lead_time_median_seconds", checkout)] > 0
     assert ("metrichub_dora_deployments", (("environment", "staging"), ("service", "checkout"))) in values
-    assert values[("metrichub_dora_window_days", ())] == 30
+    assert values[("metrichub_dora_window_seconds", ())] == 30 * 86_400
     levels = {labels for name, labels in values if name == "metrichub_dora_level"}
     assert (("environment", "production"), ("metric", "overall"), ("service", "checkout")) in levels
 
