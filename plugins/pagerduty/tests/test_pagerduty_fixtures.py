@@ -1,0 +1,29 @@
+"""The plugin's fixture copies must stay byte-equal to the shared, sourced originals."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+HERE = Path(__file__).parent / "fixtures"
+SHARED = Path(__file__).resolve().parents[3].parent / "shared" / "fixtures" / "pagerduty"
+OWN = {Path("rest/list_incident_notes.json")}  # extracted here from the same OpenAPI file (see fixtures/README.md)
+
+
+def copies() -> list[Path]:
+    return sorted(path for path in HERE.rglob("*.json") if path.relative_to(HERE) not in OWN)
+
+
+@pytest.mark.parametrize("copy", copies(), ids=lambda path: str(path.relative_to(HERE)))
+def test_copy_equals_the_shared_original(copy: Path) -> None:
+    if not SHARED.is_dir():
+        pytest.skip(f"shared fixtures not found at {SHARED}")
+    original = SHARED / copy.relative_to(HERE)
+    assert original.is_file(), f"{copy.relative_to(HERE)} has no original at {original}"
+    assert copy.read_bytes() == original.read_bytes()
+
+
+def test_there_are_fixtures_to_check() -> None:
+    assert len(copies()) == 4
+    assert all((HERE / own).is_file() for own in OWN)
