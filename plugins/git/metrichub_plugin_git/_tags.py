@@ -47,10 +47,12 @@ def _time(text: str) -> datetime | None:
     return datetime.fromisoformat(text).astimezone(UTC) if text else None
 
 
-def parse_tags(output: bytes, wanted: Callable[[str], bool]) -> tuple[list[Tag], list[str]]:
-    """Tags from ``for-each-ref --format=TAG_FORMAT``; also the names that need peeling (tag of a tag)."""
+def parse_tags(output: bytes, wanted: Callable[[str], bool]) -> tuple[list[Tag], list[str], list[str]]:
+    """Tags from ``for-each-ref --format=TAG_FORMAT``, the names that need peeling (tag of a tag),
+    and those pointing at no commit (a tree or a blob)."""
     tags: list[Tag] = []
     nested: list[str] = []
+    skipped: list[str] = []
     for line in output.decode("utf-8", "replace").splitlines():
         fields = line.split("\0")
         if len(fields) != len(_FIELDS) or not fields[0].startswith(_PREFIX):
@@ -70,18 +72,19 @@ def parse_tags(output: bytes, wanted: Callable[[str], bool]) -> tuple[list[Tag],
                 tags.append(Tag(name, peeled_sha, at, approximate=tagged is None))
         elif kind == "tag" and peeled_kind == "tag":
             nested.append(name)  # a tag of a tag: peeled below
-        # a tag of a tree or a blob is not a deployment
-    return tags, nested
+        else:
+            skipped.append(name)  # a tag of a tree or a blob is not a deployment
+    return tags, nested, skipped
 
 
 async def list_tags(git: GitRunner, wanted: Callable[[str], bool]) -> tuple[list[Tag], list[str]]:
     """Deployment tags, and the names of matching tags that point at no commit (skipped)."""
     output = await git.run("for-each-ref", f"--format={TAG_FORMAT}", _PREFIX)
-    tags, nested = parse_tags(output, wanted)
-    skipped: list[str] = []
+    tags, nested, skipped = parse_tags(output, wanted)
     if nested:
-        peeled, skipped = await _peel(git, nested, output)
+        peeled, missing = await _peel(git, nested, output)
         tags += peeled
+        skipped += missing
     return tags, skipped
 
 

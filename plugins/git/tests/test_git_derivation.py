@@ -138,3 +138,23 @@ async def test_custom_patterns_service_and_environment(repo: GitRepo) -> None:
     assert sorted(deployments) == ["release-1", "release-2"]
     assert deployments["release-2"].change_ids == [c2]
     assert {(event.service, event.environment) for event in deployments.values()} == {("shop", "staging")}
+
+
+async def test_tag_of_a_tag_is_peeled_and_a_tree_tag_is_skipped(
+    repo: GitRepo, caplog: pytest.LogCaptureFixture
+) -> None:
+    repo.commit("c1", hours(0))
+    repo.tag("v1.0", hours(1))
+    c2 = repo.commit("c2", hours(2))
+    repo.tag("inner", hours(3))
+    repo.tag("v1.1", hours(4), ref="inner")  # an annotated tag of an annotated tag: its own tagger date counts
+    repo.tag("v1.2", hours(5), ref="HEAD^{tree}")  # a tag of a tree: no commit, no deployment
+    with caplog.at_level("INFO", logger="metrichub.source.app"):
+        async with MetricHub("memory://", settings=Settings(sources={"app": table(repo.path)})) as hub:
+            [result] = await hub.collect()
+            assert result.ok, result.error
+            deployments, _ = await collected(hub)
+    assert sorted(deployments) == ["v1.0", "v1.1"]
+    assert (deployments["v1.1"].commit_sha, deployments["v1.1"].finished_at) == (c2, hours(4))
+    assert deployments["v1.1"].change_ids == [c2] and deployments["v1.1"].labels == {}
+    assert "not pointing at a commit (skipped): v1.2" in caplog.text

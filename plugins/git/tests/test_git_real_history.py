@@ -99,3 +99,12 @@ async def test_click_release_history(click: Path) -> None:
     assert report.lead_time.median_seconds == pytest.approx(887)
     assert report.lead_time.mean_seconds == pytest.approx(68877 / 7)
     assert report.deployment_frequency.count == 2
+
+
+def test_fixture_holds_data_only() -> None:
+    """No file contents or operations and no e-mail addresses, as fixtures/README.md states."""
+    text = FIXTURE.read_bytes()
+    assert len(text) < 200_000
+    assert b"\nblob\n" not in text and b"\nM 100644 " not in text
+    people = [line for line in text.split(b"\n") if line.startswith((b"author ", b"committer ", b"tagger "))]
+    assert people and all(b" <> " in line for line in people)
