@@ -61,8 +61,10 @@ class JenkinsSource(Source):
         full = since is None or self.ctx.state.get("version") != STATE_VERSION
         previous: dict[str, Any] = {} if full else dict(self.ctx.state.get("jobs", {}))
         client = self._client()
-        ledgers: dict[str, dict[str, Any]] = {}
+        ledgers: dict[str, dict[str, Any]] = {}  # also the jobs already read (a job found twice is read once)
         for entry in self.settings.jobs:
+            if entry in ledgers:
+                continue
             ledger = JobLedger.load(previous.get(entry))
             body = await client.get_json(
                 job_path(entry) + "/api/json", builds_tree(0, _first_size(ledger), job_fields=_FIRST)
@@ -73,6 +75,8 @@ class JenkinsSource(Source):
                     yield event
                 continue
             for target in await expand(client, self.settings, entry, body):
+                if target.full_name in ledgers:
+                    continue
                 async for event in self._job(
                     client, target, JobLedger.load(previous.get(target.full_name)), None, ledgers
                 ):

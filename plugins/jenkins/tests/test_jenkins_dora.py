@@ -15,7 +15,7 @@ from metrichub_core.config import Settings
 from metrichub_core.storage.base import EventQuery
 
 SERVICES = {"deploy-api": "api"}
-WINDOW = {"since": T0 - timedelta(days=1), "until": T0 + timedelta(days=120)}
+SINCE, UNTIL = T0 - timedelta(days=1), T0 + timedelta(days=120)
 
 
 def generate(history: History, rounds: int) -> None:
@@ -72,7 +72,7 @@ async def check(hub: MetricHub, history: History, jenkins: FakeJenkins) -> None:
     changes = {event.id: event.committed_at for event in events if event.kind == "change"}
     for service in (None, "api", "shop"):
         hand = hand_dora(want, history.committed, service)
-        report = await hub.dora(service=service, **WINDOW)
+        report = await hub.dora(service=service, since=SINCE, until=UNTIL)
         assert report.deployment_frequency.count == hand["count"], service
         assert report.lead_time.count == hand["leads"], service
         assert report.lead_time.median_seconds == pytest.approx(hand["median"], abs=0.01), service
@@ -128,8 +128,8 @@ async def test_full_sync_incremental_run_and_full_again(jenkins: FakeJenkins) ->
 async def test_incidents_from_another_source_give_cfr_and_recovery(jenkins: FakeJenkins) -> None:
     job = jenkins.job("deploy-api")
     minutes = timedelta(minutes=10)
-    for hours, result in ((0, "SUCCESS"), (2, "FAILURE"), (4, "SUCCESS"), (8, "SUCCESS"), (24, "SUCCESS")):
-        job.add(result, T0 + timedelta(hours=hours), duration=minutes, sha=f"{hours:040x}")
+    for hours, outcome in ((0, "SUCCESS"), (2, "FAILURE"), (4, "SUCCESS"), (8, "SUCCESS"), (24, "SUCCESS")):
+        job.add(outcome, T0 + timedelta(hours=hours), duration=minutes, sha=f"{hours:040x}")
     hub = MetricHub(
         "memory://", settings=Settings(storage="memory://", sources={"ci": table(jenkins, jobs=["deploy-api"])})
     )
