@@ -73,6 +73,7 @@ class GitSource(Source):
         ledger = saved or Ledger(fingerprint)
         changes = ledger.compare(listing)
         ledger.forget(changes.deleted)
+        ledger.restore(changes.restored)
         summary = CollectionSummary(
             tags=len(listing),
             new=[tag.name for tag in changes.new],
@@ -82,7 +83,9 @@ class GitSource(Source):
             full=saved is None,
         )
         if saved is None or changes.changed:
-            boundaries = await self._present(git, ledger.boundaries())
+            listed = {tag.name for tag in listing}  # a deleted tag created again is a new tag, not a boundary
+            deleted = [tag for tag in ledger.boundaries() if tag.name not in listed]
+            boundaries = await self._present(git, deleted)
             order = sorted([*listing, *boundaries], key=Tag.order)
             if saved is not None and _appended(changes, order, ledger):
                 shipped = await self._derive_new(git, order, changes)

@@ -25,8 +25,9 @@ class TagChanges:
     """How the repository's deployment tags differ from the ones last reported."""
 
     new: list[Tag] = field(default_factory=list)
-    moved: list[Tag] = field(default_factory=list)
+    moved: list[Tag] = field(default_factory=list)  # including a deleted tag created again elsewhere
     deleted: list[str] = field(default_factory=list)
+    restored: list[str] = field(default_factory=list)  # deleted, then created again as it was
 
     @property
     def changed(self) -> list[Tag]:
@@ -42,7 +43,7 @@ class Ledger:
 
     fingerprint: str
     tags: dict[str, list[Any]] = field(default_factory=dict)  # name → [sha, at ISO, approximate, digest]
-    deleted: dict[str, list[Any]] = field(default_factory=dict)  # name → [sha, at ISO]
+    deleted: dict[str, list[Any]] = field(default_factory=dict)  # the same, for tags deleted upstream
 
     @classmethod
     def load(cls, raw: Any, fingerprint: str) -> Ledger | None:
@@ -55,7 +56,8 @@ class Ledger:
         return {"version": STATE_VERSION, "fingerprint": self.fingerprint, "tags": self.tags, "deleted": self.deleted}
 
     def known(self, name: str) -> Tag | None:
-        entry = self.tags.get(name)
+        """The tag as last reported (deleted ones too)."""
+        entry = self.tags.get(name, self.deleted.get(name))
         if entry is None:
             return None
         return Tag(name, str(entry[0]), datetime.fromisoformat(str(entry[1])), bool(entry[2]))
@@ -70,12 +72,17 @@ class Ledger:
                 changes.new.append(tag)
             elif (before.sha, before.at) != (tag.sha, tag.at):
                 changes.moved.append(tag)
+            elif tag.name in self.deleted:
+                changes.restored.append(tag.name)
         changes.deleted = sorted(name for name in self.tags if name not in present)
         return changes
 
     def boundaries(self) -> list[Tag]:
         """Deleted tags, as earlier deployments that still bound later ranges."""
-        return [Tag(name, str(sha), datetime.fromisoformat(str(at)), False) for name, (sha, at) in self.deleted.items()]
+        return [
+            Tag(name, str(entry[0]), datetime.fromisoformat(str(entry[1])), False)
+            for name, entry in self.deleted.items()
+        ]
 
     def record(self, tag: Tag, change_ids: Sequence[str]) -> None:
         self.tags[tag.name] = [tag.sha, tag.at.isoformat(), tag.approximate, digest(change_ids)]
@@ -86,4 +93,9 @@ class Ledger:
         for name in names:
             entry = self.tags.pop(name, None)
             if entry is not None:
-                self.deleted[name] = [entry[0], entry[1]]
+                self.deleted[name] = entry
+
+    def restore(self, names: Iterable[str]) -> None:
+        """Deleted tags created again as they were: reported already, nothing changes."""
+        for name in names:
+            self.tags[name] = self.deleted.pop(name)

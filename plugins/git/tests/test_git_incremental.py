@@ -105,6 +105,14 @@ async def test_rerun_reads_only_new_tags_and_rederives_what_a_move_or_backdated_
 
         report = await hub.dora(since=SINCE, until=UNTIL, service="app")
         changes = (await hub.storage.list_events(EventQuery(kind="change", limit=1000))).items
+
+        # v1.1 created again on c2 but dated 11h: a move from 3h, so the ranges after 3h are re-derived.
+        repo.tag("v1.1", hours(11), ref=c2)
+        changed, summary = await run(hub, caplog)
+        assert changed == ["v1.1", "v1.1.5"] and "1 moved" in summary and "full derivation" in summary
+        assert (await deployment(hub, "v1.1")).change_ids == []
+        assert (await deployment(hub, "v1.1.5")).change_ids == [c3, c2]  # c2 now first ships at 4.5h
+        moved_report = await hub.dora(since=SINCE, until=UNTIL, service="app")
     assert {change.id for change in changes if isinstance(change, Change)} == {c2, c3, c4, c5, c6}
     assert c1 not in {change.id for change in changes}
     # Lead times by hand, each change's first successful shipping deployment:
@@ -115,6 +123,11 @@ async def test_rerun_reads_only_new_tags_and_rederives_what_a_move_or_backdated_
     assert report.lead_time.median_seconds == pytest.approx(3600)
     assert report.lead_time.mean_seconds == pytest.approx(4680)
     assert report.deployment_frequency.count == 5  # v1.0, v1.1 (kept), v1.1.5, v1.2, v1.3
+    # After the move, c2's first shipping deployment is v1.1.5 (4.5h): 4.5h - 2h = 2.5h instead of 1h.
+    # Sorted [0.5, 1, 1, 2.5, 3] h: median 1h = 3600 s; mean 8/5 h = 1.6h = 5760 s.
+    assert moved_report.lead_time.count == 5
+    assert moved_report.lead_time.median_seconds == pytest.approx(3600)
+    assert moved_report.lead_time.mean_seconds == pytest.approx(5760)
 
 
 async def test_full_collection_rederives_everything(repo: GitRepo, caplog: pytest.LogCaptureFixture) -> None:
@@ -150,3 +163,21 @@ async def test_changed_patterns_rederive_everything(repo: GitRepo) -> None:
     by_id = {event.id: event for event in second if isinstance(event, Deployment)}
     assert sorted(by_id) == ["v1.0", "v1.1", "v1.1-rc1"]
     assert by_id["v1.1-rc1"].change_ids == [c2] and by_id["v1.1"].change_ids == []
+
+
+async def test_deleted_tag_created_again_as_it_was_changes_nothing(
+    repo: GitRepo, caplog: pytest.LogCaptureFixture
+) -> None:
+    repo.commit("c1", hours(0))
+    repo.tag("v1.0", hours(1))
+    c2 = repo.commit("c2", hours(2))
+    repo.tag("v1.1", hours(3))
+    async with MetricHub("memory://", settings=settings(repo.path)) as hub:
+        await run(hub, caplog)
+        repo.git("tag", "-d", "v1.1")
+        changed, summary = await run(hub, caplog)
+        assert changed == [] and "deleted upstream (kept, not deleted here): v1.1" in summary
+        repo.tag("v1.1", hours(3), ref=c2)  # the same commit and tagger date
+        changed, summary = await run(hub, caplog)
+        assert changed == [] and "0 new, 0 moved, 0 deployments reported" in summary and "deleted" not in summary
+        assert (await deployment(hub, "v1.1")).change_ids == [c2]
