@@ -83,7 +83,7 @@ class GitSource(Source):
             full=saved is None,
         )
         if saved is None or changes.changed:
-            listed = {tag.name for tag in listing}  # a deleted tag created again is a new tag, not a boundary
+            listed = {tag.name for tag in listing}  # a deleted tag listed again is no boundary
             deleted = [tag for tag in ledger.boundaries() if tag.name not in listed]
             boundaries = await self._present(git, deleted)
             order = sorted([*listing, *boundaries], key=Tag.order)
