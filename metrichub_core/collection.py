@@ -9,11 +9,12 @@ idempotent upserts make the redo exact.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 import json
 import logging
 import time
-from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import aclosing
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
@@ -23,7 +24,7 @@ from metrichub_core.models import Change, Deployment, Event, Incident
 from metrichub_core.registry import ConfiguredSource, SourceFault, SourceRegistry, describe
 from metrichub_core.resilience.cache import HttpCache
 from metrichub_core.sources import Source
-from metrichub_core.storage.base import Storage
+from metrichub_core.storage.base import SourceLocking, Storage
 
 __all__ = [
     "DEFAULT_BATCH_SIZE",
@@ -54,6 +55,8 @@ class SourceResult:
     started_at: datetime
     full: bool = False
     error: str | None = None
+    locked_by: str | None = None
+    """Set when the run did not start: another process holds the source's collection lock (who, since when)."""
 
     def as_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -122,7 +125,7 @@ async def _collect_one(
             except Exception:  # a broken progress display must not fail the collection
                 logger.exception("progress callback failed")
 
-    def finish(error: str | None) -> SourceResult:
+    def finish(error: str | None, locked_by: str | None = None) -> SourceResult:
         result = SourceResult(
             id=source.id,
             kind=source.kind,
@@ -132,6 +135,7 @@ async def _collect_one(
             started_at=started_at,
             full=full,
             error=error,
+            locked_by=locked_by,
         )
         source.last_result = result
         report("finished", result)
@@ -144,27 +148,31 @@ async def _collect_one(
     source.running = True
     report("started")
     try:
-        stored = await storage.get_state(source.id) or {}
-        since = None if full else _parse_cursor(stored.get("cursor"))
-        state = _json_copy(stored.get("source") or {})
-        cache = HttpCache.from_state(stored.get("http_cache"))
-        async with source.resilience.client(base_url=source.base_url or "", cache=cache) as http:
-            instance = source.create(http=http, state=state)
-            batch: list[Event] = []
-            flushed_at = time.monotonic()
-            async with aclosing(_event_stream(source, instance, since)) as events:
-                async for event in events:
-                    batch.append(_owned(event, source))
-                    if len(batch) >= batch_size or time.monotonic() - flushed_at >= flush_seconds:
-                        stored_count += await _store(storage, source.id, batch, on_stored)
-                        batch = []
-                        flushed_at = time.monotonic()
-                        report("events")
-            if batch:
-                stored_count += await _store(storage, source.id, batch, on_stored)
-                report("events")
-        new_state = {"cursor": started_at.isoformat(), "source": instance.ctx.state, "http_cache": cache.to_state()}
-        await storage.set_state(source.id, _json_copy(new_state))
+        async with _collection_lock(storage, source.id):
+            stored = await storage.get_state(source.id) or {}
+            since = None if full else _parse_cursor(stored.get("cursor"))
+            state = _json_copy(stored.get("source") or {})
+            cache = HttpCache.from_state(stored.get("http_cache"))
+            async with source.resilience.client(base_url=source.base_url or "", cache=cache) as http:
+                instance = source.create(http=http, state=state)
+                batch: list[Event] = []
+                flushed_at = time.monotonic()
+                async with aclosing(_event_stream(source, instance, since)) as events:
+                    async for event in events:
+                        batch.append(_owned(event, source))
+                        if len(batch) >= batch_size or time.monotonic() - flushed_at >= flush_seconds:
+                            stored_count += await _store(storage, source.id, batch, on_stored)
+                            batch = []
+                            flushed_at = time.monotonic()
+                            report("events")
+                if batch:
+                    stored_count += await _store(storage, source.id, batch, on_stored)
+                    report("events")
+            new_state = {"cursor": started_at.isoformat(), "source": instance.ctx.state, "http_cache": cache.to_state()}
+            await storage.set_state(source.id, _json_copy(new_state))
+    except _LockedElsewhere as exc:
+        logger.info("source %s not collected: %s", source.id, exc)
+        return finish(str(exc), locked_by=exc.holder)
     except Exception as exc:  # isolation: the error is this source's result, not everyone's
         reason = str(exc) if isinstance(exc, SourceFault) else source.redact(describe(exc))
         logger.warning("source %s failed: %s", source.id, reason)
@@ -172,6 +180,24 @@ async def _collect_one(
     finally:
         source.running = False
     return finish(None)
+
+
+class _LockedElsewhere(Exception):
+    def __init__(self, source_id: str, holder: str) -> None:
+        super().__init__(f"{source_id} is being collected by another process ({holder})")
+        self.holder = holder
+
+
+@contextlib.asynccontextmanager
+async def _collection_lock(storage: Storage, source_id: str) -> AsyncIterator[None]:
+    """Hold the source's collection lock where the storage is shared by processes; ``_LockedElsewhere`` if taken."""
+    if not isinstance(storage, SourceLocking):
+        yield
+        return
+    async with storage.source_lock(source_id) as acquired:
+        if not acquired:
+            raise _LockedElsewhere(source_id, await storage.source_lock_holder(source_id) or "another process")
+        yield
 
 
 async def _store(storage: Storage, source_id: str, batch: list[Event], on_stored: StoredCallback | None) -> int:

@@ -18,7 +18,7 @@ from metrichub_core.models import Change, Deployment, Event, Incident
 from metrichub_core.plugins import PluginHost
 from metrichub_core.registry import SourceHealth, SourceRegistry
 from metrichub_core.sources import Source
-from metrichub_core.storage.base import Storage
+from metrichub_core.storage.base import DataVersioned, SourceLocking, Storage
 
 __all__ = ["MetricHub"]
 
@@ -201,6 +201,22 @@ class MetricHub:
         await self.open()
         state = await stored_source_state(self.storage, source_id)
         return configured.create(http=http, state=state)
+
+    async def collection_holder(self, source_id: str) -> str | None:
+        """Who else is collecting ``source_id`` right now (process, host, since when); ``None`` if nobody.
+
+        Only a storage shared by processes can tell (``SourceLocking``: SQLite, PostgreSQL).
+        """
+        self.sources[source_id]  # UnknownSource if not configured
+        await self.open()
+        if not isinstance(self.storage, SourceLocking):
+            return None
+        return await self.storage.source_lock_holder(source_id)
+
+    async def data_version(self) -> int | None:
+        """A number that changes when another process writes to the storage; ``None`` if it cannot tell."""
+        await self.open()
+        return await self.storage.data_version() if isinstance(self.storage, DataVersioned) else None
 
     async def source_health(self, source_id: str) -> SourceHealth:
         """Breaker state, collector counters and last collection of one source; ``UnknownSource`` if none."""

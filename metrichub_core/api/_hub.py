@@ -73,6 +73,11 @@ class HubAccess:
         parsed = datetime.fromisoformat(moment)
         return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
 
+    async def collection_holder(self, source_id: str) -> str | None:
+        """Another process collecting ``source_id`` now, if any (redacted)."""
+        holder = await self.hub.collection_holder(source_id)
+        return redact(holder) if holder else None
+
     async def collect(self, source_id: str, *, full: bool) -> dict[str, Any]:
         """Collect one source: its ``SourceResult`` as JSON-ready data (errors already redacted by the host)."""
         (result,) = await self.hub.collect([source_id], full=full)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import functools
 import logging
@@ -17,7 +18,7 @@ from starlette.routing import BaseRoute, Match, Route
 
 from metrichub_core.api._hub import HubAccess
 from metrichub_core.api.auth import BearerAuth
-from metrichub_core.api.cache import DEFAULT_TTL_SECONDS, DoraCache
+from metrichub_core.api.cache import DEFAULT_TTL_SECONDS, DoraCache, follow_writes
 from metrichub_core.api.context import ApiContext
 from metrichub_core.api.envelope import error_response, to_json, trace_id_of
 from metrichub_core.api.errors import ApiError, ErrorCode
@@ -35,7 +36,6 @@ from metrichub_core.api.webhooks import DeliveryLog
 from metrichub_core.config import ApiSettings
 from metrichub_core.hookspecs import hookimpl
 from metrichub_core.hub import MetricHub
-from metrichub_core.storage.base import SourceLocking
 
 __all__ = ["create_app"]
 
@@ -95,7 +95,6 @@ def create_app(
             collect,
             on_finished=collected,
             grace_seconds=shutdown_grace_seconds,
-            source_lock=hub.storage.source_lock if isinstance(hub.storage, SourceLocking) else None,
         ),
         deliveries=DeliveryLog(),
         operations=list(OPERATIONS),
@@ -108,6 +107,7 @@ def create_app(
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await hub.open()
+        ctx.writes_task = asyncio.create_task(follow_writes(ctx.cache, hub.data_version), name="metrichub-writes")
         if schedule:
             schedules = {
                 entry.id: entry.schedule_minutes
@@ -124,6 +124,8 @@ def create_app(
             yield
         finally:
             await ctx.runner.close()
+            ctx.writes_task.cancel()
+            await asyncio.gather(ctx.writes_task, return_exceptions=True)
             await ctx.cache.close()
             if ctx.scrape_task is not None:
                 ctx.scrape_task.cancel()

@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Hashable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["DEFAULT_TTL_SECONDS", "DoraCache", "report_key"]
+__all__ = ["DEFAULT_TTL_SECONDS", "WRITE_POLL_SECONDS", "DoraCache", "follow_writes", "report_key"]
 
 DEFAULT_TTL_SECONDS = 60.0
 DEFAULT_MAX_ENTRIES = 256
+WRITE_POLL_SECONDS = 0.5
+"""How often the API asks the storage whether another process wrote (a write shows within a second)."""
+logger = logging.getLogger("metrichub.api.cache")
 
 
 @dataclass(frozen=True)
@@ -26,9 +30,9 @@ class DoraCache:
     """Serialised reports by key.
 
     ``invalidate()`` (called on every ingest, webhook, resolve and collection of this
-    process) drops everything at once. The TTL bounds staleness when another process
-    (``metrichub collect``, another worker) writes to the same storage. Concurrent
-    misses for one key share one computation.
+    process, and by ``follow_writes`` when another process wrote) drops everything at
+    once. The TTL bounds staleness on a storage that cannot tell about other processes'
+    writes. Concurrent misses for one key share one computation.
     """
 
     def __init__(
@@ -124,6 +128,31 @@ class DoraCache:
             while len(self._entries) > self.max_entries:
                 self._entries.popitem(last=False)
         return value, False
+
+
+async def follow_writes(
+    cache: DoraCache, data_version: Callable[[], Awaitable[int | None]], interval: float = WRITE_POLL_SECONDS
+) -> None:
+    """Empty ``cache`` whenever ``data_version()`` changes (another process wrote), until cancelled.
+
+    A storage that cannot tell (``None``) is not polled. When the version cannot be read,
+    the cache is emptied too: a report may be stale, never wrong for longer than ``interval``.
+    """
+    last: int | None = None
+    while True:
+        try:
+            current = await data_version()
+        except Exception as exc:  # the storage is away: nothing cached can be trusted
+            logger.debug("data version unavailable: %s", type(exc).__name__)
+            cache.invalidate()
+            last = None
+        else:
+            if current is None:
+                return
+            if last is not None and current != last:
+                cache.invalidate()
+            last = current
+        await asyncio.sleep(interval)
 
 
 def report_key(what: str, arguments: Mapping[str, Any]) -> Hashable:

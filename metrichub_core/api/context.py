@@ -36,6 +36,7 @@ class ApiContext:
     operations: list[Operation] = field(default_factory=list)
     openapi_document: bytes = b"{}"
     scrape_task: asyncio.Task[None] | None = None
+    writes_task: asyncio.Task[None] | None = None
     scopes_memo: tuple[int, float, list[tuple[str, str]]] | None = None
 
     def data_changed(self) -> None:

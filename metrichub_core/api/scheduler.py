@@ -1,12 +1,10 @@
 """Collections started by the API: on request, and every ``schedule_minutes`` per source in the background.
 
-One collection per source at a time in this process. Across processes on several hosts,
-a storage that provides ``SourceLocking`` (PostgreSQL) keeps scheduled collections of a
-source to one process: a scheduled run holds the source's lock while it collects, and a
-run whose lock another process holds is skipped (and is not an outcome). A collection
-asked for through the API runs whatever other processes do. Shutdown stops the timers at
-once and lets a collection in flight finish (up to a grace period), so the batch being
-stored is kept.
+One collection per source at a time in this process. Across processes, every collection
+holds the source's lock where the storage provides ``SourceLocking`` (SQLite, PostgreSQL):
+a scheduled run whose lock another process holds is skipped (and is not an outcome); one
+asked for through the API fails, naming the holder. Shutdown stops the timers at once and
+lets a collection in flight finish (up to a grace period), so the batch being stored is kept.
 """
 
 from __future__ import annotations
@@ -15,7 +13,6 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -28,8 +25,6 @@ DEFAULT_GRACE_SECONDS = 30.0
 
 Collect = Callable[[str, bool], Awaitable[Mapping[str, Any]]]
 LastSuccess = Callable[[str], Awaitable[datetime | None]]
-SourceLock = Callable[[str], AbstractAsyncContextManager[bool]]
-"""``SourceLocking.source_lock``: yields whether this process holds the source's lock."""
 
 
 class CollectionBusy(Exception):
@@ -56,11 +51,9 @@ class CollectionRunner:
         *,
         on_finished: Callable[[CollectionOutcome], None] | None = None,
         grace_seconds: float = DEFAULT_GRACE_SECONDS,
-        source_lock: SourceLock | None = None,
     ) -> None:
-        """``source_lock``: the storage's ``SourceLocking.source_lock``, held around scheduled runs."""
+        """``collect(source_id, full)`` returns the ``SourceResult`` as a dict."""
         self._collect = collect
-        self._source_lock = source_lock
         self._on_finished = on_finished
         self.grace_seconds = grace_seconds
         self.running: dict[str, asyncio.Task[CollectionOutcome]] = {}
@@ -80,36 +73,25 @@ class CollectionRunner:
 
     async def _run(self, source_id: str, full: bool, trigger: str) -> CollectionOutcome:
         started = datetime.now(UTC)
-        if trigger != "schedule" or self._source_lock is None:
-            return await self._run_now(source_id, full, trigger, started)
-        try:
-            async with self._source_lock(source_id) as acquired:
-                if acquired:
-                    return await self._run_now(source_id, full, trigger, started)
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:  # the lock could not be asked for: the storage is unreachable
-            error = type(exc).__name__
-            logger.warning("scheduled collection of %s: source lock unavailable (%s)", source_id, error)
-            return self._finished(CollectionOutcome(source_id, trigger, started, datetime.now(UTC), False, error=error))
-        logger.info("scheduled collection of %s skipped: another process is collecting it", source_id)
-        return CollectionOutcome(source_id, trigger, started, datetime.now(UTC), ok=True, skipped=True)
-
-    async def _run_now(self, source_id: str, full: bool, trigger: str, started: datetime) -> CollectionOutcome:
         clock = time.perf_counter()
         try:
             result = dict(await self._collect(source_id, full))
-            succeeded = bool(result.get("ok", True))
-            error = None if succeeded else str(result.get("error") or "failed")
-            outcome = CollectionOutcome(source_id, trigger, started, datetime.now(UTC), succeeded, result, error)
         except asyncio.CancelledError:
             raise
         except Exception as exc:
             logger.warning("collection of %s failed: %s", source_id, type(exc).__name__)
-            error = f"{type(exc).__name__}"
-            outcome = CollectionOutcome(source_id, trigger, started, datetime.now(UTC), ok=False, error=error)
+            return self._finished(
+                CollectionOutcome(source_id, trigger, started, datetime.now(UTC), ok=False, error=type(exc).__name__)
+            )
+        if result.get("locked_by") and trigger == "schedule":
+            logger.info("scheduled collection of %s skipped: %s", source_id, result.get("error"))
+            return CollectionOutcome(source_id, trigger, started, datetime.now(UTC), ok=True, skipped=True)
+        succeeded = bool(result.get("ok", True))
+        error = None if succeeded else str(result.get("error") or "failed")
         logger.info("collection of %s (%s) finished in %.1fs", source_id, trigger, time.perf_counter() - clock)
-        return self._finished(outcome)
+        return self._finished(
+            CollectionOutcome(source_id, trigger, started, datetime.now(UTC), succeeded, result, error)
+        )
 
     def _finished(self, outcome: CollectionOutcome) -> CollectionOutcome:
         self.last[outcome.source] = outcome

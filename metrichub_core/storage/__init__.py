@@ -1,6 +1,7 @@
 """Storage backends, chosen by URL scheme."""
 
 from metrichub_core.storage.base import (
+    DataVersioned,
     EventQuery,
     Page,
     SourceLocking,
@@ -10,4 +11,13 @@ from metrichub_core.storage.base import (
     UnknownStorageScheme,
 )
 
-__all__ = ["EventQuery", "Page", "SourceLocking", "Storage", "StorageError", "StorageHealth", "UnknownStorageScheme"]
+__all__ = [
+    "DataVersioned",
+    "EventQuery",
+    "Page",
+    "SourceLocking",
+    "Storage",
+    "StorageError",
+    "StorageHealth",
+    "UnknownStorageScheme",
+]

@@ -11,7 +11,16 @@ from typing import Any, Protocol, runtime_checkable
 from metrichub_core.dora._protocol import DoraData
 from metrichub_core.models import Event, EventKind
 
-__all__ = ["EventQuery", "Page", "SourceLocking", "Storage", "StorageError", "StorageHealth", "UnknownStorageScheme"]
+__all__ = [
+    "DataVersioned",
+    "EventQuery",
+    "Page",
+    "SourceLocking",
+    "Storage",
+    "StorageError",
+    "StorageHealth",
+    "UnknownStorageScheme",
+]
 
 
 class StorageError(Exception):
@@ -102,17 +111,37 @@ class SourceLocking(Protocol):
     ``source_lock(source_id)`` is an async context manager that yields ``True`` when
     this process now holds the source's lock (kept for the block, released at its end
     or when the process dies) and ``False`` when another process holds it; it never
-    waits. It raises ``StorageError`` when the lock cannot be asked for. The API's
-    scheduler skips a scheduled collection whose lock is held elsewhere::
+    waits. It raises ``StorageError`` when the lock cannot be asked for. Every collection
+    holds it, whoever starts it (``metrichub collect``, the API, the scheduler)::
 
         async with storage.source_lock("acme-gh") as acquired:
             if acquired:
                 ...  # collect
 
-    The PostgreSQL plugin provides it (an advisory lock); the embedded backends do not
-    need it, since one host's workers already share a file lock.
+    ``source_lock_holder(source_id)`` says who holds it (``None`` when free), for the
+    message of a collection that could not start. SQLite provides both with a lock file
+    per source beside the database; the PostgreSQL plugin with an advisory lock.
     """
 
     def source_lock(self, source_id: str) -> AbstractAsyncContextManager[bool]:
         """Hold ``source_id``'s collection lock for the block if it is free; yield whether it is held."""
+        ...
+
+    async def source_lock_holder(self, source_id: str) -> str | None:
+        """Who holds ``source_id``'s collection lock (process, host, since when); ``None`` if nobody does."""
+        ...
+
+
+@runtime_checkable
+class DataVersioned(Protocol):
+    """Optional for a ``Storage`` that several processes share: tells when another process wrote.
+
+    ``data_version()`` is a cheap query whose answer changes whenever another process
+    commits a write (it may change for this process's own writes too). The API polls it to
+    empty its report cache, so a write by another worker or a ``metrichub collect`` shows
+    in every worker's next report within a second.
+    """
+
+    async def data_version(self) -> int:
+        """A number that changes whenever another process commits a write."""
         ...

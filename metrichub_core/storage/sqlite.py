@@ -12,6 +12,7 @@ import json
 import sqlite3
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractAsyncContextManager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
@@ -28,6 +29,7 @@ from metrichub_core.storage._paging import (
 from metrichub_core.storage._sqlite_dora_derive import DoraWrite, prepare
 from metrichub_core.storage._sqlite_schema import migrate, transaction
 from metrichub_core.storage.base import EventQuery, Page, StorageError, StorageHealth
+from metrichub_core.storage.lockfiles import LockFiles
 from metrichub_core.storage.sqlite_dora import SQLiteDoraData
 
 __all__ = ["SQLiteStorage", "path_from_url"]
@@ -47,7 +49,13 @@ def path_from_url(url: str) -> Path:
 
 
 class SQLiteStorage(SQLiteDoraData):
-    """Events and state in one SQLite file."""
+    """Events and state in one SQLite file.
+
+    Beyond the ``Storage`` protocol it provides ``SourceLocking`` (a lock file per source in
+    ``<database>.locks/``) and ``DataVersioned`` (``PRAGMA data_version``), so that several
+    processes on one host (API workers, ``metrichub collect``) collect a source one at a
+    time and see each other's writes.
+    """
 
     def __init__(self, url: str) -> None:
         self.url = url
@@ -57,6 +65,7 @@ class SQLiteStorage(SQLiteDoraData):
         self._reader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="metrichub-sqlite-reader")
         self._write_conn: sqlite3.Connection | None = None
         self._read_conn: sqlite3.Connection | None = None
+        self._locks = LockFiles(self.path.with_name(self.path.name + ".locks"))
 
     async def open(self) -> None:
         def connect_writer() -> None:
@@ -117,6 +126,18 @@ class SQLiteStorage(SQLiteDoraData):
                 )
 
         await self.write(run)
+
+    def source_lock(self, source_id: str) -> AbstractAsyncContextManager[bool]:
+        """Hold ``source_id``'s collection lock for the block if no other process holds it; yield whether held."""
+        return self._locks.lock(source_id)
+
+    async def source_lock_holder(self, source_id: str) -> str | None:
+        return await self._locks.holder(source_id)
+
+    async def data_version(self) -> int:
+        # Asked on the writer's connection, whose data_version moves only when another
+        # connection (another process) commits: this process's own writes are known already.
+        return int(await self.write(lambda conn: conn.execute("PRAGMA data_version").fetchone()[0]))
 
     async def health(self) -> StorageHealth:
         try:

@@ -1,15 +1,14 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import pytest
 from api_helpers import data, make_hub
 
 from metrichub_core.api.scheduler import CollectionBusy, CollectionRunner
-from metrichub_core.storage.base import EventQuery, SourceLocking, StorageError
+from metrichub_core.storage.base import EventQuery, StorageError
 
 
 async def test_scheduled_collection_runs_in_the_background(make_app: Any, client_for: Any) -> None:
@@ -89,65 +88,30 @@ async def test_the_first_scheduled_run_follows_the_last_success() -> None:
     assert sorted(runs) == ["never", "overdue"]
 
 
-class _Locks:
-    """A fake ``SourceLocking.source_lock``: sources in ``held`` are locked by "another process"."""
-
-    def __init__(self, held: set[str] | None = None, error: Exception | None = None) -> None:
-        self.held = held or set()
-        self.error = error
-        self.mine: set[str] = set()
-
-    @contextlib.asynccontextmanager
-    async def source_lock(self, source_id: str) -> AsyncIterator[bool]:
-        if self.error is not None:
-            raise self.error
-        if source_id in self.held:
-            yield False
-            return
-        self.held.add(source_id)
-        self.mine.add(source_id)
-        try:
-            yield True
-        finally:
-            self.held.discard(source_id)
-            self.mine.discard(source_id)
-
-
 async def test_a_scheduled_run_is_skipped_while_another_process_holds_the_source_lock() -> None:
-    locks = _Locks(held={"busy"})
-    during: list[set[str]] = []
+    held = "pid 4242 on build-7 since 2026-11-30T05:00:00+00:00"
 
     async def collect(source_id: str, full: bool) -> Mapping[str, Any]:
-        during.append(set(locks.mine))
-        return {"ok": True}
+        if source_id == "busy":
+            return {"ok": False, "locked_by": held, "error": f"busy is being collected by another process ({held})"}
+        return {"ok": True, "events": 3}
 
     finished: list[Any] = []
-    runner = CollectionRunner(collect, on_finished=finished.append, source_lock=locks.source_lock)
+    runner = CollectionRunner(collect, on_finished=finished.append)
     skipped = await runner.start("busy", trigger="schedule")
     assert skipped.skipped and skipped.ok and "busy" not in runner.last and finished == []
     ran = await runner.start("free", trigger="schedule")
-    assert not ran.skipped and ran.ok and during == [{"free"}]  # held while collecting
-    assert locks.held == {"busy"}  # released afterwards
-    # A collection asked for through the API runs whatever other processes do.
+    assert not ran.skipped and ran.ok and finished == [ran]
+    # Asked for through the API, the same run is a failure that names the holder.
     asked = await runner.start("busy")
-    assert asked.ok and not asked.skipped and runner.last["busy"] is asked
+    assert not asked.ok and not asked.skipped and held in (asked.error or "") and runner.last["busy"] is asked
     await runner.close()
 
 
-async def test_a_source_lock_that_cannot_be_asked_for_is_a_failed_scheduled_run() -> None:
+async def test_a_collection_that_raises_is_a_failed_run() -> None:
     async def collect(source_id: str, full: bool) -> Mapping[str, Any]:
-        raise AssertionError("must not collect")
+        raise StorageError("down")
 
-    runner = CollectionRunner(collect, source_lock=_Locks(error=StorageError("down")).source_lock)
+    runner = CollectionRunner(collect)
     outcome = await runner.start("x", trigger="schedule")
     assert not outcome.ok and outcome.error == "StorageError" and runner.last["x"] is outcome
-
-
-async def test_the_app_hands_the_storages_source_lock_to_the_scheduler(make_app: Any) -> None:
-    hub = make_hub()
-    assert not isinstance(hub.storage, SourceLocking)
-    assert make_app(hub).state.metrichub.runner._source_lock is None
-    locks = _Locks()
-    hub.storage.source_lock = locks.source_lock  # type: ignore[attr-defined]
-    assert isinstance(hub.storage, SourceLocking)
-    assert make_app(hub).state.metrichub.runner._source_lock == locks.source_lock

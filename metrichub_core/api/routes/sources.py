@@ -128,19 +128,25 @@ async def source_health(request: Request) -> Response:
 async def collect_source(request: Request) -> Response:
     """Start a collection in the background (202), or with `wait=true` answer when it is done (200).
 
-    The collection goes on if the request times out. 409 when one of this source is already running.
+    The collection goes on if the request times out. 409 when one of this source is already running,
+    here or in another process sharing the storage (another worker, `metrichub collect`): the message names it.
     """
     ctx = context(request)
     query = parse_query(request, CollectQuery)
     entry = _entry(ctx, request.path_params["id"])
+    holder = await ctx.access.collection_holder(entry.id)
+    if holder is not None:
+        raise ApiError("conflict", f"{entry.id} is being collected by another process ({holder}).")
     try:
         task = ctx.runner.start(entry.id, full=query.full)
     except CollectionBusy as exc:
         raise ApiError("conflict", f"{str(exc).capitalize()}.") from None
     if not query.wait:
         return ok(request, CollectionOut(source=entry.id, status="started", trigger="api"), status_code=202)
-    out = _outcome(await asyncio.shield(task))
-    return ok(request, out)
+    outcome = await asyncio.shield(task)
+    if outcome.result and outcome.result.get("locked_by"):  # another process took the lock in the meantime
+        raise ApiError("conflict", f"{outcome.error}.")
+    return ok(request, _outcome(outcome))
 
 
 def _entry(ctx: ApiContext, source_id: str) -> SourceEntry:

@@ -93,6 +93,15 @@ MIGRATIONS: list[str] = [
     ALTER TABLE dora_pending ALTER old SET STORAGE EXTERNAL, ALTER deployments SET STORAGE EXTERNAL,
         ALTER changes SET STORAGE EXTERNAL, ALTER incidents SET STORAGE EXTERNAL;
     """,
+    # 3: a counter every event write moves in its transaction: other processes poll it to
+    # empty their report caches (``data_version``).
+    """
+    CREATE TABLE data_version (
+        singleton BOOLEAN PRIMARY KEY DEFAULT true CHECK (singleton),
+        version BIGINT NOT NULL
+    );
+    INSERT INTO data_version (version) VALUES (0);
+    """,
 ]
 
 

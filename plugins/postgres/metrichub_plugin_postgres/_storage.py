@@ -81,9 +81,11 @@ class PostgresStorage:
             connection) size the pool, and ``schema`` keeps the tables in that schema.
             ``self.url`` is the URL with its password masked.
 
-    Beyond the ``Storage`` protocol: ``source_lock(source_id)`` (a cluster-wide
-    per-source collection lock: the core's optional ``SourceLocking``, which the API's
-    scheduler holds around scheduled runs) and ``run(work)`` (a pooled connection, driver
+    Beyond the ``Storage`` protocol: ``source_lock(source_id)`` and
+    ``source_lock_holder(source_id)`` (a cluster-wide per-source collection lock: the
+    core's optional ``SourceLocking``, which every collection holds), ``data_version()``
+    (the core's optional ``DataVersioned``: a counter every write moves, which API workers
+    poll to empty their report caches) and ``run(work)`` (a pooled connection, driver
     errors translated to ``StorageError``).
     """
 
@@ -137,6 +139,7 @@ class PostgresStorage:
             async with conn.transaction():
                 # One writer at a time keeps the queued versions, and so the derived DORA data, exact.
                 await conn.execute("SELECT pg_advisory_xact_lock(%s, %s)", (LOCK_NAMESPACE, DORA_LOCK))
+                await conn.execute("UPDATE data_version SET version = version + 1")
                 await dora.queue(conn)
                 for sql, arrays in statements:
                     await conn.execute(sql, arrays)
@@ -289,6 +292,35 @@ class PostgresStorage:
             yield True
         finally:
             await self._unlock(pool, conn, classid, objid)
+
+    async def source_lock_holder(self, source_id: str) -> str | None:
+        """The server session holding ``source_id``'s collection lock: its pid, client and application."""
+        classid, objid = source_lock_key(source_id, schema=self._url.schema)
+
+        async def ask(conn: Connection) -> Any:
+            cursor = await conn.execute(
+                "SELECT a.pid, a.client_addr, a.application_name FROM pg_locks l "
+                "JOIN pg_stat_activity a ON a.pid = l.pid WHERE l.locktype = 'advisory' AND l.granted "
+                "AND l.classid = %s::int4::oid AND l.objid = %s::int4::oid AND l.objsubid = 2",
+                (classid, objid),
+            )
+            return await cursor.fetchone()
+
+        row = await self.run(ask)
+        if row is None:
+            return None
+        pid, client, application = row
+        where = f" from {client}" if client else ""
+        return f"PostgreSQL session {pid}{where}" + (f" ({application})" if application else "")
+
+    async def data_version(self) -> int:
+        """The counter every event write moves (migration 3): another process wrote when it changes."""
+
+        async def ask(conn: Connection) -> int:
+            row = await (await conn.execute("SELECT version FROM data_version")).fetchone()
+            return int(row[0]) if row else 0
+
+        return await self.run(ask)
 
     async def run(self, work: Callable[[Connection], Awaitable[T]], *, retry_conflicts: bool = False) -> T:
         """Run ``work`` on a pooled connection, translating driver errors to ``StorageError``.
