@@ -232,7 +232,9 @@ class FakePagerDuty:
         refused = self._refuse(request)
         if refused is not None:
             return self._log(request, refused)
-        incident = self.incidents[request.path.split("/")[2]]
+        incident = self.incidents.get(request.path.split("/")[2])
+        if incident is None:  # deleted or merged into another incident
+            return self._log(request, Reply(404, json={"error": {"message": "Not Found", "code": 2100}}))
         shaped: dict[str, Any] = copy.deepcopy(fixture("rest/get_incident.json")["incident"])
         shaped.update(copy.deepcopy(incident))
         if incident["status"] == "resolved":

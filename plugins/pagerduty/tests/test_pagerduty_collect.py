@@ -22,6 +22,7 @@ from pagerduty_fake import (
 
 from metrichub_core import MetricHub
 from metrichub_core.config import Settings
+from metrichub_core.testing import Reply
 
 
 def hub_for(pagerduty: FakePagerDuty, **overrides: Any) -> MetricHub:
@@ -213,8 +214,6 @@ async def test_urgencies_filter_is_sent_and_applied(pagerduty: FakePagerDuty) ->
 
 async def test_a_429_with_ratelimit_reset_is_waited_out(pagerduty: FakePagerDuty) -> None:
     """PagerDuty's ``ratelimit-reset`` is seconds to wait; it comes here without ``ratelimit-remaining``."""
-    from metrichub_core.testing import Reply
-
     now = now_s()
     pagerduty.add(make_incident(1, service="PCHK001", created=now - timedelta(days=1)))
     limited = {"error": {"message": "Rate Limit Exceeded", "code": 2020}}
@@ -228,8 +227,6 @@ async def test_a_429_with_ratelimit_reset_is_waited_out(pagerduty: FakePagerDuty
 
 
 async def test_a_429_without_headers_is_retried_with_backoff(pagerduty: FakePagerDuty) -> None:
-    from metrichub_core.testing import Reply
-
     now = now_s()
     pagerduty.add(make_incident(1, service="PCHK001", created=now - timedelta(days=1)))
     pagerduty.faults.extend([Reply(429), Reply(429)])
@@ -283,3 +280,25 @@ async def test_a_changed_scope_reads_the_whole_history_again(pagerduty: FakePage
         state = (await hub.storage.get_state("pd"))["source"]
     assert sorted(stored) == ["Q000001", "Q000002"] and stored["Q000002"].service == "search"
     assert state["scope"]["services"] == sorted(services)
+
+
+async def test_open_incidents_far_apart_are_refreshed_in_few_windows(pagerduty: FakePagerDuty) -> None:
+    """Open incidents 300, 299 and 10 days old: two open-list windows; one that disappeared (merged) is dropped."""
+    now = now_s()
+    for number, days_ago in ((1, 300), (2, 299), (3, 10), (4, 5)):
+        pagerduty.add(make_incident(number, service="PCHK001", created=now - timedelta(days=days_ago)))
+    async with hub_for(pagerduty) as hub:
+        await collect_ok(hub)
+        del pagerduty.incidents["Q000004"]  # merged into another incident: gone from every list, 404 by id
+        before = len(pagerduty.calls)
+        await collect_ok(hub)
+        state = (await hub.storage.get_state("pd"))["source"]
+    calls = pagerduty.calls[before:]
+    open_lists = [call for call in calls if "statuses[]" in call.query]
+    spans = [(at(call.one("since")), at(call.one("until"))) for call in open_lists]
+    assert spans == [
+        (now - timedelta(days=300), now - timedelta(days=120)),  # 180 days from the oldest
+        (now - timedelta(days=10), now - timedelta(days=5) + timedelta(seconds=1)),  # up to the newest
+    ]
+    assert [call.path for call in calls if call.path != "/incidents"] == ["/incidents/Q000004"]
+    assert sorted(state["open"]) == ["Q000001", "Q000002", "Q000003"]
