@@ -29,6 +29,13 @@ def hub_for(pagerduty: FakePagerDuty, **overrides: Any) -> MetricHub:
     return MetricHub("memory://", settings=Settings(sources={"pd": table(pagerduty.url, **overrides)}))
 
 
+async def saved_state(hub: MetricHub) -> Any:
+    """What the source kept in ``ctx.state`` after its last successful run."""
+    stored = await hub.storage.get_state("pd")
+    assert stored is not None
+    return stored["source"]
+
+
 async def collect_ok(hub: MetricHub) -> Any:
     (result,) = await hub.collect()
     assert result.ok, result.error
@@ -85,7 +92,7 @@ async def test_unmapped_services_are_skipped_with_a_count(pagerduty: FakePagerDu
         await collect_ok(hub)
         moving["service"] = {**moving["service"], "id": UNMAPPED}
         await collect_ok(hub)
-        state = (await hub.storage.get_state("pd"))["source"]
+        state = await saved_state(hub)
     assert "skipped 1 incidents of services not in `services`: PZZZ999 (1)" in caplog.text
     assert sorted(state["open"]) == ["Q000002"]
 
@@ -145,14 +152,14 @@ async def test_an_incident_opened_before_the_cursor_and_resolved_after_it_is_upd
     pagerduty.add(opened, make_incident(2, service="PPAY002", created=now - timedelta(days=1)))
     async with hub_for(pagerduty) as hub:
         await collect_ok(hub)
-        assert sorted((await hub.storage.get_state("pd"))["source"]["open"]) == ["Q000001", "Q000002"]
+        assert sorted((await saved_state(hub))["open"]) == ["Q000001", "Q000002"]
         resolved = now - timedelta(hours=1)
         pagerduty.resolve("Q000001", resolved)
         pagerduty.note("Q000001", "Rolled back.\n\nCaused-by: 4711", resolved)
         before = len(pagerduty.calls)
         second = await collect_ok(hub)
         stored = await stored_incidents(hub)
-        state = (await hub.storage.get_state("pd"))["source"]
+        state = await saved_state(hub)
     calls = pagerduty.calls[before:]
     assert not second.full
     # New since the cursor (none), the still-open list (only #2 left in it), then #1 by id and its notes.
@@ -277,7 +284,7 @@ async def test_a_changed_scope_reads_the_whole_history_again(pagerduty: FakePage
     async with MetricHub(first.storage, settings=settings) as hub:
         await collect_ok(hub)
         stored = await stored_incidents(hub)
-        state = (await hub.storage.get_state("pd"))["source"]
+        state = await saved_state(hub)
     assert sorted(stored) == ["Q000001", "Q000002"] and stored["Q000002"].service == "search"
     assert state["scope"]["services"] == sorted(services)
 
@@ -292,7 +299,7 @@ async def test_open_incidents_far_apart_are_refreshed_in_few_windows(pagerduty: 
         del pagerduty.incidents["Q000004"]  # merged into another incident: gone from every list, 404 by id
         before = len(pagerduty.calls)
         await collect_ok(hub)
-        state = (await hub.storage.get_state("pd"))["source"]
+        state = await saved_state(hub)
     calls = pagerduty.calls[before:]
     open_lists = [call for call in calls if "statuses[]" in call.query]
     spans = [(at(call.one("since")), at(call.one("until"))) for call in open_lists]

@@ -31,7 +31,7 @@ async def test_pagerduty_incidents_give_change_failure_rate_and_recovery_time(
     base = now_s().replace(hour=0, minute=0, second=0) - timedelta(days=20)
     # Shipit (the example plugin): deployments 1..6 of checkout succeed at day k, 10:00 (started 09:50);
     # deployment 7 fails (a failed deployment is in neither term of the rate by default).
-    deploys = [
+    deploys: list[dict[str, Any]] = [
         {"id": k, "app": "checkout", "env": "production", "state": "failed" if k == 7 else "succeeded",
          "started_at": day(base, k, 9, 50).isoformat(), "finished_at": day(base, k, 10).isoformat(),
          "updated_at": day(base, k, 10).isoformat(), "sha": f"{k:040x}", "commits": []}

@@ -44,7 +44,7 @@ def event(event_type: str, **data: Any) -> bytes:
 def receive(src: PagerDutySource, body: bytes, signature: str | None = None) -> list[Any]:
     headers = {"X-PagerDuty-Signature": signature or sign(body, NEW), "Content-Type": "application/json"}
     src.verify_webhook(headers, body)
-    return src.parse_webhook(headers, body)
+    return list(src.parse_webhook(headers, body))
 
 
 def test_the_signature_is_any_v1_hmac_of_the_raw_body_under_any_secret() -> None:
