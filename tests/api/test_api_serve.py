@@ -14,6 +14,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from metrichub_core.testing.served import check_every_worker_sees_writes
+
 API_TOKEN = "e2e-api-token-77aa1b"
 SOURCE_TOKEN = "e2e-source-token-5c3d"
 METRICHUB = [sys.executable, "-c", "from metrichub_core.cli import main; main()"]
@@ -186,68 +188,5 @@ def test_serve_refuses_memory_storage_with_workers(tmp_path: Path) -> None:
 def test_every_worker_sees_a_write_from_anywhere_within_a_second(tmp_path: Path) -> None:
     """Two workers, a separate ``metrichub collect`` and a POST to one worker: every next report shows them."""
     config = tmp_path / "metrichub.toml"
-    config.write_text(
-        f'storage = "sqlite:///{tmp_path / "shared.db"}"\n[sources.demo]\nkind = "demo"\ndays = 10\n', encoding="utf-8"
-    )
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    env.pop("METRICHUB_CONFIG", None)
-    log = tmp_path / "serve.log"
-    with log.open("w") as output:
-        process = subprocess.Popen(
-            [*METRICHUB, "serve", "--config", str(config), "--port", "0", "--workers", "2", "--no-access-log"],
-            env=env,
-            stdout=output,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-    try:
-        base_url = _wait_for_url(process, log)
-        deadline = time.monotonic() + 60
-        while log.read_text().count("Application startup complete") < 2:
-            assert time.monotonic() < deadline, log.read_text()
-            time.sleep(0.1)
-
-        def counts() -> set[int]:
-            """Deployments in the last 30 days as each of 24 new connections (spread over the workers) reports them."""
-            seen = set()
-            for _ in range(24):
-                with httpx.Client(base_url=base_url, timeout=10) as client:  # a new connection each time
-                    answer = client.get("/api/v1/metrics/dora", params={"days": 30})
-                    seen.add(answer.json()["data"]["deployment_frequency"]["count"])
-            return seen
-
-        assert counts() == {0}
-        assert counts() == {0}  # now cached in every worker
-        collect = subprocess.run(
-            [*METRICHUB, "collect", "demo", "--config", str(config), "-q"], env=env, capture_output=True, timeout=120
-        )
-        assert collect.returncode == 0, collect.stdout
-        time.sleep(1.0)
-        (collected,) = counts()  # one answer everywhere, and not the cached one
-        assert collected > 0
-
-        now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() - 60))
-        posted = httpx.post(
-            f"{base_url}/api/v1/deployments",
-            json=[
-                {
-                    "id": "posted-1",
-                    "source": "ci",
-                    "service": "checkout",
-                    "status": "success",
-                    "started_at": now,
-                    "finished_at": now,
-                }
-            ],
-            timeout=10,
-        )
-        assert posted.status_code == 200, posted.text
-        time.sleep(1.0)
-        assert counts() == {collected + 1}
-    finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
+    config.write_text(f'storage = "sqlite:///{tmp_path / "shared.db"}"\n[sources.demo]\nkind = "demo"\ndays = 10\n')
+    check_every_worker_sees_writes(config)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import psycopg
 from metrichub_plugin_postgres import PostgresStorage
@@ -11,6 +12,7 @@ from metrichub_plugin_postgres._schema import MIGRATIONS
 
 from metrichub_core import Deployment, MetricHub
 from metrichub_core.storage import DataVersioned, SourceLocking
+from metrichub_core.testing.served import check_every_worker_sees_writes
 
 NOW = datetime(2026, 3, 2, 9, tzinfo=UTC)
 
@@ -75,3 +77,10 @@ async def test_a_database_written_before_migration_3_keeps_its_events_and_gains_
         assert await hub.data_version() == (version or 0) + 1
         report = await hub.dora(since=NOW.date(), until=NOW.date() + timedelta(days=1), service="api")
         assert report.deployment_frequency.count == 2
+
+
+def test_every_worker_sees_a_write_from_anywhere_within_a_second(pg_url: str, tmp_path: Path) -> None:
+    """``serve --workers 2`` on PostgreSQL, a separate ``metrichub collect`` and a POST to one worker."""
+    config = tmp_path / "metrichub.toml"
+    config.write_text(f'storage = "{pg_url}"\n[sources.demo]\nkind = "demo"\ndays = 10\n', encoding="utf-8")
+    check_every_worker_sees_writes(config)
