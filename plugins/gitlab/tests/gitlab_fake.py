@@ -122,6 +122,7 @@ class FakeGitLab:
         self.faults = {}
         self.max_per_page = 100
         self.remaining = 2000
+        self.upstream.requests.clear()
 
     def __enter__(self) -> FakeGitLab:
         self.upstream.start()
@@ -295,7 +296,7 @@ class _BadRequest(Exception):
 def make_commit(project: FakeProject, authored: datetime, parents: list[str], title: str) -> dict[str, Any]:
     """GitLab's Commit entity; ``committed_date`` differs from ``authored_date`` (as after a rebase)."""
     base = fixture("rest/list_project_deployments.json")[0]["deployable"]["commit"]
-    sha = _sha(project.path, len(project.commits), title)
+    sha = _sha(project.path, len(project.commits), title, authored)
     committed = authored + timedelta(minutes=7)
     commit: dict[str, Any] = copy.deepcopy(base)
     commit.update(

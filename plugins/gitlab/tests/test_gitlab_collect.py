@@ -32,6 +32,8 @@ def config(gitlab: FakeGitLab, **overrides: Any) -> GitLabConfig:
         "services": {WEB: "storefront"},
         "incident_label": "outage",
     }
+    projects = overrides.get("projects", values["projects"])
+    values["services"] = {path: name for path, name in values["services"].items() if path in projects}
     return GitLabConfig.model_validate({**values, **overrides})
 
 
