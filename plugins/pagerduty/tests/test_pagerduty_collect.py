@@ -201,6 +201,7 @@ async def test_a_rerun_with_nothing_new_costs_the_open_refresh_and_one_page(page
     open_incidents, services = 3, len(SERVICES)
     # Re-run: 1 page of incidents created since the cursor (all services at once) + 1 page listing
     # the 3 still-open ones (their creation times fit one 180-day window): 2 <= 3 + 2.
+    print(f"requests: first run {first}, re-run with nothing new {second} (budget {open_incidents + services})")
     assert second == third == 2
     assert second <= open_incidents + services
     assert after == before
