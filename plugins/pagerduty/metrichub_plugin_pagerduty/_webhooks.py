@@ -19,6 +19,8 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
+import httpx
+
 from metrichub_core import Event
 from metrichub_core.sources import WebhookRejected
 from metrichub_plugin_pagerduty._config import PagerDutyConfig
@@ -39,14 +41,6 @@ INCIDENT_EVENTS = frozenset(
 )
 
 
-def _header(headers: Mapping[str, str], name: str) -> str | None:
-    value = headers.get(name)
-    if value is not None:
-        return value
-    lowered = name.lower()
-    return next((item for key, item in headers.items() if key.lower() == lowered), None)
-
-
 def verify_signature(secrets: Sequence[str], headers: Mapping[str, str], body: bytes) -> None:
     """Raise ``WebhookRejected`` unless some ``v1=`` signature is the HMAC-SHA256 of ``body`` under some secret.
 
@@ -55,7 +49,7 @@ def verify_signature(secrets: Sequence[str], headers: Mapping[str, str], body: b
     """
     if not secrets:
         raise WebhookRejected("webhook_secrets is not configured for this source")
-    header = _header(headers, SIGNATURE_HEADER)
+    header = httpx.Headers(headers).get(SIGNATURE_HEADER)  # case-blind, for plain dicts too
     if not header:
         raise WebhookRejected(f"missing {SIGNATURE_HEADER} header")
     sent = [part.strip()[3:] for part in header.split(",") if part.strip().startswith("v1=")]
