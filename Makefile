@@ -33,6 +33,7 @@ bench: $(VENV)/.dev
 	$(BIN)/python benchmarks/collect_bench.py
 	$(BIN)/python benchmarks/dora_bench.py
 	$(BIN)/python benchmarks/api_bench.py
+	$(BIN)/python benchmarks/load_bench.py
 
 $(VENV)/.installed: pyproject.toml $(wildcard plugins/*/pyproject.toml)
 	$(PYTHON) -m venv $(VENV)
