@@ -8,7 +8,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from jenkins_fake import T0, FakeJenkins, History, check_deployments, table
+from jenkins_fake import T0, FakeCommit, FakeJenkins, History, check_deployments, table
 
 from metrichub_core import Incident, MetricHub
 from metrichub_core.config import Settings
@@ -160,3 +160,33 @@ async def test_incidents_from_another_source_give_cfr_and_recovery(jenkins: Fake
     # Time to restore: every resolved incident, A 3600, B 1800, C 7200 s: median 3600; D open.
     restore = report.time_to_restore
     assert (restore.count, restore.open, restore.median_seconds) == (3, 1, 3600.0)
+
+
+async def test_lead_time_of_a_staging_to_production_promotion_by_hand(jenkins: FakeJenkins) -> None:
+    job = jenkins.job("deploy-api")
+
+    def at(hours: float) -> Any:
+        return T0 + timedelta(hours=hours)
+
+    c1, c2, c3, c4 = (FakeCommit(f"{n:040x}", at(hours)) for n, hours in ((1, 0), (2, 1), (3, 3.5), (4, 6)))
+    ten = timedelta(minutes=10)
+    job.add("SUCCESS", at(2), duration=ten, environment="staging", commits=[c1, c2], sha=c2.sha)  # #1
+    job.add("FAILURE", at(3), duration=ten, environment="production", sha=c2.sha)  # #2
+    job.add("SUCCESS", at(4), duration=ten, environment="staging", commits=[c3], sha=c3.sha)  # #3
+    job.add("SUCCESS", at(5), duration=ten, environment="production", sha=c3.sha)  # #4 promotes c1, c2, c3
+    job.add("SUCCESS", at(7), duration=ten, commits=[c4], sha=c4.sha)  # #5, no parameter: production, ships c4
+    settings = Settings(storage="memory://", sources={"ci": table(jenkins, jobs=["deploy-api"])})
+    async with MetricHub("memory://", settings=settings) as hub:
+        [result] = await hub.collect()
+        assert result.ok, result.error
+        production = await hub.dora(service="deploy-api", since=T0, until=at(24))
+        staging = await hub.dora(service="deploy-api", environment="staging", since=T0, until=at(24))
+    # Production: #4 finished at 5 h 10 ships c1 (5 h 10 = 18,600 s), c2 (4 h 10 = 15,000 s),
+    # c3 (1 h 40 = 6,000 s); #5 finished at 7 h 10 ships c4 (1 h 10 = 4,200 s).
+    # Sorted 4,200 6,000 15,000 18,600: median (6,000 + 15,000) / 2 = 10,500; mean 43,800 / 4 = 10,950.
+    assert production.deployment_frequency.count == 2
+    assert (production.lead_time.count, production.lead_time.median_seconds) == (4, 10_500.0)
+    assert production.lead_time.mean_seconds == 10_950.0
+    # Staging: #1 (2 h 10) ships c1 (7,800 s) and c2 (4,200 s); #3 (4 h 10) ships c3 (2,400 s): median 4,200.
+    assert (staging.deployment_frequency.count, staging.lead_time.count) == (2, 3)
+    assert staging.lead_time.median_seconds == 4_200.0
