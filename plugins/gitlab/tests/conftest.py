@@ -27,4 +27,3 @@ def history_factory(gitlab: FakeGitLab) -> Callable[..., History]:
         return History(gitlab, seed)
 
     return make
-

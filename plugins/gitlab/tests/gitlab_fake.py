@@ -488,7 +488,8 @@ class History:
         if expected["environment"] == "production":
             for commit in shipped:
                 self.truth.changes.setdefault(
-                    commit["id"], {"committed_at": parse(commit["authored_date"]), "merged_at": self.merged.get(commit["id"])}
+                    commit["id"],
+                    {"committed_at": parse(commit["authored_date"]), "merged_at": self.merged.get(commit["id"])},
                 )
 
     # -- incidents -----------------------------------------------------------------

@@ -109,7 +109,9 @@ def hand_dora(history: History, service: str | None = None) -> dict[str, Any]:
     for expected in successes.values():
         for sha in expected["change_ids"]:
             first_shipped[sha] = min(first_shipped.get(sha, expected["finished_at"]), expected["finished_at"])
-    lead_times = sorted((when - truth.changes[sha]["committed_at"]).total_seconds() for sha, when in first_shipped.items())
+    lead_times = sorted(
+        (when - truth.changes[sha]["committed_at"]).total_seconds() for sha, when in first_shipped.items()
+    )
     incidents = [i for i in truth.incidents.values() if service is None or i["service"] == service]
     caused = {incident["attributed_to"] for incident in incidents if incident["attributed_to"] in successes}
     recovery = sorted((i["resolved_at"] - i["started_at"]).total_seconds() for i in incidents if i["resolved_at"])

@@ -147,7 +147,9 @@ async def test_a_sha_of_another_environment_or_unknown_stays_as_written(
         pytest.param(Reply(429, body="Retry later\n", headers={"Content-Type": "text/plain"}), id="plain-text"),
         pytest.param(Reply(429), id="no-headers-no-body"),
         pytest.param("reset-epoch", id="ratelimit-reset-epoch"),
-        pytest.param(Reply(429, json={"message": "429 Too Many Requests"}, headers={"Retry-After": "1"}), id="retry-after"),
+        pytest.param(
+            Reply(429, json={"message": "429 Too Many Requests"}, headers={"Retry-After": "1"}), id="retry-after"
+        ),
     ],
 )
 async def test_rate_limited_answers_are_waited_out_by_the_host(
