@@ -66,9 +66,7 @@ class JenkinsSource(Source):
             if entry in ledgers:
                 continue
             ledger = JobLedger.load(previous.get(entry))
-            body = await client.get_json(
-                job_path(entry) + "/api/json", builds_tree(0, _first_size(ledger), job_fields=_FIRST)
-            )
+            body = await client.job_json(entry, builds_tree(0, _first_size(ledger), job_fields=_FIRST))
             if not is_container(body):
                 target = JobTarget(entry, entry, self.settings.service_of(entry, entry.rsplit("/", 1)[-1]))
                 async for event in self._job(client, target, ledger, body, ledgers):
@@ -77,9 +75,8 @@ class JenkinsSource(Source):
             for target in await expand(client, self.settings, entry, body):
                 if target.full_name in ledgers:
                     continue
-                async for event in self._job(
-                    client, target, JobLedger.load(previous.get(target.full_name)), None, ledgers
-                ):
+                branch_ledger = JobLedger.load(previous.get(target.full_name))
+                async for event in self._job(client, target, branch_ledger, None, ledgers):
                     yield event
         self.last_request_count = client.requests
         self.ctx.logger.info("%s: %d Jenkins requests", self.id, client.requests)
