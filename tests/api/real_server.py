@@ -35,17 +35,23 @@ def serve(tmp_path: Path, config: str, env: Mapping[str, str] | None = None, *, 
             text=True,
         )
     try:
-        yield _wait_for_url(process, log)
+        yield wait_for_url(process, log)
     finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
+        stop(process)
 
 
-def _wait_for_url(process: subprocess.Popen[str], log: Path) -> str:
+def stop(process: subprocess.Popen[str]) -> None:
+    """SIGTERM (a graceful uvicorn shutdown), then SIGKILL if it has not exited within 30 s."""
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=10)
+
+
+def wait_for_url(process: subprocess.Popen[str], log: Path) -> str:
+    """The base URL from uvicorn's ``Uvicorn running on ...`` line in ``log``."""
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         match = re.search(r"Uvicorn running on (http://127\.0\.0\.1:\d+)", log.read_text())
