@@ -26,7 +26,15 @@ from metrichub_core.storage.base import Storage
 if TYPE_CHECKING:
     from metrichub_core.collection import SourceResult
 
-__all__ = ["ConfiguredSource", "HostKeys", "SourceFault", "SourceHealth", "SourceRegistry", "UnknownSource"]
+__all__ = [
+    "ConfiguredSource",
+    "HostKeys",
+    "SourceFault",
+    "SourceHealth",
+    "SourceRegistry",
+    "UnknownSource",
+    "config_of",
+]
 
 _REDACTED = "**********"
 logger = logging.getLogger("metrichub.sources")
@@ -288,6 +296,17 @@ def _kind_problem(
     return f"{origin}: sources.{source_id}.kind: unknown source kind {kind!r} (installed kinds: {installed})"
 
 
+def config_of(model: type[BaseModel], table: Mapping[str, Any]) -> BaseModel:
+    """``model`` validated from a ``[sources.<id>]`` table: host keys only if the model declares them.
+
+    Raises ``pydantic.ValidationError`` naming each key that does not validate.
+    """
+    declared = model.model_fields
+    return model.model_validate(
+        {key: value for key, value in table.items() if key not in _HOST_KEYS or key in declared}
+    )
+
+
 def _plugin_config(
     source_id: str, source_class: type[Source], raw: dict[str, Any], origin: str
 ) -> tuple[BaseModel | None, list[str]]:
@@ -297,10 +316,8 @@ def _plugin_config(
         return None, [f"{source_class.__name__}.Config must be a pydantic model, got {model!r}"]
     if inspect.iscoroutinefunction(source_class.collect):  # ``async def`` without ``yield``
         return None, [f"{source_class.__name__}.collect() must be an async generator (async def with yield)"]
-    declared = model.model_fields
-    data = {key: value for key, value in raw.items() if key not in _HOST_KEYS or key in declared}
     try:
-        return model.model_validate(data), []
+        return config_of(model, raw), []
     except ValidationError as exc:
         return None, _lines(origin, source_id, exc)
     except Exception as exc:  # a validator of the plugin's that raises something else

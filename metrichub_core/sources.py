@@ -19,10 +19,12 @@ __all__ = ["Source", "SourceConfig", "SourceContext", "WebhookNotSupported", "We
 
 
 class SourceConfig(BaseModel):
-    """Base of every source's ``Config``: the keys the host itself understands.
+    """The convenient base of a source's ``Config``: ``base_url`` and the keys the host reads itself.
 
     Plugins subclass it, keep ``base_url`` (defaulting to the public service where
-    there is one) and declare secrets as ``pydantic.SecretStr``.
+    there is one) and declare secrets as ``pydantic.SecretStr``. It is not required: the
+    host takes ``kind``, ``policy`` and ``schedule_minutes`` out of the table itself and
+    hands any pydantic ``Config`` only the keys it declares of those three.
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -60,9 +62,9 @@ class Source(ABC):
     """A kind of upstream that yields deployments, changes and incidents."""
 
     kind: ClassVar[str]
-    Config: ClassVar[type[SourceConfig]]
+    Config: ClassVar[type[BaseModel]]
 
-    def __init__(self, id: str, config: SourceConfig, ctx: SourceContext) -> None:
+    def __init__(self, id: str, config: BaseModel, ctx: SourceContext) -> None:
         self.id = id
         self.config = config
         self.ctx = ctx

@@ -19,7 +19,7 @@ the config table pointing at it::
         def webhook_delivery(self, table):            # optional: (headers, body) of a valid delivery
             ...
 
-The suite checks the config schema (``SourceConfig``, ``base_url``, unknown keys
+The suite checks the config schema (a pydantic model with ``base_url``, unknown keys
 rejected, secrets never shown), that collection yields valid events keyed by the
 source id, that a re-run gets the previous run's start as ``since`` and neither
 duplicates nor loses anything, that an unreachable upstream fails the run cleanly,
@@ -33,7 +33,7 @@ from datetime import datetime
 from typing import Any, ClassVar
 
 import pytest
-from pydantic import SecretStr, ValidationError
+from pydantic import BaseModel, SecretStr, ValidationError
 
 from metrichub_core.collection import SourceResult
 from metrichub_core.config import Settings
@@ -41,7 +41,8 @@ from metrichub_core.hookspecs import hookimpl
 from metrichub_core.hub import MetricHub
 from metrichub_core.models import Change, Deployment, Event, EventKind, Incident
 from metrichub_core.plugins import PluginHost
-from metrichub_core.sources import Source, SourceConfig, WebhookRejected
+from metrichub_core.registry import config_of
+from metrichub_core.sources import Source, WebhookRejected
 from metrichub_core.storage.base import EventQuery
 from metrichub_core.testing.upstream import FakeUpstream, refused_url
 
@@ -99,14 +100,14 @@ class SourceContract:
     def test_config_schema(self, upstream: FakeUpstream) -> None:
         source_class = self.source_class
         assert isinstance(source_class.kind, str) and source_class.kind, "kind must be a non-empty string"
-        assert issubclass(source_class.Config, SourceConfig), "Config must subclass metrichub_core.SourceConfig"
+        assert issubclass(source_class.Config, BaseModel), "Config must be a pydantic model"
         assert "base_url" in source_class.Config.model_fields, "every source config has base_url"
         table = self.source_table(upstream.url)
         assert table.get("kind") == source_class.kind
-        config = source_class.Config.model_validate(table)
-        assert config.base_url.startswith(upstream.url), "the table points base_url at the fake upstream"
+        config = config_of(source_class.Config, table)
+        assert str(getattr(config, "base_url", "")).startswith(upstream.url), "base_url points at the fake upstream"
         with pytest.raises(ValidationError) as caught:
-            source_class.Config.model_validate({**table, "no_such_key_xyz": 1})
+            config_of(source_class.Config, {**table, "no_such_key_xyz": 1})
         assert any(error["loc"] == ("no_such_key_xyz",) for error in caught.value.errors()), "unknown keys rejected"
         shown = repr(config) + str(config) + config.model_dump_json()
         for name in source_class.Config.model_fields:
@@ -131,7 +132,6 @@ class SourceContract:
     async def test_events_are_valid_and_keyed_by_source_id(self, upstream: FakeUpstream) -> None:
         table = self.source_table(upstream.url)
         source_class = self.source_class
-        config = source_class.Config.model_validate(table)
         host = self._host(source_class)
         hub = MetricHub("memory://", settings=Settings(sources={SOURCE_ID: table}), plugins=host)
         async with hub:
@@ -140,7 +140,7 @@ class SourceContract:
                 events = [event async for event in instance.collect(None)]
             finally:
                 await instance.ctx.http.aclose()
-        assert config.kind == source_class.kind
+        assert table["kind"] == source_class.kind
         assert events, "the fake upstream should produce events"
         for event in events:
             assert isinstance(event, Deployment | Change | Incident), f"{event!r} is not an event"
