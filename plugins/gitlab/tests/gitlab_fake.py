@@ -27,7 +27,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 from urllib.parse import quote, urlencode
 
 from metrichub_core.testing import FakeUpstream, RecordedRequest, Reply
@@ -322,7 +322,7 @@ class History:
     regex-matched, staging and review environments with every status; incidents by type and by label."""
 
     T0 = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
-    SERVICES: dict[str, str] = {"acme/web": "storefront"}
+    SERVICES: ClassVar[dict[str, str]] = {"acme/web": "storefront"}
 
     def __init__(self, fake: FakeGitLab, seed: int = 10) -> None:
         self.fake = fake
@@ -464,9 +464,9 @@ class History:
             item["deployable"] = None  # deployments created through the API have no job
             return item
         job = item["deployable"]
-        job_status = {"success": "success", "failed": "failed", "canceled": "canceled", "skipped": "skipped"}
+        job_status = {"created": "created", "blocked": "manual"}.get(status, status)  # the job of the deployment
         job.update(
-            id=self.next_deployment_id * 10, status=job_status.get(status, "running" if status == "running" else "manual"),
+            id=self.next_deployment_id * 10, status=job_status,
             created_at=iso(created), started_at=iso(job_started) if job_started else None,
             finished_at=iso(finished) if finished else None,
         )  # fmt: skip

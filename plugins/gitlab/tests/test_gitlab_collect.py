@@ -7,7 +7,6 @@ import logging
 from datetime import datetime, timedelta
 from typing import Any
 
-import httpx
 import pytest
 from gitlab_fake import FakeGitLab, History, iso
 from metrichub_plugin_gitlab import GitLabConfig, GitLabSource
@@ -174,7 +173,7 @@ async def test_collect_matches_the_hand_computed_history(gitlab: FakeGitLab, his
     deployments = sorted(
         (e for e in events if isinstance(e, Deployment)), key=lambda e: (e.labels["project"], e.started_at)
     )
-    firsts = {}
+    firsts: dict[tuple[str, str], Deployment] = {}
     for deployment in deployments:
         if deployment.status == "success":
             firsts.setdefault((deployment.labels["project"], deployment.labels["gitlab_environment"]), deployment)

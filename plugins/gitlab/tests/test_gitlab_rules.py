@@ -10,7 +10,7 @@ import httpx
 import pytest
 from gitlab_fake import FakeGitLab, History, iso
 from metrichub_plugin_gitlab import GitLabError
-from test_gitlab_collect import SHOP, WEB, check_events, collect_direct, config
+from test_gitlab_collect import SHOP, check_events, collect_direct, config
 
 from metrichub_core import Deployment, Incident
 from metrichub_core.resilience import Policy
@@ -187,8 +187,9 @@ async def test_private_token_and_bearer_auth(gitlab: FakeGitLab, history_factory
 
 
 async def test_check_reports_unusable_sources(gitlab: FakeGitLab, history_factory: Any) -> None:
-    from metrichub_core import SourceContext
     from metrichub_plugin_gitlab import GitLabSource
+
+    from metrichub_core import SourceContext
 
     small(history_factory())
 

@@ -80,7 +80,7 @@ def source(**overrides: Any) -> GitLabSource:
 
 def receive(src: GitLabSource, headers: dict[str, str], body: bytes) -> list[Any]:
     src.verify_webhook(headers, body)
-    return src.parse_webhook(headers, body)
+    return list(src.parse_webhook(headers, body))
 
 
 def at(text: str) -> datetime:
