@@ -274,6 +274,7 @@ class FakeJenkins:
         self.jobs: dict[str, FakeJob] = {}
         self.containers: dict[str, str] = {}  # full name → class
         self.anonymous_read = False
+        self.fail_next: list[int] = []  # statuses to answer the next job requests with (a fault, then normal)
 
     @property
     def base_url(self) -> str:
@@ -315,6 +316,11 @@ class FakeJenkins:
             refused = self._authorised(request)
             if refused is not None:
                 return refused
+            if self.fail_next:
+                status = self.fail_next.pop(0)
+                return Reply(
+                    status, body=f"<html><body>Error {status}</body></html>", headers={"content-type": "text/html"}
+                )
             if "depth" in request.query:
                 return Reply(400, json={"message": "the fake Jenkins refuses depth= (use tree=)"})
             tree = request.query.get("tree")

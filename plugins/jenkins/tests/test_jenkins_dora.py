@@ -190,3 +190,25 @@ async def test_lead_time_of_a_staging_to_production_promotion_by_hand(jenkins: F
     # Staging: #1 (2 h 10) ships c1 (7,800 s) and c2 (4,200 s); #3 (4 h 10) ships c3 (2,400 s): median 4,200.
     assert (staging.deployment_frequency.count, staging.lead_time.count) == (2, 3)
     assert staging.lead_time.median_seconds == 4_200.0
+
+
+async def test_server_errors_are_retried_by_the_host_and_a_failed_run_saves_nothing(jenkins: FakeJenkins) -> None:
+    jenkins.job("deploy-api")
+    history = History(jenkins, seed=3)
+    for _ in range(250):
+        history.build("deploy-api", history.rng.choice(["SUCCESS", "SUCCESS", "FAILURE"]), commits=1)
+    source = table(jenkins, jobs=["deploy-api"])
+    source["policy"] = {**source["policy"], "retries": 2, "breaker_fail_max": 10}
+    hub = MetricHub("memory://", settings=Settings(storage="memory://", sources={"ci": source}))
+    async with hub:
+        jenkins.fail_next = [500] * 3  # more than the retries: the run fails, no cursor is saved
+        [result] = await hub.collect()
+        assert not result.ok and "500" in (result.error or "")
+        assert await hub.storage.get_state("ci") is None
+        jenkins.clear()
+        jenkins.fail_next = [503, 502]  # two transient faults on the first page: retried by the host
+        [result] = await hub.collect()
+        assert result.ok, result.error
+        ranges = [request.query["tree"].rsplit("{", 1)[1] for request in jenkins.log]
+        assert ranges == ["0,100}"] * 3 + ["100,200}", "200,300}"]  # the first range asked 3 times
+        check_deployments(await stored(hub), history.expected({"deploy-api": "deploy-api"}))
