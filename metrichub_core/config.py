@@ -14,15 +14,13 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 
+from metrichub_core.errors import ConfigError
+
 __all__ = ["DEFAULT_STORAGE", "ApiSettings", "ConfigError", "Settings", "load_settings", "validation_message"]
 
 DEFAULT_STORAGE = "sqlite:///metrichub.db"
 ENV_PREFIX = "METRICHUB_"
 _ENV_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
-
-
-class ConfigError(Exception):
-    """The configuration cannot be used; the message says where and why."""
 
 
 class ApiSettings(BaseModel):

@@ -27,6 +27,7 @@ import pluggy
 from pydantic import BaseModel
 
 from metrichub_core import hookspecs
+from metrichub_core.errors import PluginError
 from metrichub_core.models import Event
 from metrichub_core.sources import Source
 from metrichub_core.storage.base import Storage, UnknownStorageScheme
@@ -43,10 +44,6 @@ BUILTIN_PLUGINS = (
 
 StorageFactory = Callable[[str], Storage]
 Status = Literal["active", "failed", "disabled"]
-
-
-class PluginError(Exception):
-    """A plugin failed to load or to register (raised only in strict mode)."""
 
 
 @dataclass(frozen=True)

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import inspect
 import logging
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 
+from metrichub_core.errors import SourceFault, UnknownSource
 from metrichub_core.resilience.cache import HttpCache
 from metrichub_core.resilience.client import SourceResilience
 from metrichub_core.resilience.policy import Policy
@@ -38,22 +39,6 @@ __all__ = [
 
 _REDACTED = "**********"
 logger = logging.getLogger("metrichub.sources")
-
-
-class UnknownSource(LookupError):
-    """No source with that id is configured."""
-
-    def __init__(self, source_id: str, known: Sequence[str]) -> None:
-        listing = ", ".join(sorted(known)) or "none"
-        super().__init__(f"no source {source_id!r} is configured (configured: {listing})")
-        self.source_id = source_id
-
-    def __str__(self) -> str:
-        return str(self.args[0])
-
-
-class SourceFault(Exception):
-    """A configured source cannot be used: its table, its plugin or its ``Source`` class is at fault."""
 
 
 class HostKeys(BaseModel):

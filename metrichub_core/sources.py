@@ -12,6 +12,7 @@ from typing import Any, ClassVar
 import httpx
 from pydantic import BaseModel, ConfigDict, Field
 
+from metrichub_core.errors import WebhookNotSupported, WebhookRejected
 from metrichub_core.models import Event
 from metrichub_core.resilience.policy import Policy
 
@@ -48,14 +49,6 @@ class SourceContext:
     http: httpx.AsyncClient
     logger: logging.Logger
     state: dict[str, Any] = field(default_factory=dict)
-
-
-class WebhookRejected(Exception):
-    """A webhook whose signature or payload the source refuses; nothing is stored."""
-
-
-class WebhookNotSupported(Exception):
-    """The source does not accept webhooks."""
 
 
 class Source(ABC):

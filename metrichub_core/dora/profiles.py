@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
 
-from metrichub_core.dora._errors import DoraQueryError
+from metrichub_core.errors import UnknownProfile
 
 __all__ = [
     "DEFAULT_PROFILE",
@@ -41,10 +41,6 @@ DAY = 24 * HOUR
 WEEK = 7 * DAY
 MONTH = 730 * HOUR  # the month the peers use: 730 hours, 30.4 days
 SIX_MONTHS = 6 * MONTH
-
-
-class UnknownProfile(DoraQueryError):
-    """The named benchmark profile does not exist."""
 
 
 @dataclass(frozen=True)

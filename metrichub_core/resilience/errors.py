@@ -4,7 +4,7 @@ They subclass ``httpx.RequestError`` so plugin code that already handles httpx
 errors keeps working, and their messages never carry headers, query strings or
 credentials::
 
-    httpx.RequestError
+    MetricHubError, httpx.RequestError
     └── HTTPLayerError
         ├── RetriesExhausted      transient failures outlived the retry budget
         ├── RateLimitWaitTooLong  the server asked for a wait beyond ``max_wait_seconds``
@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import httpx
 
+from metrichub_core.errors import MetricHubError
+
 __all__ = ["CircuitOpen", "HTTPLayerError", "RateLimitWaitTooLong", "RetriesExhausted", "safe_url"]
 
 
@@ -23,7 +25,7 @@ def safe_url(url: httpx.URL) -> str:
     return str(url.copy_with(query=None, fragment=None, username=None, password=None))
 
 
-class HTTPLayerError(httpx.RequestError):
+class HTTPLayerError(MetricHubError, httpx.RequestError):
     """Root of the resilience layer's errors."""
 
 

@@ -8,10 +8,12 @@ from typing import Any
 
 import httpx
 
+from metrichub_core.resilience.errors import HTTPLayerError
+
 __all__ = ["PaginationLoop", "json_items", "paginate", "paginate_pages"]
 
 
-class PaginationLoop(RuntimeError):
+class PaginationLoop(HTTPLayerError):
     """The upstream sent a ``next`` link we already followed."""
 
 

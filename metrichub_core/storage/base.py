@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
 
 from metrichub_core.dora._protocol import DoraData
+from metrichub_core.errors import StorageError, UnknownStorageScheme
 from metrichub_core.models import Event, EventKind
 
 __all__ = [
@@ -21,14 +22,6 @@ __all__ = [
     "StorageHealth",
     "UnknownStorageScheme",
 ]
-
-
-class StorageError(Exception):
-    """A backend could not complete an operation; nothing of it was written."""
-
-
-class UnknownStorageScheme(StorageError):
-    """No installed backend handles the storage URL's scheme."""
 
 
 @dataclass(frozen=True)

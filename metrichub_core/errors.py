@@ -1,0 +1,105 @@
+"""Every error MetricHub raises on purpose, under one root::
+
+    MetricHubError
+    ├── ConfigError              the configuration cannot be used (file, key path, what was expected)
+    ├── PluginError              a plugin failed to load or register (strict mode)
+    ├── SourceError
+    │   ├── UnknownSource        no source with that id is configured          (also a LookupError)
+    │   ├── SourceFault          a source's table or plugin code is at fault
+    │   ├── WebhookRejected      a delivery's signature or payload is refused; nothing stored
+    │   └── WebhookNotSupported  the source takes no webhooks
+    ├── HTTPLayerError           the policy-wrapped client gave up          (also an httpx.RequestError)
+    │   ├── RetriesExhausted, RateLimitWaitTooLong, CircuitOpen, PaginationLoop
+    ├── StorageError             a backend could not complete an operation; nothing of it was written
+    │   ├── UnknownStorageScheme no installed backend handles the URL's scheme
+    │   └── MigrationError       the database's schema cannot be used by this version
+    └── DoraQueryError           a DORA query parameter is invalid          (also a ValueError)
+        └── UnknownProfile       the named benchmark profile does not exist
+
+The HTTP layer's classes live in ``metrichub_core.resilience.errors`` (they need httpx);
+``metrichub_core`` exports them all.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+__all__ = [
+    "ConfigError",
+    "DoraQueryError",
+    "MetricHubError",
+    "MigrationError",
+    "PluginError",
+    "SourceError",
+    "SourceFault",
+    "StorageError",
+    "UnknownProfile",
+    "UnknownSource",
+    "UnknownStorageScheme",
+    "WebhookNotSupported",
+    "WebhookRejected",
+]
+
+
+class MetricHubError(Exception):
+    """The root of every error MetricHub raises on purpose."""
+
+
+class ConfigError(MetricHubError):
+    """The configuration cannot be used; the message says where and why."""
+
+
+class PluginError(MetricHubError):
+    """A plugin failed to load or to register (raised only in strict mode)."""
+
+
+class SourceError(MetricHubError):
+    """Something about one configured source."""
+
+
+class UnknownSource(SourceError, LookupError):
+    """No source with that id is configured."""
+
+    def __init__(self, source_id: str, known: Sequence[str]) -> None:
+        listing = ", ".join(sorted(known)) or "none"
+        super().__init__(f"no source {source_id!r} is configured (configured: {listing})")
+        self.source_id = source_id
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+class SourceFault(SourceError):
+    """A configured source cannot be used: its table, its plugin or its ``Source`` class is at fault."""
+
+
+class WebhookRejected(SourceError):
+    """A webhook whose signature or payload the source refuses; nothing is stored."""
+
+
+class WebhookNotSupported(SourceError):
+    """The source does not accept webhooks."""
+
+
+class StorageError(MetricHubError):
+    """A backend could not complete an operation; nothing of it was written."""
+
+
+class UnknownStorageScheme(StorageError):
+    """No installed backend handles the storage URL's scheme."""
+
+
+class MigrationError(StorageError):
+    """The database's schema cannot be used by this version (written by a newer MetricHub, or a migration failed)."""
+
+
+class DoraQueryError(MetricHubError, ValueError):
+    """A DORA query parameter is invalid; ``parameter`` names it."""
+
+    def __init__(self, parameter: str, message: str) -> None:
+        super().__init__(f"{parameter}: {message}")
+        self.parameter = parameter
+
+
+class UnknownProfile(DoraQueryError):
+    """The named benchmark profile does not exist."""
