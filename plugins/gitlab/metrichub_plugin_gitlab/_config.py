@@ -47,8 +47,8 @@ class GitLabConfig(SourceConfig):
     auth: Literal["private-token", "bearer"] = Field("private-token", description="Header the token is sent in.")
     projects: list[str] = Field(min_length=1, description='Project full paths, e.g. "acme/platform/shop".')
     services: dict[str, str] = Field(default_factory=dict, description="Project path → service name.")
-    production_environment: str = Field(
-        DEFAULT_PRODUCTION_ENVIRONMENT, description="Regex of environment names reported as production."
+    production_environment: re.Pattern[str] = Field(
+        re.compile(DEFAULT_PRODUCTION_ENVIRONMENT), description="Regex of environment names reported as production."
     )
     incident_label: str | None = Field(None, min_length=1, description="Issues with this label are incidents too.")
     webhook_secret: SecretStr | None = Field(None, description="The webhook's secret token (X-Gitlab-Token).")
@@ -75,15 +75,6 @@ class GitLabConfig(SourceConfig):
             if project.lower() not in (known.lower() for known in unique):
                 unique.append(project)
         return unique
-
-    @field_validator("production_environment")
-    @classmethod
-    def _check_regex(cls, value: str) -> str:
-        try:
-            re.compile(value)
-        except re.error as exc:
-            raise ValueError(f"invalid regular expression {value!r}: {exc}") from None
-        return value
 
     @field_validator("webhook_signing_token")
     @classmethod
@@ -119,7 +110,7 @@ class GitLabConfig(SourceConfig):
 
     def environment_of(self, name: str, tier: str | None) -> str:
         """``production`` for the production tier or a name matching ``production_environment``, else the name."""
-        if tier == "production" or re.search(self.production_environment, name, re.IGNORECASE):
+        if tier == "production" or re.search(self.production_environment.pattern, name, re.IGNORECASE):
             return "production"
         return name
 

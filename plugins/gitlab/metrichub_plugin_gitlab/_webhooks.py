@@ -19,18 +19,9 @@ from metrichub_plugin_gitlab._deployments import DeploymentRecord, to_deployment
 from metrichub_plugin_gitlab._incidents import hook_is_incident, to_incident
 from metrichub_plugin_gitlab._state import ProjectState
 
-__all__ = ["SIGNATURE_TOLERANCE_SECONDS", "header", "parse_delivery", "verify_delivery"]
+__all__ = ["SIGNATURE_TOLERANCE_SECONDS", "parse_delivery", "verify_delivery"]
 
 SIGNATURE_TOLERANCE_SECONDS = 300  # Standard Webhooks: refuse timestamps further than 5 minutes away (replays)
-
-
-def header(headers: Mapping[str, str], name: str) -> str | None:
-    """Case-insensitive header lookup that works for plain dicts too."""
-    value = headers.get(name)
-    if value is not None:
-        return value
-    lowered = name.lower()
-    return next((item for key, item in headers.items() if key.lower() == lowered), None)
 
 
 def verify_delivery(config: GitLabConfig, headers: Mapping[str, str], body: bytes, now: float | None = None) -> None:
@@ -40,12 +31,13 @@ def verify_delivery(config: GitLabConfig, headers: Mapping[str, str], body: byte
     "{webhook-id}.{webhook-timestamp}.{body}">`` (Standard Webhooks) for a timestamp within 5
     minutes. Otherwise ``X-Gitlab-Token`` must equal ``webhook_secret`` (constant-time).
     """
+    headers = _lowered(headers)
     if config.webhook_signing_token is not None:
         _verify_signature(config.webhook_signing_token, headers, body, time.time() if now is None else now)
         return
     if config.webhook_secret is None:
         raise WebhookRejected("neither webhook_secret nor webhook_signing_token is configured for this source")
-    token = header(headers, "X-Gitlab-Token")
+    token = headers.get("x-gitlab-token")
     if token is None:
         raise WebhookRejected("missing X-Gitlab-Token header")
     if not hmac.compare_digest(config.webhook_secret.get_secret_value().encode(), token.encode()):
@@ -53,7 +45,7 @@ def verify_delivery(config: GitLabConfig, headers: Mapping[str, str], body: byte
 
 
 def _verify_signature(token: SecretStr, headers: Mapping[str, str], body: bytes, now: float) -> None:
-    delivery, stamp, signatures = (header(headers, name) for name in _SIGNED_HEADERS)
+    delivery, stamp, signatures = (headers.get(name) for name in _SIGNED_HEADERS)
     if not delivery or not stamp or not signatures:
         raise WebhookRejected("missing webhook-id, webhook-timestamp or webhook-signature header")
     try:
@@ -74,6 +66,11 @@ def _verify_signature(token: SecretStr, headers: Mapping[str, str], body: bytes,
 _SIGNED_HEADERS = ("webhook-id", "webhook-timestamp", "webhook-signature")
 
 
+def _lowered(headers: Mapping[str, str]) -> dict[str, str]:
+    """Header names lower-cased: the API hands Starlette's case-blind headers, tests plain dicts."""
+    return {name.lower(): value for name, value in headers.items()}
+
+
 def parse_delivery(
     config: GitLabConfig,
     source: str,
@@ -85,7 +82,7 @@ def parse_delivery(
 
     GitLab disables a hook that answers 4xx, so unknown events and projects are acknowledged.
     """
-    event = (header(headers, "X-Gitlab-Event") or "").strip()
+    event = (_lowered(headers).get("x-gitlab-event") or "").strip()
     try:
         payload = json.loads(body)
     except ValueError as exc:

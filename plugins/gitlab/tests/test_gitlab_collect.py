@@ -13,12 +13,14 @@ from metrichub_plugin_gitlab import GitLabConfig, GitLabSource
 
 from metrichub_core import Change, Deployment, Incident, MetricHub, SourceContext
 from metrichub_core.config import Settings
+from metrichub_core.models import EventKind
 from metrichub_core.resilience import HttpCache, Policy, SourceResilience
 from metrichub_core.storage.base import EventQuery
 
 SHOP = "acme/platform/shop"  # a project in a nested group
 WEB = "acme/web"
 ROUNDS = {SHOP: 70, WEB: 30}
+KINDS: tuple[EventKind, ...] = ("deployment", "change", "incident")
 FAST = {"rate_limit_per_second": 1000, "backoff_initial_seconds": 0.01, "max_concurrency": 1}
 
 
@@ -148,16 +150,10 @@ async def check_dora(hub: MetricHub, history: History) -> None:
 
 
 async def stored_events(hub: MetricHub, source: str = "gl") -> list[Any]:
-    events: list[Any] = []
-    for kind in ("deployment", "change", "incident"):
-        cursor = None
-        while True:
-            page = await hub.storage.list_events(EventQuery(kind=kind, source=source, limit=500, cursor=cursor))
-            events.extend(page.items)
-            if page.next_cursor is None:
-                break
-            cursor = page.next_cursor
-    return events
+    """Everything the hub stored for ``source`` (one page per kind is plenty here)."""
+    pages = [await hub.storage.list_events(EventQuery(kind=kind, source=source, limit=1000)) for kind in KINDS]
+    assert all(page.next_cursor is None for page in pages)
+    return [event for page in pages for event in page.items]
 
 
 async def test_collect_matches_the_hand_computed_history(gitlab: FakeGitLab, history_factory: Any) -> None:

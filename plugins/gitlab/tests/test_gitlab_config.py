@@ -24,7 +24,11 @@ def valid(**overrides: Any) -> dict[str, Any]:
 def test_defaults() -> None:
     cfg = GitLabConfig.model_validate(valid())
     assert (cfg.base_url, cfg.api_url) == ("https://gitlab.com", "https://gitlab.com/api/v4")
-    assert (cfg.production_environment, cfg.incident_label, cfg.auth) == ("^(prod|production)$", None, "private-token")
+    assert (cfg.production_environment.pattern, cfg.incident_label, cfg.auth) == (
+        "^(prod|production)$",
+        None,
+        "private-token",
+    )
     assert cfg.service_of("acme/platform/shop") == "shop"
     assert cfg.environment_of("Production", None) == "production"
     assert cfg.environment_of("prod", "other") == "production"
@@ -35,7 +39,7 @@ def test_defaults() -> None:
 @pytest.mark.parametrize(
     ("overrides", "message"),
     [
-        ({"production_environment": "^(prod"}, "invalid regular expression"),
+        ({"production_environment": "^(prod"}, "production_environment\n  Input should be a valid regular expression"),
         ({"projects": ["shop"]}, "is not a project path"),
         ({"projects": ["https://gitlab.com/acme/web"]}, "is not a project path"),
         ({"projects": ["acme//web"]}, "is not a project path"),
