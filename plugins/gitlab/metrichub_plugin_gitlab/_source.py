@@ -109,6 +109,7 @@ class GitLabSource(Source):
             state.tiers = {}
             async for page in client.pages(f"{base}/environments"):
                 state.tiers.update({str(env["name"]): env.get("tier") for env in page.items})
+            state.tiers.update({name: None for name in names - set(state.tiers)})  # deleted: not asked again
         return dict(state.tiers)
 
     async def _merged_requests(self, client: GitLabClient, base: str, state: ProjectState, full: bool) -> None:

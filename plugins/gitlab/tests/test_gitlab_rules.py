@@ -226,3 +226,24 @@ async def test_a_vanished_compare_base_ships_nothing_and_is_logged(
     events = await collect_direct(gitlab, config(gitlab, projects=[SHOP]), state, since=history.clock)
     [deployment] = [e for e in events if isinstance(e, Deployment) and e.id == str(gone["id"])]
     assert deployment.change_ids == [] and "cannot compare" in caplog.text
+
+
+async def test_tiers_are_asked_again_only_for_new_environment_names(gitlab: FakeGitLab, history_factory: Any) -> None:
+    history = small(history_factory())
+    state: dict[str, Any] = {}
+    await collect_direct(gitlab, config(gitlab, projects=[SHOP]), state)
+    history.change(SHOP)
+    history.deploy(SHOP, "production", "success")
+    history.deploy(SHOP, "eu-live", "success")
+    del history.fake.projects[SHOP].environments["eu-live"]  # deleted since: no tier to read
+    gitlab.log.clear()
+    events = await collect_direct(gitlab, config(gitlab, projects=[SHOP]), state, since=history.clock)
+    assert {e.labels["gitlab_environment"]: e.environment for e in events if isinstance(e, Deployment)} == {
+        "production": "production",
+        "eu-live": "eu-live",
+    }
+    assert gitlab.count("/environments") == 1  # a name not seen before
+    history.deploy(SHOP, "eu-live", "success")
+    gitlab.log.clear()
+    await collect_direct(gitlab, config(gitlab, projects=[SHOP]), state, since=history.clock)
+    assert gitlab.count("/environments") == 0  # known now, even without a tier
