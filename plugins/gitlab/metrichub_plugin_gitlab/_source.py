@@ -77,6 +77,7 @@ class GitLabSource(Source):
         records = [record for item in items if (record := DeploymentRecord.from_api(project, item)) is not None]
         tiers = await self._tiers(client, base, state, records, full)
         records.sort(key=lambda record: (record.started_at, int(record.id)))
+        merged = state.merged_times() if records else {}
         for record in records:
             environment = self.settings.environment_of(record.environment_name, tiers.get(record.environment_name))
             if record.status == "success" and record.sha:
@@ -89,7 +90,7 @@ class GitLabSource(Source):
                         record.sha,
                         source=self.id,
                         service=service,
-                        merged=state.merged_times(),
+                        merged=merged,
                     )
                     record.change_ids = [change.id for change in changes]
                     for change in changes:

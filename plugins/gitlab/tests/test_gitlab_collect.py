@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+import time
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -192,7 +193,8 @@ async def test_collect_matches_the_hand_computed_history(gitlab: FakeGitLab, his
 
 async def test_full_sync_incremental_and_full_again_through_the_hub(gitlab: FakeGitLab, history_factory: Any) -> None:
     history, running = build(history_factory())
-    retry_after = {"Retry-After": "1", "RateLimit-Remaining": "0", "RateLimit-Reset": "0"}
+    reset = int(time.time()) + 1  # GitLab's 429: Retry-After, and RateLimit-Reset as an epoch
+    retry_after = {"Retry-After": "1", "RateLimit-Remaining": "0", "RateLimit-Reset": str(reset)}
     gitlab.faults = {1: _reply(429, "Retry later\n", retry_after)}  # the very first request is rate limited
     table = {**config(gitlab).model_dump(mode="json"), "token": gitlab.token, "policy": FAST}
     hub = MetricHub("memory://", settings=Settings(storage="memory://", sources={"gl": table}))
