@@ -58,6 +58,12 @@ class RecordedRequest:
     body: bytes
     at: float
     wall: float
+    query_string: str = ""
+    """The raw query: ``query`` keeps the last of repeated keys, ``query_values`` all of them."""
+
+    def query_values(self, name: str) -> list[str]:
+        """Every value of ``name`` in the query, in order (``statuses[]=a&statuses[]=b``)."""
+        return [value for key, value in parse_qsl(self.query_string, keep_blank_values=True) if key == name]
 
 
 Responder = Reply | Callable[[RecordedRequest], Reply]
@@ -142,6 +148,9 @@ class FakeUpstream:
     def start(self) -> FakeUpstream:
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        # Accepted connections inherit it: uvicorn writes a response's head and body separately,
+        # and Nagle's algorithm would hold the body for the client's delayed ACK (~40 ms a request).
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         sock.bind(("127.0.0.1", 0))
         self._port = sock.getsockname()[1]
         config = uvicorn.Config(
@@ -198,6 +207,7 @@ class FakeUpstream:
             body=body,
             at=time.monotonic(),
             wall=time.time(),
+            query_string=scope["query_string"].decode(),
         )
         self.requests.append(request)
         reply = self._reply_for(request)

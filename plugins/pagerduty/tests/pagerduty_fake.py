@@ -19,7 +19,6 @@ import hmac
 import json
 from collections import deque
 from collections.abc import Iterator
-from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -36,8 +35,6 @@ UNMAPPED = "PZZZ999"
 WEB = "https://acme.pagerduty.com"
 API = "https://api.pagerduty.com"
 MAX_SPAN = timedelta(days=180)
-
-_RAW_QUERY: ContextVar[str] = ContextVar("raw_query", default="")
 
 
 def fixture(name: str) -> Any:
@@ -127,17 +124,6 @@ class Call:
         return self.query[key][0]
 
 
-class _RawQueryUpstream(FakeUpstream):
-    """``FakeUpstream`` that lets responders read the raw query string (repeated ``key[]`` values)."""
-
-    async def _app(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        token = _RAW_QUERY.set(scope.get("query_string", b"").decode() if scope.get("type") == "http" else "")
-        try:
-            await super()._app(scope, receive, send)
-        finally:
-            _RAW_QUERY.reset(token)
-
-
 class FakePagerDuty:
     """The fake's data and handlers; tests add incidents and notes, queue faults and read ``calls``."""
 
@@ -175,7 +161,7 @@ class FakePagerDuty:
     # -- serving -------------------------------------------------------------
 
     def _log(self, request: RecordedRequest, reply: Reply) -> Reply:
-        query = parse_qs(_RAW_QUERY.get(), keep_blank_values=True)
+        query = parse_qs(request.query_string, keep_blank_values=True)
         self.calls.append(Call(request.path, query, request.headers, request.at, reply.status))
         return reply
 
@@ -193,7 +179,7 @@ class FakePagerDuty:
         return Reply(400, json={"error": {"message": message, "code": 2001, "errors": list(errors)}})
 
     def _list(self, request: RecordedRequest) -> Reply:
-        return self._log(request, self._refuse(request) or self._incidents(parse_qs(_RAW_QUERY.get())))
+        return self._log(request, self._refuse(request) or self._incidents(parse_qs(request.query_string)))
 
     def _incidents(self, query: dict[str, list[str]]) -> Reply:
         def value(key: str, default: str) -> str:
@@ -251,7 +237,7 @@ class FakePagerDuty:
 
 def serve() -> Iterator[FakePagerDuty]:
     """A running fake PagerDuty (the ``pagerduty`` fixture)."""
-    with _RawQueryUpstream() as upstream:
+    with FakeUpstream() as upstream:
         yield FakePagerDuty(upstream)
 
 
