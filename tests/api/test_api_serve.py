@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import os
-import re
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,15 +12,14 @@ from pathlib import Path
 import httpx
 import pytest
 
-from metrichub_core.testing.served import check_every_worker_sees_writes
+from metrichub_core.testing.served import METRICHUB, ServedProcess, check_every_worker_sees_writes
 
 API_TOKEN = "e2e-api-token-77aa1b"
 SOURCE_TOKEN = "e2e-source-token-5c3d"
-METRICHUB = [sys.executable, "-c", "from metrichub_core.cli import main; main()"]
 
 
 @pytest.fixture
-def served(tmp_path: Path) -> Iterator[tuple[str, subprocess.Popen[str], Path]]:
+def served(tmp_path: Path) -> Iterator[ServedProcess]:
     config = tmp_path / "metrichub.toml"
     config.write_text(
         f'storage = "sqlite:///{tmp_path / "e2e.db"}"\n'
@@ -34,42 +31,16 @@ def served(tmp_path: Path) -> Iterator[tuple[str, subprocess.Popen[str], Path]]:
         "schedule_minutes = 60\n",
         encoding="utf-8",
     )
-    env = {**os.environ, "E2E_API_TOKEN": API_TOKEN, "METRICHUB_CONFIG": str(config), "PYTHONUNBUFFERED": "1"}
-    subprocess.run([*METRICHUB, "demo", "--days", "40"], env=env, check=True, capture_output=True, timeout=120)
-    log = tmp_path / "serve.log"
-    with log.open("w") as output:
-        process = subprocess.Popen(
-            [*METRICHUB, "serve", "--host", "127.0.0.1", "--port", "0"],
-            env=env,
-            stdout=output,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-    try:
-        base_url = _wait_for_url(process, log)
-        yield base_url, process, log
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait(timeout=10)
-
-
-def _wait_for_url(process: subprocess.Popen[str], log: Path) -> str:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        match = re.search(r"Uvicorn running on (http://127\.0\.0\.1:\d+)", log.read_text())
-        if match:
-            return match.group(1)
-        if process.poll() is not None:
-            raise AssertionError(f"serve exited with {process.returncode}:\n{log.read_text()}")
-        time.sleep(0.1)
-    raise AssertionError(f"serve did not start:\n{log.read_text()}")
+    env = {"E2E_API_TOKEN": API_TOKEN}
+    command = [*METRICHUB, "demo", "--days", "40", "--config", str(config)]
+    subprocess.run(command, env={**os.environ, **env}, check=True, capture_output=True, timeout=120)
+    with ServedProcess(config, env=env, arguments=()) as server:
+        yield server
 
 
 @pytest.mark.slow
-def test_serve_end_to_end(served: tuple[str, subprocess.Popen[str], Path]) -> None:
-    base_url, process, log = served
-    with httpx.Client(base_url=base_url, timeout=10) as client:
+def test_serve_end_to_end(served: ServedProcess) -> None:
+    with httpx.Client(base_url=served.url, timeout=10) as client:
         health = client.get("/api/v1/health", headers={"X-Request-ID": "e2e-1"})
         assert health.status_code == 200 and health.headers["x-request-id"] == "e2e-1"
         assert client.get("/api/v1/health/storage").json()["data"]["backend"] == "sqlite"
@@ -116,10 +87,9 @@ def test_serve_end_to_end(served: tuple[str, subprocess.Popen[str], Path]) -> No
         assert 'metrichub_dora_deployments{environment="production",service="checkout"}' in metrics
         assert "<title>MetricHub" in client.get("/").text
 
-    process.send_signal(signal.SIGTERM)
     # uvicorn shuts down gracefully, then re-raises the signal for the usual exit status.
-    assert process.wait(timeout=30) in (0, -signal.SIGTERM)
-    output = log.read_text()
+    assert served.stop() in (0, -signal.SIGTERM)
+    output = served.output()
     assert "Application shutdown complete" in output
     assert "GET /api/v1/metrics/dora 200" in output
     assert API_TOKEN not in output and SOURCE_TOKEN not in output
@@ -133,35 +103,16 @@ def test_serve_with_workers_schedules_once(tmp_path: Path) -> None:
         '[sources.demo-src]\nkind = "demo"\ndays = 5\nschedule_minutes = 60\n',
         encoding="utf-8",
     )
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    env.pop("METRICHUB_CONFIG", None)
-    log = tmp_path / "serve.log"
-    with log.open("w") as output:
-        process = subprocess.Popen(
-            [*METRICHUB, "serve", "--config", str(config), "--port", "0", "--workers", "2"],
-            env=env,
-            stdout=output,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-    try:
-        base_url = _wait_for_url(process, log)
+    with ServedProcess(config, workers=2) as served:
         deadline = time.monotonic() + 60
-        while log.read_text().count("Application startup complete") < 2 or "(schedule) finished" not in log.read_text():
-            assert time.monotonic() < deadline, log.read_text()
+        while "(schedule) finished" not in served.output():
+            assert time.monotonic() < deadline, served.output()
             time.sleep(0.2)
-        with httpx.Client(base_url=base_url, timeout=10) as client:
+        with httpx.Client(base_url=served.url, timeout=10) as client:
             for _ in range(6):
                 assert client.get("/api/v1/metrics/dora", params={"days": 5}).status_code == 200
         time.sleep(1)
-        assert log.read_text().count("(schedule) finished") == 1, log.read_text()
-    finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
+        assert served.output().count("(schedule) finished") == 1, served.output()
 
 
 def test_serve_refuses_a_bad_config(tmp_path: Path) -> None:
