@@ -342,9 +342,11 @@ class History:
 
     # -- commits and merge requests ---------------------------------------------
 
-    def commit(self, path: str, parents: list[str] | None = None, title: str = "change") -> dict[str, Any]:
+    def commit(
+        self, path: str, parents: list[str] | None = None, title: str = "change", *, at: datetime | None = None
+    ) -> dict[str, Any]:
         project = self.fake.project(path)
-        self.clock += self._minutes(5, 120)
+        self.clock = at or self.clock + self._minutes(5, 120)
         if parents is None:
             parents = [project.head] if project.commits else []
         commit = make_commit(project, self.clock, parents, f"{title} {len(project.commits)}")
@@ -412,17 +414,31 @@ class History:
             project.environments[name] = item
         return project.environments[name]
 
-    def deploy(self, path: str, name: str, status: str, *, api_created: bool = False) -> dict[str, Any]:
-        """Deploy main's head to GitLab environment ``name`` with GitLab ``status``."""
+    def deploy(
+        self,
+        path: str,
+        name: str,
+        status: str,
+        *,
+        api_created: bool = False,
+        at: datetime | None = None,
+        minutes: int = 0,
+    ) -> dict[str, Any]:
+        """Deploy main's head to GitLab environment ``name`` with GitLab ``status``.
+
+        ``at``: created then, its job started a minute later and finished ``minutes`` after that.
+        """
         project = self.fake.project(path)
         env = self.environment(path, name)
-        self.clock += self._minutes(10, 90)
+        self.clock = at or self.clock + self._minutes(10, 90)
         self.next_deployment_id += self.rng.randint(1, 5)
         created = self.clock
-        job_started = created + timedelta(minutes=1) if self.rng.random() < 0.7 else None
+        job_started = created + timedelta(minutes=1) if at or self.rng.random() < 0.7 else None
         finished = None
         if status in ("success", "failed", "canceled", "skipped"):
-            finished = created + self._minutes(3, 25)
+            finished = (
+                job_started + timedelta(minutes=minutes) if at and job_started else created + self._minutes(3, 25)
+            )
             self.clock = finished
         updated = (finished or created) + timedelta(seconds=2)
         item = self._deployment_item(project, env, status, created, updated, job_started, finished, api_created)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 import logging
 import time
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -266,3 +266,42 @@ def _finish(history: History, running: dict[str, Any]) -> None:
     expected.update(status="success", finished_at=finished)
     history.clock = finished
     history._ship(SHOP, "production", expected)
+
+
+async def test_dora_of_a_small_history_written_out_by_hand(gitlab: FakeGitLab, history_factory: Any) -> None:
+    history = history_factory()
+    day = datetime(2026, 3, 2, tzinfo=UTC)  # a Monday
+
+    def hour(h: int, m: int = 0) -> datetime:
+        return day + timedelta(hours=h, minutes=m)
+
+    history.commit(SHOP, at=hour(9))
+    history.deploy(SHOP, "production", "success", at=hour(10), minutes=10)  # D1: first success, ships nothing
+    history.commit(SHOP, at=hour(11))  # c1
+    history.commit(SHOP, at=hour(12))  # c2
+    history.deploy(SHOP, "production", "failed", at=hour(12, 30), minutes=10)  # D2: failed, ships nothing
+    history.commit(SHOP, at=hour(13))  # c3
+    d3 = history.deploy(SHOP, "production", "success", at=hour(14), minutes=20)  # D3: job 14:01-14:21
+    history.deploy(SHOP, "staging", "success", at=hour(14, 30), minutes=5)  # not production: not counted
+    history.issue(SHOP, title="Checkout down", description=f"Caused-by: {d3['sha'][:8]}", issue_type="incident",
+                  labels=[], created=hour(15), closed=hour(16, 30))  # fmt: skip
+    table = {**config(gitlab, projects=[SHOP]).model_dump(mode="json"), "token": gitlab.token, "policy": FAST}
+    hub = MetricHub("memory://", settings=Settings(storage="memory://", sources={"gl": table}))
+    async with hub:
+        [result] = await hub.collect()
+        assert result.ok, result.error
+        report = await hub.dora(since=day, until=day + timedelta(days=7), service="shop")
+    # Deployment frequency: D1 and D3 succeeded in production (D2 failed, staging does not count).
+    assert report.deployment_frequency.count == 2
+    # Lead time: D3 finished 14:21 and shipped c1 (11:00), c2 (12:00), c3 (13:00), the failed D2's
+    # commits included: 3h21m = 12060 s, 2h21m = 8460 s, 1h21m = 4860 s; median 8460 s, mean 8460 s.
+    assert (report.lead_time.count, report.lead_time.median_seconds) == (3, 8460.0)
+    assert report.lead_time.mean_seconds == pytest.approx((12060 + 8460 + 4860) / 3)
+    # Change failure rate: the incident names D3 by SHA prefix: 1 failed of 2 deployments = 0.5.
+    assert (report.change_failure_rate.failed, report.change_failure_rate.total) == (1, 2)
+    assert report.change_failure_rate.value == pytest.approx(0.5)
+    # Recovery: 15:00 to 16:30 = 5400 s.
+    assert (report.failed_deployment_recovery_time.count, report.failed_deployment_recovery_time.median_seconds) == (
+        1,
+        5400.0,
+    )
