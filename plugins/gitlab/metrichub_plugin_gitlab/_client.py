@@ -123,17 +123,18 @@ def _path(response: httpx.Response) -> str:
 
 
 def _error(response: httpx.Response) -> GitLabError:
+    status = response.status_code
     try:
         body = response.json()
         message = str(body.get("message") or body.get("error") or "") if isinstance(body, dict) else ""
     except ValueError:
-        message = response.reason_phrase
-    status = response.status_code
+        message = ""
+    message = message.removeprefix(str(status)).strip() or response.reason_phrase  # GitLab: "401 Unauthorized"
     where = f"GET {_path(response)}"
     if status == 401:
-        return GitLabError(f"{where}: 401 {message or 'Unauthorized'}: check the source's token", status)
+        return GitLabError(f"{where}: 401 {message}: check the source's token", status)
     if status == 403:
-        return GitLabError(f"{where}: 403 {message}: the token lacks the read_api scope or access".rstrip(), status)
+        return GitLabError(f"{where}: 403 {message}: the token lacks the read_api scope or access", status)
     if status == 404:
         return GitLabError(f"{where}: 404 not found (wrong project path, or the token cannot see it)", status)
-    return GitLabError(f"{where}: {status} {message}".rstrip(), status)
+    return GitLabError(f"{where}: {status} {message}", status)

@@ -10,6 +10,7 @@ import httpx
 import pytest
 from gitlab_fake import FakeGitLab, History, iso
 from metrichub_plugin_gitlab import GitLabError
+from metrichub_plugin_gitlab._client import GitLabClient
 from test_gitlab_collect import SHOP, check_events, collect_direct, config
 
 from metrichub_core import Deployment, Incident
@@ -87,6 +88,10 @@ async def test_updated_after_needs_the_updated_at_order(gitlab: FakeGitLab, hist
         )
         assert right.status_code == 200 and len(right.json()) == 2
         assert (await http.get(deployments, headers={})).status_code == 401
+        client = GitLabClient(http, f"{gitlab.base_url}/api/v4", gitlab.token, "private-token", logging.getLogger("t"))
+        with pytest.raises(GitLabError, match=r"deployments: 400 `updated_at` filter requires `updated_at` sort$"):
+            async for _ in client.pages("/projects/100/deployments", {"updated_after": "2026-03-01T00:00:00Z"}):
+                pass
 
     # The source's incremental run asks for what was updated since its cursor, and gets only that.
     running = history.deploy(SHOP, "staging", "running")
