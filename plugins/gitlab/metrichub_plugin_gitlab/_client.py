@@ -69,10 +69,17 @@ class GitLabClient:
         return {"PRIVATE-TOKEN": self.token}
 
     async def get_json(self, path: str, params: Params | None = None, *, cache: CacheControl = True) -> Any:
-        """GET one resource; error statuses raise ``GitLabError``."""
+        """GET one resource; error statuses raise ``GitLabError``.
+
+        Redirects are followed: GitLab 16.7+ answers a renamed project's old path with a ``301``.
+        """
         self.requests += 1
         response = await self.http.get(
-            f"{self.api_url}{path}", params=params, headers=self._headers(), extensions={CACHE_EXTENSION: cache}
+            f"{self.api_url}{path}",
+            params=params,
+            headers=self._headers(),
+            extensions={CACHE_EXTENSION: cache},
+            follow_redirects=True,
         )
         if response.is_error:
             raise _error(response)
