@@ -75,17 +75,16 @@ class ProjectState:
             "deployments": self.deployments.dump(),
             "merge_requests": self.merge_requests.dump(),
             "issues": self.issues.dump(),
-            "merged": self.merged,
+            "merged": dict(list(self.merged.items())[-MERGED_MAX:]),  # the newest merge requests
             "tiers": self.tiers,
             "bases": self.bases.dump(),
             "production": self.production.dump(),
         }
 
     def remember_merge(self, sha: str, merged_at: str) -> None:
+        """Kept whole during a run (a full sync compares against every merge request); ``dump`` bounds it."""
         self.merged.pop(sha, None)
         self.merged[sha] = merged_at
-        for stale in list(self.merged)[:-MERGED_MAX]:
-            del self.merged[stale]
 
     def merged_times(self) -> dict[str, datetime]:
         return {sha: parse_time(when) for sha, when in self.merged.items()}

@@ -93,3 +93,24 @@ def test_a_merge_commit_passes_merged_at_to_the_commits_it_brought_in() -> None:
     times = merged_times(commits, {"m1": merged_m1, "s": merged_s, "elsewhere": merged_s})
     assert times == {"b1": merged_m1, "b2": merged_m1, "m1": merged_m1, "s": merged_s}
     assert merged_times(commits, {}) == {}
+
+
+def test_project_state_round_trips_and_bounds_what_it_keeps() -> None:
+    from metrichub_plugin_gitlab._state import LOOKBACK, MERGED_MAX, ProjectState
+
+    state = ProjectState()
+    for number in range(MERGED_MAX + 5):
+        state.remember_merge(f"sha{number}", "2026-03-02T10:00:00Z")
+    assert len(state.merged) == MERGED_MAX + 5  # whole during the run
+    items = [
+        {"id": 1, "updated_at": "2026-03-02T09:00:00.000Z"},
+        {"id": 2, "updated_at": "2026-03-02T09:55:00.000Z"},
+        {"id": 3, "updated_at": "2026-03-02T10:00:00.000Z"},
+    ]
+    state.deployments.advance(items)
+    again = ProjectState(state.dump())
+    assert len(again.merged) == MERGED_MAX and "sha4" not in again.merged and f"sha{MERGED_MAX + 4}" in again.merged
+    assert again.deployments.cursor == "2026-03-02T10:00:00.000Z"
+    assert set(again.deployments.seen) == {"2", "3"}  # within twice the look-back of the cursor
+    assert again.deployments.after() == (parse_time("2026-03-02T10:00:00Z") - LOOKBACK).strftime("%Y-%m-%dT%H:%M:%SZ")
+    assert not again.deployments.is_new(items[2]) and again.deployments.is_new({**items[2], "updated_at": "x"})
