@@ -7,16 +7,26 @@ from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, ClassVar
+from typing import Annotated, Any, ClassVar
 
 import httpx
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from metrichub_core.errors import WebhookNotSupported, WebhookRejected
 from metrichub_core.models import Event
 from metrichub_core.resilience.policy import Policy
 
-__all__ = ["Source", "SourceConfig", "SourceContext", "WebhookNotSupported", "WebhookRejected"]
+__all__ = ["HttpBaseUrl", "Source", "SourceConfig", "SourceContext", "WebhookNotSupported", "WebhookRejected"]
+
+
+def _http_base_url(value: str) -> str:
+    if not value.startswith(("http://", "https://")):
+        raise ValueError(f"must be an http(s) URL, got {value!r}")
+    return value.rstrip("/")
+
+
+HttpBaseUrl = Annotated[str, AfterValidator(_http_base_url)]
+"""A ``Config``'s ``base_url`` for an HTTP API: ``http(s)://…``, without a trailing slash."""
 
 
 class SourceConfig(BaseModel):

@@ -8,6 +8,7 @@ from typing import Literal
 from pydantic import Field, SecretStr, field_validator, model_validator
 
 from metrichub_core import SourceConfig
+from metrichub_core.sources import HttpBaseUrl
 
 __all__ = ["DEFAULT_BASE_URL", "DEFAULT_INCIDENT_LABEL", "DEFAULT_PRODUCTION_ENVIRONMENT", "GitHubConfig"]
 
@@ -36,7 +37,9 @@ class GitHubConfig(SourceConfig):
     """
 
     kind: str = "github"
-    base_url: str = Field(DEFAULT_BASE_URL, description="REST API root (GitHub Enterprise: https://HOST/api/v3).")
+    base_url: HttpBaseUrl = Field(
+        DEFAULT_BASE_URL, description="REST API root (GitHub Enterprise: https://HOST/api/v3)."
+    )
     token: SecretStr | None = Field(None, description="Access token; without one GitHub allows 60 requests an hour.")
     repositories: list[str] = Field(min_length=1, description='Repositories to collect, as "owner/name".')
     production_environment: str = Field(
@@ -47,13 +50,6 @@ class GitHubConfig(SourceConfig):
     incident_label: str = Field(DEFAULT_INCIDENT_LABEL, min_length=1)
     services: dict[str, str] = Field(default_factory=dict, description="Repository → service name.")
     webhook_secret: SecretStr | None = Field(None, description="Secret that signs webhook deliveries.")
-
-    @field_validator("base_url")
-    @classmethod
-    def _check_base_url(cls, value: str) -> str:
-        if not value.startswith(("http://", "https://")):
-            raise ValueError(f"must be an http(s) URL, got {value!r}")
-        return value.rstrip("/")
 
     @field_validator("repositories")
     @classmethod

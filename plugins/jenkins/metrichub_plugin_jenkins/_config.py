@@ -9,6 +9,7 @@ from urllib.parse import unquote
 from pydantic import Field, SecretStr, field_validator, model_validator
 
 from metrichub_core import SourceConfig
+from metrichub_core.sources import HttpBaseUrl
 
 __all__ = ["DEFAULT_BRANCHES", "DEFAULT_ENVIRONMENT_PARAMETER", "DEFAULT_PRODUCTION_ENVIRONMENT", "JenkinsConfig"]
 
@@ -48,7 +49,7 @@ class JenkinsConfig(SourceConfig):
     """
 
     kind: str = "jenkins"
-    base_url: str = Field(description="Jenkins root URL.")
+    base_url: HttpBaseUrl = Field(description="Jenkins root URL.")
     username: str | None = Field(None, min_length=1, description="User the API token belongs to.")
     api_token: SecretStr | None = Field(None, description="The user's API token (HTTP basic auth).")
     jobs: list[str] = Field(min_length=1, description='Full job names, "/" between folders.')
@@ -59,13 +60,6 @@ class JenkinsConfig(SourceConfig):
     deploy_stage: str | None = Field(None, min_length=1, description="Regex of the deploy stage's name.")
     branches: str = Field(DEFAULT_BRANCHES, description="Regex of the multibranch branches collected.")
     repositories: dict[str, str] = Field(default_factory=dict, description="Job → regex of its own remote URL.")
-
-    @field_validator("base_url")
-    @classmethod
-    def _check_base_url(cls, value: str) -> str:
-        if not value.startswith(("http://", "https://")):
-            raise ValueError(f"must be an http(s) URL, got {value!r}")
-        return value.rstrip("/")
 
     @field_validator("jobs")
     @classmethod

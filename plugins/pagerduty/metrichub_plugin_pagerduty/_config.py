@@ -8,6 +8,7 @@ from typing import Literal
 from pydantic import Field, SecretStr, field_validator
 
 from metrichub_core import SourceConfig
+from metrichub_core.sources import HttpBaseUrl
 
 __all__ = ["DEFAULT_BASE_URL", "DEFAULT_HISTORY_DAYS", "EU_BASE_URL", "PagerDutyConfig"]
 
@@ -36,7 +37,9 @@ class PagerDutyConfig(SourceConfig):
     """
 
     kind: str = "pagerduty"
-    base_url: str = Field(DEFAULT_BASE_URL, description="REST API root (EU region: https://api.eu.pagerduty.com).")
+    base_url: HttpBaseUrl = Field(
+        DEFAULT_BASE_URL, description="REST API root (EU region: https://api.eu.pagerduty.com)."
+    )
     token: SecretStr = Field(description="REST API key, sent as 'Authorization: Token token=...'.")
     services: dict[str, str] = Field(min_length=1, description="PagerDuty service id -> MetricHub service.")
     environment: str = Field("production", min_length=1, description="Environment of the incidents.")
@@ -53,13 +56,6 @@ class PagerDutyConfig(SourceConfig):
     caused_by_from_notes: bool = Field(
         True, description="Read each resolved incident's notes once for a 'Caused-by:' line."
     )
-
-    @field_validator("base_url")
-    @classmethod
-    def _check_base_url(cls, value: str) -> str:
-        if not value.startswith(("http://", "https://")):
-            raise ValueError(f"must be an http(s) URL, got {value!r}")
-        return value.rstrip("/")
 
     @field_validator("token")
     @classmethod
