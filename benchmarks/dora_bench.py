@@ -88,7 +88,7 @@ def generate(conn: sqlite3.Connection, scale: float, seed: int = 42) -> dict[str
                 shipped = json.dumps(pending)
                 deployments.append((
                     "jenkins", dep_id, name, "production", status, finished - 300 * US, finished, finished, None,
-                    shipped, None, labels,
+                    shipped, None, labels, 0,
                 ))  # fmt: skip
                 if status == "success":  # a failed run's changes ship with the next successful one
                     pending = []
@@ -98,7 +98,7 @@ def generate(conn: sqlite3.Connection, scale: float, seed: int = 42) -> dict[str
             yield deployments, changes
 
     for deployments, changes in rows():
-        conn.executemany("INSERT INTO deployments VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", deployments)
+        conn.executemany("INSERT INTO deployments VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", deployments)
         conn.executemany("INSERT INTO changes VALUES (?, ?, ?, ?, ?, ?)", changes)
     incidents = []
     for n in range(incidents_total):

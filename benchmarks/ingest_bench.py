@@ -21,7 +21,8 @@ from pathlib import Path
 
 from metrichub_core import Change, Deployment, Event, Incident, MetricHub
 from metrichub_core.storage._sqlite_schema import migrate, transaction
-from metrichub_core.storage.sqlite import _COLUMNS, _Rows
+from metrichub_core.storage.sql.dialect import SQLITE
+from metrichub_core.storage.sql.events import COLUMNS, Rows
 
 BATCH = 10_000
 
@@ -65,16 +66,13 @@ def raw_rate(events: list[Event], directory: Path) -> float:
     conn.execute("PRAGMA synchronous=FULL")
     migrate(conn)
     # Rows are prepared outside the clock: the baseline is the database's own speed.
-    batches = [_Rows.of(events[start : start + BATCH]) for start in range(0, len(events), BATCH)]
-    inserts = {
-        table: f"INSERT INTO {table} VALUES ({', '.join('?' for _ in columns)})" for table, columns in _COLUMNS.items()
-    }
+    batches = [Rows(events[start : start + BATCH], SQLITE).tables() for start in range(0, len(events), BATCH)]
+    inserts = {table: f"INSERT INTO {table} VALUES ({SQLITE.marks(len(names))})" for table, names in COLUMNS.items()}
     began = time.perf_counter()
-    for rows in batches:
+    for tables in batches:
         with transaction(conn):
-            conn.executemany(inserts["deployments"], rows.deployments)
-            conn.executemany(inserts["changes"], rows.changes)
-            conn.executemany(inserts["incidents"], rows.incidents)
+            for table, rows in tables:
+                conn.executemany(inserts[table], rows)
     elapsed = time.perf_counter() - began
     conn.close()
     return len(events) / elapsed

@@ -29,11 +29,12 @@ from metrichub_core.dora._report import (
     TimeToRestore,
     TrendBucket,
 )
-from metrichub_core.dora._stats import Bucket, Summary
+from metrichub_core.dora._stats import GAMMA, Bucket, Summary, bucket_of
 from metrichub_core.dora.profiles import DEFAULT_PROFILE, PROFILES, Band, Level, Profile, UnknownProfile
 
 __all__ = [
     "DEFAULT_PROFILE",
+    "GAMMA",
     "PROFILES",
     "Band",
     "Bucket",
@@ -61,6 +62,7 @@ __all__ = [
     "TrendBucket",
     "UnknownProfile",
     "Window",
+    "bucket_of",
     "build_report",
     "dora_report",
     "dora_trend",

@@ -12,7 +12,6 @@ import sqlite3
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from metrichub_core.storage._dora_rollups import DAY_US, day_of, month_days, month_of
 from metrichub_core.storage._sqlite_dora_schema import (
     DEPLOY_DAY_COLUMNS,
     DORA_MIGRATION,
@@ -20,9 +19,9 @@ from metrichub_core.storage._sqlite_dora_schema import (
     INCIDENT_KINDS,
     LEADS_SQL,
     LINKS_BY_SERVICE,
-    REWORK_SQL,
     sql_bucket,
 )
+from metrichub_core.storage.sql.rollups import DAY_US, day_of, month_days, month_of
 
 __all__ = ["REBUILD_AT", "DoraWrite", "prepare", "rebuild", "refresh"]
 
@@ -439,7 +438,7 @@ def _relink(
         fix: tuple[Any, ...] | None = None
         if resolved is not None:
             fix = conn.execute(
-                f"SELECT source, id, listed_at, {REWORK_SQL} FROM deployments "
+                "SELECT source, id, listed_at, rework FROM deployments "
                 "WHERE service = ? AND environment = ? AND listed_at > ? AND status = 'success' "
                 "ORDER BY listed_at, source, id LIMIT 1",
                 (service, environment, started),

@@ -29,9 +29,8 @@ incidents whose attribution they can change (``_sqlite_dora_derive``).
 
 from __future__ import annotations
 
-from metrichub_core.dora._stats import bucket_of
-from metrichub_core.dora.reference import REWORK_LABEL_VALUES
-from metrichub_core.storage._dora_rollups import lead_rollups_ddl, rollup_table
+from metrichub_core.dora import bucket_of
+from metrichub_core.storage.sql.rollups import lead_rollups_ddl, rollup_table
 
 __all__ = [
     "CAUSED_FAILURE",
@@ -43,13 +42,9 @@ __all__ = [
     "LEADS_SQL",
     "LINKS_BY_SERVICE",
     "RESOLVED",
-    "REWORK_SQL",
     "sql_bucket",
 ]
 
-REWORK_SQL = "lower(trim(coalesce(json_extract(labels, '$.rework'), ''))) IN ({})".format(
-    ", ".join(f"'{value}'" for value in sorted(REWORK_LABEL_VALUES))
-)
 
 _TYPES = {"integer": "INTEGER", "real": "REAL", "suffix": " WITHOUT ROWID"}
 
@@ -171,7 +166,7 @@ CAUSED_FAILURE = (
 )
 FIXED = "EXISTS (SELECT 1 FROM dora_incident_links l WHERE l.fix_source = d.source AND l.fix_id = d.id)"
 DEPLOY_DAY_COLUMNS = (
-    f"sum(status = 'success'), sum(status = 'failure'), sum(status = 'success' AND ({REWORK_SQL} OR {FIXED})), "
+    f"sum(status = 'success'), sum(status = 'failure'), sum(status = 'success' AND (rework OR {FIXED})), "
     f"sum(status = 'success' AND {CAUSED_FAILURE})"
 )
 RESOLVED = "resolved_at IS NOT NULL AND resolved_at >= started_at"

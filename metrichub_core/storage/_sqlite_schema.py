@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from metrichub_core.storage._sqlite_dora_schema import DORA_MIGRATION
+from metrichub_core.storage.sql.migrations import check_version
 
 __all__ = ["MIGRATIONS", "migrate", "transaction"]
 
@@ -68,22 +69,33 @@ MIGRATIONS: list[str] = [
     """,
     # 2: derived DORA data (see _sqlite_dora_schema); filled from existing events on open.
     DORA_MIGRATION,
+    # 3: whether a deployment is labelled rework, computed when it is written (as on PostgreSQL);
+    # existing rows get the value the queries computed until now.
+    """
+    ALTER TABLE deployments ADD COLUMN rework INTEGER NOT NULL DEFAULT 0;
+    UPDATE deployments SET rework = lower(trim(coalesce(json_extract(labels, '$.rework'), ''))) IN ('1', 'true', 'yes')
+    """,
 ]
 
 
-def migrate(conn: sqlite3.Connection) -> int:
-    """Apply pending migrations, each in its own transaction; return the schema version."""
+def migrate(
+    conn: sqlite3.Connection, *, database: str = "the SQLite database", migrations: list[str] | None = None
+) -> int:
+    """Apply pending ``migrations`` (``MIGRATIONS``), each in its own transaction; return the schema version.
+
+    Raises ``MigrationError`` when ``database`` was written by a newer MetricHub.
+    """
+    steps = MIGRATIONS if migrations is None else migrations
     conn.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)")
     current = conn.execute("SELECT coalesce(max(version), 0) FROM schema_version").fetchone()[0]
-    if current > len(MIGRATIONS):
-        raise RuntimeError(f"database schema version {current} is newer than this MetricHub ({len(MIGRATIONS)})")
-    for version, script in enumerate(MIGRATIONS[current:], start=current + 1):
+    check_version(current, len(steps), database=database, package="metrichub-core")
+    for version, script in enumerate(steps[current:], start=current + 1):
         with transaction(conn):
             for statement in script.split(";"):
                 if statement.strip():
                     conn.execute(statement)
             conn.execute("INSERT INTO schema_version VALUES (?, datetime('now'))", (version,))
-    return len(MIGRATIONS)
+    return len(steps)
 
 
 @contextmanager

@@ -9,9 +9,9 @@ from typing import Any
 from pydantic import ValidationError
 
 from metrichub_core.models import Deployment, Event, EventKind
-from metrichub_core.storage._paging import decode_cursor, encode_cursor, main_time, sort_key
 from metrichub_core.storage.base import EventQuery, Page, StorageError, StorageHealth
 from metrichub_core.storage.memory_dora import MemoryDoraData
+from metrichub_core.storage.sql.paging import decode_cursor, encode_cursor, main_time, sort_key
 
 __all__ = ["MemoryStorage"]
 

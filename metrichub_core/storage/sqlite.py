@@ -8,36 +8,28 @@ the event loop never blocks on disk.
 from __future__ import annotations
 
 import asyncio
-import json
 import sqlite3
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractAsyncContextManager
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
-from metrichub_core.models import Change, Deployment, Event, EventKind, Incident
-from metrichub_core.storage._paging import (
-    listing_sql,
-    optional_micros,
-    optional_moment,
-    page_of,
-    to_micros,
-)
+from metrichub_core.models import Event, EventKind
 from metrichub_core.storage._sqlite_dora_derive import DoraWrite, prepare
 from metrichub_core.storage._sqlite_schema import migrate, transaction
 from metrichub_core.storage.base import EventQuery, Page, StorageError, StorageHealth
 from metrichub_core.storage.lockfiles import LockFiles
+from metrichub_core.storage.sql.dialect import SQLITE
+from metrichub_core.storage.sql.events import LISTED_AT, SELECTED, TABLES, Rows, event_of, upsert_sql
+from metrichub_core.storage.sql.paging import listing_sql, page_of
+from metrichub_core.storage.sql.state import get_state_sql, set_state, state_of
 from metrichub_core.storage.sqlite_dora import SQLiteDoraData
 
 __all__ = ["SQLiteStorage", "path_from_url"]
 
 T = TypeVar("T")
-
-_TABLES: dict[EventKind, str] = {"deployment": "deployments", "change": "changes", "incident": "incidents"}
-_LISTED_AT: dict[EventKind, str] = {"deployment": "listed_at", "change": "committed_at", "incident": "started_at"}
 
 
 def path_from_url(url: str) -> Path:
@@ -72,7 +64,7 @@ class SQLiteStorage(SQLiteDoraData):
             self.path.parent.mkdir(parents=True, exist_ok=True)
             conn = _connect(self.path)
             conn.execute("PRAGMA journal_mode=WAL")
-            self.schema_version = migrate(conn)
+            self.schema_version = migrate(conn, database=f"SQLite database {self.path}")
             prepare(conn)  # DORA's SQL functions, and derived data for events stored before it existed
             self._write_conn = conn
 
@@ -84,46 +76,43 @@ class SQLiteStorage(SQLiteDoraData):
         await self._on(self._reader, connect_reader)
 
     async def upsert(self, events: Sequence[Event]) -> int:
-        rows = _Rows.of(events)
-        return await self.write(rows.write)
+        return await self.write(_write(Rows(events, SQLITE)))
 
     async def get(self, kind: EventKind, source: str, id: str) -> Event | None:
         page = await self.list_events(EventQuery(kind=kind, source=source, id=id, limit=1))
         return page.items[0] if page.items else None
 
     async def list_events(self, query: EventQuery) -> Page:
-        time_column = _LISTED_AT[query.kind]
+        kind = query.kind
         sql, params = listing_sql(
-            query, table=_TABLES[query.kind], time_column=time_column, columns="*", mark="?", labels=_labels
+            query,
+            table=TABLES[kind],
+            time_column=LISTED_AT[kind],
+            columns=SELECTED[kind],
+            mark=SQLITE.mark,
+            labels=SQLITE.labels,
         )
 
         def run(conn: sqlite3.Connection) -> list[sqlite3.Row]:
             return conn.execute(sql, params).fetchall()
 
+        # The last column is the listing time (see SELECTED).
         return page_of(
             await self.read(run),
             query.limit,
-            _ROW_TO_EVENT[query.kind],
-            lambda row: (row[time_column], row["source"], row["id"]),
+            lambda row: event_of(kind, row, SQLITE),
+            lambda row: (row[-1], row[0], row[1]),
         )
 
     async def get_state(self, source_id: str) -> dict[str, Any] | None:
-        def run(conn: sqlite3.Connection) -> dict[str, Any] | None:
-            row = conn.execute("SELECT state FROM source_state WHERE source_id = ?", (source_id,)).fetchone()
-            return json.loads(row[0]) if row else None
-
-        return await self.read(run)
+        return await self.read(lambda conn: state_of(conn.execute(get_state_sql(SQLITE), (source_id,)).fetchone()))
 
     async def set_state(self, source_id: str, state: Mapping[str, Any]) -> None:
-        encoded = json.dumps(dict(state))
+        sql, params = set_state(SQLITE, source_id, state)
 
         def run(conn: sqlite3.Connection) -> None:
             with transaction(conn):
-                conn.execute(
-                    "INSERT INTO source_state VALUES (?, ?, ?) "
-                    "ON CONFLICT (source_id) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at",
-                    (source_id, encoded, to_micros(datetime.now(UTC))),
-                )
+                conn.execute(sql, params)
 
         await self.write(run)
 
@@ -185,109 +174,16 @@ def _connect(path: Path) -> sqlite3.Connection:
     return conn
 
 
-def _labels(labels: Mapping[str, str]) -> tuple[list[str], list[Any]]:
-    params: list[Any] = []
-    for key, value in labels.items():
-        params += [f'$."{key}"', value]
-    return ["json_extract(labels, ?) = ?"] * len(labels), params
+def _write(rows: Rows) -> Callable[[sqlite3.Connection], int]:
+    """Write a batch's rows and queue its derived DORA work, in one transaction."""
 
-
-class _Rows:
-    """A batch turned into per-table parameter rows, before any write begins."""
-
-    def __init__(self) -> None:
-        self.deployments: list[tuple[Any, ...]] = []
-        self.changes: list[tuple[Any, ...]] = []
-        self.incidents: list[tuple[Any, ...]] = []
-
-    @classmethod
-    def of(cls, events: Sequence[Event]) -> _Rows:
-        rows = cls()
-        for event in events:
-            if isinstance(event, Deployment):
-                rows.deployments.append((
-                    event.source, event.id, event.service, event.environment, event.status,
-                    to_micros(event.started_at), optional_micros(event.finished_at),
-                    to_micros(event.finished_at or event.started_at), event.commit_sha,
-                    json.dumps(event.change_ids), event.url, json.dumps(event.labels),
-                ))  # fmt: skip
-            elif isinstance(event, Change):
-                rows.changes.append((
-                    event.source, event.id, event.service, to_micros(event.committed_at),
-                    optional_micros(event.merged_at), event.url,
-                ))  # fmt: skip
-            elif isinstance(event, Incident):
-                rows.incidents.append((
-                    event.source, event.id, event.service, event.environment, to_micros(event.started_at),
-                    optional_micros(event.resolved_at), event.severity, event.caused_by, int(event.deployment_related),
-                    event.title, event.url,
-                ))  # fmt: skip
-            else:
-                raise TypeError(f"not an event: {type(event).__name__}")
-        return rows
-
-    def write(self, conn: sqlite3.Connection) -> int:
-        dora = DoraWrite(self.deployments, self.changes, self.incidents)
+    def run(conn: sqlite3.Connection) -> int:
+        dora = DoraWrite(rows.keys("deployments"), rows.keys("changes"), rows.keys("incidents"))
         with transaction(conn):
             dora.before(conn)
-            for table, rows in (
-                ("deployments", self.deployments),
-                ("changes", self.changes),
-                ("incidents", self.incidents),
-            ):
-                if rows:
-                    conn.executemany(_upsert_sql(table), rows)
+            for table, values in rows.tables():
+                conn.executemany(upsert_sql(SQLITE, table), values)
             dora.after(conn)  # derived DORA data, in the same transaction
-        return len(self.deployments) + len(self.changes) + len(self.incidents)
+        return len(rows)
 
-
-_COLUMNS: dict[str, tuple[str, ...]] = {
-    "deployments": (
-        "source", "id", "service", "environment", "status", "started_at", "finished_at", "listed_at",
-        "commit_sha", "change_ids", "url", "labels",
-    ),
-    "changes": ("source", "id", "service", "committed_at", "merged_at", "url"),
-    "incidents": (
-        "source", "id", "service", "environment", "started_at", "resolved_at", "severity", "caused_by",
-        "deployment_related", "title", "url",
-    ),
-}  # fmt: skip
-
-
-def _upsert_sql(table: str) -> str:
-    columns = _COLUMNS[table]
-    updates = ", ".join(f"{column} = excluded.{column}" for column in columns if column not in ("source", "id"))
-    placeholders = ", ".join("?" for _ in columns)
-    return f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({placeholders}) ON CONFLICT (source, id) DO UPDATE SET {updates}"  # noqa: E501
-
-
-def _deployment(row: sqlite3.Row) -> Deployment:
-    return Deployment(
-        id=row["id"], source=row["source"], service=row["service"], environment=row["environment"],
-        status=row["status"], started_at=optional_moment(row["started_at"]),
-        finished_at=optional_moment(row["finished_at"]), commit_sha=row["commit_sha"],
-        change_ids=json.loads(row["change_ids"]), url=row["url"], labels=json.loads(row["labels"]),
-    )  # fmt: skip
-
-
-def _change(row: sqlite3.Row) -> Change:
-    return Change(
-        id=row["id"], source=row["source"], service=row["service"], committed_at=optional_moment(row["committed_at"]),
-        merged_at=optional_moment(row["merged_at"]), url=row["url"],
-    )  # fmt: skip
-
-
-def _incident(row: sqlite3.Row) -> Incident:
-    return Incident(
-        id=row["id"], source=row["source"], service=row["service"], environment=row["environment"],
-        started_at=optional_moment(row["started_at"]), resolved_at=optional_moment(row["resolved_at"]),
-        severity=row["severity"], caused_by=row["caused_by"], deployment_related=bool(row["deployment_related"]),
-        title=row["title"], url=row["url"],
-    )  # fmt: skip
-
-
-_ROW_TO_EVENT: dict[EventKind, Callable[[sqlite3.Row], Event]] = {
-    "deployment": _deployment,
-    "change": _change,
-    "incident": _incident,
-}
+    return run

@@ -18,20 +18,6 @@ from typing import Any, TypeVar
 
 from metrichub_core.dora import Bucket, DoraFacts, FactsRequest, Summary, Window
 from metrichub_core.dora.reference import facts_from_events
-from metrichub_core.models import Change, Deployment, Incident
-from metrichub_core.storage._dora_rollups import (
-    BucketRows,
-    DeployTally,
-    IncidentFacts,
-    ScopeSQL,
-    WindowPlan,
-    assemble,
-    bucket_rows,
-    events_where,
-    merged_buckets_sql,
-    summary_of,
-    with_values,
-)
 from metrichub_core.storage._sqlite_dora_derive import refresh
 from metrichub_core.storage._sqlite_dora_schema import (
     CAUSED_FAILURE,
@@ -39,7 +25,20 @@ from metrichub_core.storage._sqlite_dora_schema import (
     INCIDENT_COUNTS,
     INCIDENT_KINDS,
     RESOLVED,
-    REWORK_SQL,
+)
+from metrichub_core.storage.sql.dialect import SQLITE
+from metrichub_core.storage.sql.events import rule_events, scope_events_sql
+from metrichub_core.storage.sql.rollups import (
+    BucketRows,
+    DeployTally,
+    IncidentFacts,
+    ScopeSQL,
+    WindowPlan,
+    assemble,
+    bucket_rows,
+    merged_buckets_sql,
+    summary_of,
+    with_values,
 )
 
 __all__ = ["SQLiteDoraData"]
@@ -78,19 +77,14 @@ class SQLiteDoraData:
         return found
 
     async def _facts_from_events(self, request: FactsRequest) -> list[DoraFacts]:
-        from metrichub_core.storage.sqlite import _change, _deployment, _incident
+        def load(conn: sqlite3.Connection) -> list[DoraFacts]:
+            deployments, changes, incidents = (
+                rule_events(kind, conn.execute(sql, params).fetchall(), SQLITE)
+                for kind, sql, params in scope_events_sql(request.scope, SQLITE)
+            )
+            return facts_from_events(deployments, changes, incidents, request)
 
-        scope = request.scope
-
-        def load(conn: sqlite3.Connection) -> tuple[list[Deployment], list[Change], list[Incident]]:
-            service, params, where, incident_params = events_where(scope, "?")
-            deployments = [_deployment(row) for row in conn.execute(f"SELECT * FROM deployments{service}", params)]
-            changes = [_change(row) for row in conn.execute(f"SELECT * FROM changes{service}", params)]
-            incidents = [_incident(row) for row in conn.execute(f"SELECT * FROM incidents{where}", incident_params)]
-            return deployments, changes, incidents
-
-        deployments, changes, incidents = await self.read(load)
-        return facts_from_events(deployments, changes, incidents, request)
+        return await self.read(load)
 
 
 class _Query:
@@ -121,7 +115,7 @@ class _Query:
         for start, end in self.plan.edges:
             tally.add_deployments(
                 self.conn.execute(
-                    f"SELECT listed_at, status, {REWORK_SQL} OR {FIXED}, {CAUSED_FAILURE} FROM deployments d "
+                    f"SELECT listed_at, status, rework OR {FIXED}, {CAUSED_FAILURE} FROM deployments d "
                     f"WHERE {self.where}environment = ? AND listed_at >= ? AND listed_at < ?",
                     (*self.scope_params, self.environment, start, end),
                 )

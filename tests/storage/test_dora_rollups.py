@@ -8,7 +8,7 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 
 from metrichub_core.dora import Bucket, DoraOptions, DoraScope, Summary, Window
-from metrichub_core.storage._dora_rollups import (
+from metrichub_core.storage.sql.rollups import (
     DAY_US,
     DeployTally,
     IncidentFacts,
@@ -138,11 +138,12 @@ def test_rollup_table_ddl() -> None:
 
 
 def test_both_backends_share_this_module() -> None:
-    from metrichub_core.storage import _dora_rollups, _sqlite_dora_derive
+    from metrichub_core.storage import _sqlite_dora_derive
+    from metrichub_core.storage.sql import rollups
 
-    assert vars(_sqlite_dora_derive)["month_of"] is _dora_rollups.month_of
+    assert vars(_sqlite_dora_derive)["month_of"] is rollups.month_of
     postgres = pytest.importorskip("metrichub_plugin_postgres._dora_write")
-    assert postgres.month_days is _dora_rollups.month_days
+    assert postgres.month_days is rollups.month_days
 
 
 def test_day_of_floors_negative_times() -> None:

@@ -10,7 +10,8 @@ from typing import Any
 import pytest
 
 from metrichub_core.models import Change
-from metrichub_core.storage._paging import (
+from metrichub_core.storage.base import EventQuery
+from metrichub_core.storage.sql.paging import (
     decode_cursor,
     encode_cursor,
     from_micros,
@@ -20,7 +21,6 @@ from metrichub_core.storage._paging import (
     page_of,
     to_micros,
 )
-from metrichub_core.storage.base import EventQuery
 
 
 def labels(found: Mapping[str, str]) -> tuple[list[str], list[Any]]:

@@ -6,7 +6,7 @@ per-deployment rows; lead times come back exact whenever the window holds at mos
 ``FactsRequest.exact_limit`` of them (else as 1 % buckets, like SQLite's). Everything
 is read from one consistent state (see ``dora_facts``), so a report never mixes two writes. The
 dialect-independent half (window planning, bucket merging, facts assembly) is the
-core's ``metrichub_core.storage._dora_rollups``, which SQLite uses too; it is part of
+core's ``metrichub_core.storage.sql.rollups``, which SQLite uses too; it is part of
 the core's surface for storage backends.
 
 A label filter cannot use the rollups: PostgreSQL then narrows the rows to the scope
@@ -24,11 +24,11 @@ from typing import Any
 from psycopg import AsyncConnection
 from psycopg.rows import TupleRow
 
-from metrichub_core.dora import Bucket, DoraFacts, DoraScope, FactsRequest, Summary, Window
+from metrichub_core.dora import Bucket, DoraFacts, FactsRequest, Summary, Window
 from metrichub_core.dora.reference import facts_from_events
-from metrichub_core.models import Change, Deployment, Incident
-from metrichub_core.storage import _dora_rollups as rollups
-from metrichub_core.storage._paging import from_micros, optional_moment
+from metrichub_core.storage.sql import rollups
+from metrichub_core.storage.sql.dialect import POSTGRES
+from metrichub_core.storage.sql.events import rule_events, scope_events_sql
 from metrichub_plugin_postgres._dora_schema import bucket_sql
 from metrichub_plugin_postgres._dora_write import refresh
 from metrichub_plugin_postgres._schema import DORA_LOCK, LOCK_NAMESPACE
@@ -246,58 +246,9 @@ class _Query:
 
 
 async def _facts_from_events(conn: Connection, request: FactsRequest) -> list[DoraFacts]:
-    deployments = await _deployments(conn, request.scope)
-    changes = await _changes(conn, request.scope)
-    incidents = await _incidents(conn, request.scope)
-    return facts_from_events(deployments, changes, incidents, request)
-
-
-async def _deployments(conn: AsyncConnection[TupleRow], scope: DoraScope) -> list[Deployment]:
-    # Every environment of the service: an incident's ``caused_by`` may name any of them.
-    where, params, _, _ = rollups.events_where(scope, "%s")
-    cursor = await conn.execute(
-        "SELECT source, id, service, environment, status, started_at, finished_at, change_ids, labels "
-        f"FROM deployments{where}",
-        params,
-    )
-    construct = Deployment.model_construct
-    return [
-        construct(
-            source=source, id=id_, service=service, environment=environment, status=status,
-            started_at=from_micros(started_at), finished_at=optional_moment(finished_at), change_ids=change_ids,
-            labels=labels, commit_sha=None, url=None,
-        )
-        for source, id_, service, environment, status, started_at, finished_at, change_ids, labels
-        in await cursor.fetchall()
-    ]  # fmt: skip
-
-
-async def _changes(conn: AsyncConnection[TupleRow], scope: DoraScope) -> list[Change]:
-    where, params, _, _ = rollups.events_where(scope, "%s")
-    cursor = await conn.execute(f"SELECT source, id, service, committed_at FROM changes{where}", params)
-    construct = Change.model_construct
-    return [
-        construct(
-            source=source, id=id_, service=service, committed_at=from_micros(committed_at), merged_at=None, url=None
-        )
-        for source, id_, service, committed_at in await cursor.fetchall()
+    # PostgreSQL narrows the rows to the scope and sends only the columns the rules read.
+    deployments, changes, incidents = [
+        rule_events(kind, await (await conn.execute(sql, params)).fetchall(), POSTGRES)
+        for kind, sql, params in scope_events_sql(request.scope, POSTGRES)
     ]
-
-
-async def _incidents(conn: AsyncConnection[TupleRow], scope: DoraScope) -> list[Incident]:
-    _, _, where, params = rollups.events_where(scope, "%s")
-    cursor = await conn.execute(
-        "SELECT source, id, service, environment, started_at, resolved_at, caused_by, deployment_related "
-        f"FROM incidents{where}",
-        params,
-    )
-    construct = Incident.model_construct
-    return [
-        construct(
-            source=source, id=id_, service=service, environment=environment, started_at=from_micros(started_at),
-            resolved_at=optional_moment(resolved_at), caused_by=caused_by, deployment_related=related, severity=None,
-            title=None, url=None,
-        )
-        for source, id_, service, environment, started_at, resolved_at, caused_by, related
-        in await cursor.fetchall()
-    ]  # fmt: skip
+    return facts_from_events(deployments, changes, incidents, request)

@@ -27,8 +27,8 @@ from __future__ import annotations
 
 import math
 
-from metrichub_core.dora._stats import GAMMA
-from metrichub_core.storage._dora_rollups import DAY_US, lead_rollups_ddl
+from metrichub_core.dora import GAMMA
+from metrichub_core.storage.sql.rollups import DAY_US, lead_rollups_ddl
 
 __all__ = [
     "DDL",

@@ -20,14 +20,14 @@ from typing import Any
 from psycopg import AsyncConnection
 from psycopg.rows import TupleRow
 
-from metrichub_core.storage._dora_rollups import DAY_US, day_of, month_days, month_of
+from metrichub_core.storage.sql.events import Rows
+from metrichub_core.storage.sql.rollups import DAY_US, day_of, month_days, month_of
 from metrichub_plugin_postgres._dora_schema import (
     LEAD_DAY_AGGREGATES,
     LEADS_SELECT,
     REBUILD,
     link_sql,
 )
-from metrichub_plugin_postgres._rows import Batch
 
 __all__ = ["QUEUE_SQL", "REBUILD_AT", "DoraWrite", "refresh"]
 
@@ -112,7 +112,7 @@ RELINK_SQL = (
 class DoraWrite:
     """The derived-data side of one upsert: queue what it touches (``queue``), in its transaction."""
 
-    def __init__(self, batch: Batch) -> None:
+    def __init__(self, batch: Rows) -> None:
         self.batch = batch
 
     async def queue(self, conn: Connection) -> None:

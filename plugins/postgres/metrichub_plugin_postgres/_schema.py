@@ -13,7 +13,7 @@ from __future__ import annotations
 from psycopg import AsyncConnection, sql
 from psycopg.rows import TupleRow
 
-from metrichub_core.storage.base import StorageError
+from metrichub_core.storage.sql.migrations import check_version
 from metrichub_plugin_postgres._dora_schema import DDL
 
 __all__ = ["DORA_LOCK", "LOCK_NAMESPACE", "MIGRATIONS", "MIGRATION_LOCK", "SOURCE_LOCK_NAMESPACE", "migrate"]
@@ -106,13 +106,18 @@ MIGRATIONS: list[str] = [
 
 
 async def migrate(
-    conn: AsyncConnection[TupleRow], *, schema: str | None = None, migrations: list[str] | None = None
+    conn: AsyncConnection[TupleRow],
+    *,
+    schema: str | None = None,
+    migrations: list[str] | None = None,
+    database: str = "the PostgreSQL database",
 ) -> int:
     """Apply pending migrations on ``conn`` (autocommit); return the schema version.
 
     Holds the migration advisory lock throughout, so a second process waits here and
     then finds nothing left to do. ``schema`` (already first on the connection's
-    ``search_path``) is created when missing.
+    ``search_path``) is created when missing. Raises ``MigrationError`` when ``database``
+    was written by a newer MetricHub.
     """
     steps = MIGRATIONS if migrations is None else migrations
     await conn.execute("SELECT pg_advisory_lock(%s, %s)", (LOCK_NAMESPACE, MIGRATION_LOCK))
@@ -126,11 +131,7 @@ async def migrate(
         cursor = await conn.execute("SELECT coalesce(max(version), 0) FROM schema_version")
         row = await cursor.fetchone()
         current = int(row[0]) if row else 0
-        if current > len(steps):
-            raise StorageError(
-                f"database schema version {current} is newer than this metrichub-plugin-postgres "
-                f"({len(steps)}); upgrade the plugin"
-            )
+        check_version(current, len(steps), database=database, package="metrichub-plugin-postgres")
         for version, script in enumerate(steps[current:], start=current + 1):
             async with conn.transaction():
                 await conn.execute(script)  # no parameters: sent as one multi-statement query

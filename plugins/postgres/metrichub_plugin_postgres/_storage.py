@@ -14,11 +14,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
-import json
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 import psycopg
@@ -28,12 +26,14 @@ from psycopg_pool import AsyncConnectionPool
 
 from metrichub_core.dora import DoraFacts, FactsRequest
 from metrichub_core.models import Event, EventKind
-from metrichub_core.storage._paging import listing_sql, page_of, to_micros
 from metrichub_core.storage.base import EventQuery, Page, StorageError, StorageHealth
+from metrichub_core.storage.sql.dialect import POSTGRES
+from metrichub_core.storage.sql.events import LISTED_AT, SELECTED, TABLES, Rows, event_of, json_records, upsert_sql
+from metrichub_core.storage.sql.paging import listing_sql, page_of
+from metrichub_core.storage.sql.state import get_state_sql, set_state, state_of
 from metrichub_plugin_postgres._dora import dora_facts
 from metrichub_plugin_postgres._dora_write import DoraWrite, refresh
 from metrichub_plugin_postgres._pool import Connection, RecoveringPool
-from metrichub_plugin_postgres._rows import LISTED_AT, ROW_TO_EVENT, SELECTED, TABLES, Batch
 from metrichub_plugin_postgres._schema import DORA_LOCK, LOCK_NAMESPACE, SOURCE_LOCK_NAMESPACE, migrate
 from metrichub_plugin_postgres._urls import parse_url
 
@@ -120,7 +120,9 @@ class PostgresStorage:
         )
         try:
             async with await AsyncConnection.connect(self._url.conninfo, autocommit=True) as conn:
-                self.schema_version = await migrate(conn, schema=self._url.schema)
+                self.schema_version = await migrate(
+                    conn, schema=self._url.schema, database=f"PostgreSQL database {self.url}"
+                )
             await pool.open(wait=self._url.pool_min_size > 0, timeout=self._url.pool_timeout)
         except psycopg.Error as exc:
             await pool.close()
@@ -131,8 +133,8 @@ class PostgresStorage:
         self._pool = pool
 
     async def upsert(self, events: Sequence[Event]) -> int:
-        batch = Batch.of(events)
-        statements = batch.statements()
+        batch = Rows(events, POSTGRES)
+        statements = [(upsert_sql(POSTGRES, table), (json_records(table, rows),)) for table, rows in batch.tables()]
 
         async def write(conn: Connection) -> int:
             dora = DoraWrite(batch)
@@ -182,12 +184,12 @@ class PostgresStorage:
             return await (await conn.execute(sql, (source, id))).fetchone()
 
         row = await self.run(read)
-        return ROW_TO_EVENT[kind](row) if row is not None else None
+        return event_of(kind, row, POSTGRES) if row is not None else None
 
     async def list_events(self, query: EventQuery) -> Page:
         table, time_column, columns = TABLES[query.kind], LISTED_AT[query.kind], SELECTED[query.kind]
         sql, params = listing_sql(
-            query, table=table, time_column=time_column, columns=columns, mark="%s", labels=_labels
+            query, table=table, time_column=time_column, columns=columns, mark=POSTGRES.mark, labels=POSTGRES.labels
         )
 
         async def read(conn: Connection) -> list[TupleRow]:
@@ -195,27 +197,23 @@ class PostgresStorage:
 
         # The last column is the listing time (see SELECTED).
         return page_of(
-            await self.run(read), query.limit, ROW_TO_EVENT[query.kind], lambda row: (row[-1], row[0], row[1])
+            await self.run(read),
+            query.limit,
+            lambda row: event_of(query.kind, row, POSTGRES),
+            lambda row: (row[-1], row[0], row[1]),
         )
 
     async def get_state(self, source_id: str) -> dict[str, Any] | None:
         async def read(conn: Connection) -> TupleRow | None:
-            return await (
-                await conn.execute("SELECT state FROM source_state WHERE source_id = %s", (source_id,))
-            ).fetchone()
+            return await (await conn.execute(get_state_sql(POSTGRES), (source_id,))).fetchone()
 
-        row = await self.run(read)
-        return json.loads(row[0]) if row is not None else None
+        return state_of(await self.run(read))
 
     async def set_state(self, source_id: str, state: Mapping[str, Any]) -> None:
-        encoded = json.dumps(dict(state))
+        sql, params = set_state(POSTGRES, source_id, state)
 
         async def write(conn: Connection) -> None:
-            await conn.execute(
-                "INSERT INTO source_state VALUES (%s, %s, %s) "
-                "ON CONFLICT (source_id) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at",
-                (source_id, encoded, to_micros(datetime.now(UTC))),
-            )
+            await conn.execute(sql, params)
 
         await self.run(write)
 
@@ -392,7 +390,3 @@ async def _configure(conn: Connection) -> None:
     takes far longer (hundreds of milliseconds) than running them.
     """
     await conn.execute("SET jit = off")
-
-
-def _labels(labels: Mapping[str, str]) -> tuple[list[str], list[Any]]:
-    return ["labels @> %s::jsonb"], [json.dumps(dict(labels))]

@@ -28,9 +28,8 @@ from dataclasses import dataclass, fields
 from datetime import date, timedelta
 from typing import Any
 
-from metrichub_core.dora import Bucket, DoraFacts, DoraOptions, DoraScope, Summary, Window
-from metrichub_core.dora._stats import bucket_of
-from metrichub_core.storage._paging import to_micros
+from metrichub_core.dora import Bucket, DoraFacts, DoraOptions, DoraScope, Summary, Window, bucket_of
+from metrichub_core.storage.sql.paging import to_micros
 
 __all__ = [
     "DAY_US",

@@ -1,0 +1,102 @@
+"""Where SQLite and PostgreSQL differ, and nowhere else: placeholders, types, JSON, batch upserts.
+
+Every SQL text of the kit is written once and takes a ``Dialect`` for these parts.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+__all__ = ["POSTGRES", "SQLITE", "ColumnKind", "Dialect"]
+
+ColumnKind = Literal["text", "int8", "jsonb", "bool"]
+"""The kind of an event column; each dialect names its own type for it."""
+
+
+@dataclass(frozen=True)
+class Dialect:
+    """One database's spelling of the kit's SQL.
+
+    ``mark`` is the parameter placeholder; ``integer``/``real`` the types of counts and
+    seconds in rollups, ``suffix`` what ends a derived table's ``CREATE TABLE``;
+    ``types`` the column type of each ``ColumnKind`` where a batch is decoded in SQL.
+    ``json_as_text``: JSON values travel as text (encoded by Python, decoded from rows)
+    rather than natively.
+    """
+
+    name: str
+    mark: str
+    integer: str
+    real: str
+    suffix: str
+    types: Mapping[ColumnKind, str]
+    json_as_text: bool
+
+    def marks(self, count: int) -> str:
+        """``count`` placeholders, comma-separated."""
+        return ", ".join([self.mark] * count)
+
+    def encode_json(self) -> Callable[[Any], Any]:
+        """How a JSON value (list, dict) is passed as a parameter."""
+        return json.dumps if self.json_as_text else _same
+
+    def decode_json(self) -> Callable[[Any], Any]:
+        """How a JSON column's value read back becomes a list or dict."""
+        return json.loads if self.json_as_text else _same
+
+    def labels(self, labels: Mapping[str, str], column: str = "labels") -> tuple[list[str], list[Any]]:
+        """Clauses and parameters matching rows whose JSON ``column`` holds every label."""
+        if self.json_as_text:
+            params: list[Any] = []
+            for key, value in labels.items():
+                params += [f'$."{key}"', value]
+            return [f"json_extract({column}, {self.mark}) = {self.mark}"] * len(labels), params
+        return [f"{column} @> {self.mark}::jsonb"], [json.dumps(dict(labels))]
+
+    def upsert(
+        self, table: str, columns: Sequence[tuple[str, ColumnKind]], key: Sequence[str], *, batch: bool = False
+    ) -> str:
+        """The statement writing rows of ``columns`` into ``table``, replacing those of the same ``key``.
+
+        It takes one row of parameters, except a ``batch`` upsert on PostgreSQL: that takes
+        a whole batch as one JSON array of row objects, decoded by the server's
+        ``json_to_recordset`` (far cheaper than adapting each value, and nested JSON values
+        need no second encoding). SQLite runs one row per execution (``executemany``).
+        """
+        names = ", ".join(name for name, _ in columns)
+        updates = ", ".join(f"{name} = excluded.{name}" for name, _ in columns if name not in key)
+        conflict = f"ON CONFLICT ({', '.join(key)}) DO UPDATE SET {updates}"
+        if self.json_as_text or not batch:
+            return f"INSERT INTO {table} ({names}) VALUES ({self.marks(len(columns))}) {conflict}"
+        types = ", ".join(f"{name} {self.types[kind]}" for name, kind in columns)
+        return (
+            f"INSERT INTO {table} ({names}) SELECT {names} FROM json_to_recordset({self.mark}::json) "
+            f"AS batch ({types}) {conflict}"
+        )
+
+
+def _same(value: Any) -> Any:
+    return value
+
+
+SQLITE = Dialect(
+    name="sqlite",
+    mark="?",
+    integer="INTEGER",
+    real="REAL",
+    suffix=" WITHOUT ROWID",
+    types={"text": "TEXT", "int8": "INTEGER", "jsonb": "TEXT", "bool": "INTEGER"},
+    json_as_text=True,
+)
+POSTGRES = Dialect(
+    name="postgresql",
+    mark="%s",
+    integer="BIGINT",
+    real="FLOAT8",
+    suffix="",
+    types={"text": "text", "int8": "int8", "jsonb": "jsonb", "bool": "bool"},
+    json_as_text=False,
+)

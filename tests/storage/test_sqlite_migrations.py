@@ -1,0 +1,164 @@
+"""SQLite schema versions: older databases are migrated and report as fresh ones; newer ones are refused."""
+
+from __future__ import annotations
+
+import json
+import random
+import sqlite3
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from metrichub_core.dora import DoraScope, FactsRequest, Window
+from metrichub_core.dora.reference import is_rework_labelled
+from metrichub_core.errors import MigrationError, StorageError
+from metrichub_core.models import Change, Deployment, Event, Incident
+from metrichub_core.storage._sqlite_schema import MIGRATIONS, migrate
+from metrichub_core.storage.memory import MemoryStorage
+from metrichub_core.storage.sql.paging import to_micros
+from metrichub_core.storage.sqlite import SQLiteStorage
+
+
+async def test_a_newer_database_is_refused_naming_the_version(tmp_path: Path) -> None:
+    path = tmp_path / "metrichub.db"
+    storage = SQLiteStorage(f"sqlite:///{path}")
+    await storage.open()
+    known = storage.schema_version
+    assert known is not None
+    await storage.close()
+    with sqlite3.connect(path) as conn:
+        conn.execute("INSERT INTO schema_version VALUES (?, datetime('now'))", (known + 1,))
+    newer = SQLiteStorage(f"sqlite:///{path}")
+    # Once reported as "SQLite storage ... is closed": the bare RuntimeError looked like a shut-down executor.
+    with pytest.raises(MigrationError) as raised:
+        await newer.open()
+    message = str(raised.value)
+    assert "written by a newer MetricHub" in message
+    assert f"version {known + 1}" in message and f"up to {known}" in message
+    assert str(path) in message and "closed" not in message
+    assert isinstance(raised.value, StorageError)
+    await newer.close()
+
+
+RELEASED = 2
+"""The schema version of the databases MetricHub wrote before the storage kit (migrations 1-2)."""
+T0 = datetime(2026, 3, 2, tzinfo=UTC)
+
+
+def _stream(seed: int) -> list[Event]:
+    """Deployments (some labelled rework, some replaced later), changes and incidents over 70 days."""
+    rng = random.Random(seed)
+    day = timedelta(days=1)
+    events: list[Event] = []
+    changes = [f"c{n}" for n in range(80)]
+    for name in changes:
+        events.append(
+            Change(id=name, source="git", service=rng.choice("ab"), committed_at=T0 + rng.uniform(-5, 60) * day)
+        )
+    for n in range(120):
+        finished = T0 + rng.uniform(0, 70) * day
+        events.append(
+            Deployment(
+                id=f"d{n}", source="ci", service=rng.choice("ab"), environment=rng.choice(["prod", "stage"]),
+                status=rng.choice(["success"] * 5 + ["failure", "cancelled"]),
+                started_at=finished - timedelta(minutes=5), finished_at=finished,
+                change_ids=rng.sample(changes, rng.randint(0, 3)),
+                labels=rng.choice([{}, {"rework": "true"}, {"rework": " Yes"}, {"rework": "no"}, {"team": "x"}]),
+            )
+        )  # fmt: skip
+    for n in range(50):
+        started = T0 + rng.uniform(-3, 72) * day
+        events.append(
+            Incident(
+                id=f"i{n}", source="pd", service=rng.choice("ab"), environment=rng.choice(["prod", "stage"]),
+                started_at=started, resolved_at=started + rng.uniform(-0.1, 3) * day if rng.random() < 0.8 else None,
+                caused_by=f"d{rng.randrange(120)}" if rng.random() < 0.2 else None,
+                deployment_related=rng.random() < 0.85,
+            )
+        )  # fmt: skip
+    return events
+
+
+def _write_as_released(path: Path, events: list[Event]) -> None:
+    """A database as MetricHub wrote it at schema version 2: the released migrations, rows by plain SQL."""
+    conn = sqlite3.connect(path, isolation_level=None)
+    assert migrate(conn, migrations=MIGRATIONS[:RELEASED]) == RELEASED
+    micros = to_micros
+    with conn:
+        for event in events:
+            if isinstance(event, Deployment):
+                finished = event.finished_at or event.started_at
+                conn.execute(
+                    "INSERT OR REPLACE INTO deployments VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (event.source, event.id, event.service, event.environment, event.status, micros(event.started_at),
+                     micros(finished), micros(finished), None, json.dumps(event.change_ids), None,
+                     json.dumps(event.labels)),
+                )  # fmt: skip
+            elif isinstance(event, Change):
+                conn.execute(
+                    "INSERT OR REPLACE INTO changes VALUES (?, ?, ?, ?, NULL, NULL)",
+                    (event.source, event.id, event.service, micros(event.committed_at)),
+                )
+            else:
+                assert isinstance(event, Incident)
+                conn.execute(
+                    "INSERT OR REPLACE INTO incidents VALUES (?, ?, ?, ?, ?, ?, NULL, ?, ?, NULL, NULL)",
+                    (event.source, event.id, event.service, event.environment, micros(event.started_at),
+                     None if event.resolved_at is None else micros(event.resolved_at), event.caused_by,
+                     int(event.deployment_related)),
+                )  # fmt: skip
+    conn.close()
+
+
+def _requests() -> list[FactsRequest]:
+    windows = (
+        Window(T0, T0 + timedelta(days=70)),
+        Window(T0 + timedelta(hours=3), T0 + timedelta(days=40, hours=5)),
+        Window(T0 - timedelta(days=20), T0 + timedelta(days=100)),
+    )
+    return [
+        FactsRequest(scope=DoraScope(service=service, environment=environment, labels=labels), windows=windows)
+        for service in (None, "a")
+        for environment in ("prod", "stage")
+        for labels in ({}, {"team": "x"})
+    ]
+
+
+async def test_a_database_written_at_version_2_is_migrated_and_reports_as_fresh(tmp_path: Path) -> None:
+    events = _stream(7)
+    old = tmp_path / "old.db"
+    _write_as_released(old, events)
+    migrated = SQLiteStorage(f"sqlite:///{old}")
+    fresh = SQLiteStorage(f"sqlite:///{tmp_path / 'fresh.db'}")
+    reference = MemoryStorage()
+    await migrated.open()
+    await fresh.open()
+    await reference.open()
+    try:
+        assert migrated.schema_version == len(MIGRATIONS) > RELEASED
+        await fresh.upsert(events)
+        await reference.upsert(events)
+        # The new column holds the reference rule's answer for every stored deployment.
+        labelled = await migrated.read(lambda conn: dict(conn.execute("SELECT id, rework FROM deployments")))
+        latest = {event.id: event for event in events if isinstance(event, Deployment)}
+        assert labelled == {id_: int(is_rework_labelled(d)) for id_, d in latest.items()}
+        assert any(labelled.values())
+        for request in _requests():
+            expected = await reference.dora_facts(request)
+            assert await migrated.dora_facts(request) == expected, request
+            assert await fresh.dora_facts(request) == expected, request
+        # Events written after the migration are derived as on a fresh database.
+        later = [
+            event.model_copy(update={"labels": {"rework": "1"}})
+            for event in events[80:90]
+            if isinstance(event, Deployment)
+        ]
+        for storage in (migrated, fresh, reference):
+            await storage.upsert(later)
+        for request in _requests():
+            assert await migrated.dora_facts(request) == await reference.dora_facts(request), request
+    finally:
+        await migrated.close()
+        await fresh.close()
+        await reference.close()
