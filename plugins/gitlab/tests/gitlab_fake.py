@@ -5,8 +5,7 @@ names, labels and texts changed. The compare API has no fixture (GitLab's docs o
 ``authored_date``), so its commits take the fixture deployment's ``deployable.commit`` plus
 the fields of GitLab's Commit entity (``lib/api/entities/commit.rb``).
 
-The fake routes on the raw, still percent-encoded path (``/projects/acme%2Fplatform%2Fshop``),
-as GitLab does; checks ``PRIVATE-TOKEN`` (or ``Authorization: Bearer``) and answers 401
+The fake checks ``PRIVATE-TOKEN`` (or ``Authorization: Bearer``) and answers 401
 without it; pages with ``Link`` and ``X-Next-Page``/``X-Total-Pages`` (``per_page`` capped at
 ``max_per_page``); sends ``RateLimit-*`` headers and weak ETags and answers ``If-None-Match``
 with ``304``; enforces the deployments finder's rules (``updated_after`` needs
@@ -28,7 +27,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, ClassVar
-from urllib.parse import quote, urlencode
+from urllib.parse import urlencode
 
 from metrichub_core.testing import FakeUpstream, RecordedRequest, Reply
 
@@ -53,15 +52,6 @@ def parse(text: str) -> datetime:
 
 def _sha(*parts: object) -> str:
     return hashlib.sha1(":".join(map(str, parts)).encode()).hexdigest()
-
-
-class RawPathUpstream(FakeUpstream):
-    """``FakeUpstream`` routing on the raw path: ``acme%2Fweb`` stays encoded, as GitLab needs it."""
-
-    async def _app(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if scope["type"] == "http" and scope.get("raw_path"):
-            scope = {**scope, "path": scope["raw_path"].decode("latin-1")}
-        await super()._app(scope, receive, send)
 
 
 @dataclass
@@ -106,7 +96,7 @@ class FakeGitLab:
     """The fake's state; tests mutate ``projects`` and read ``log``. Start it with ``with FakeGitLab() as gitlab``."""
 
     def __init__(self) -> None:
-        self.upstream = RawPathUpstream()
+        self.upstream = FakeUpstream()
         self.token = TOKEN
         self.projects: dict[str, FakeProject] = {}
         self.log: list[tuple[str, int]] = []  # (path?query, status) of every request
@@ -141,7 +131,7 @@ class FakeGitLab:
             self.projects[path] = project
             api = "/api/v4/projects"
             routes: dict[str, Handler] = {
-                f"{api}/{quote(path, safe='')}": self._project,
+                f"{api}/{path}": self._project,  # sent as acme%2Fweb: the server decodes the path
                 f"{api}/{project.id}/deployments": self._deployments,
                 f"{api}/{project.id}/environments": self._environments,
                 f"{api}/{project.id}/issues": self._issues,

@@ -8,6 +8,7 @@ import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import httpx
 import pytest
 from gitlab_fake import FakeGitLab, History, iso
 from metrichub_plugin_gitlab import GitLabConfig, GitLabSource
@@ -47,9 +48,19 @@ async def collect_direct(
     *,
     cache: HttpCache | None = None,
     policy: Policy | None = None,
+    sent: list[str] | None = None,
 ) -> list[Any]:
-    """Run the source without a hub, over the host's policy-wrapped client (``cache``: its ETag cache)."""
+    """Run the source without a hub, over the host's policy-wrapped client (``cache``: its ETag cache).
+
+    ``sent`` collects the raw path of every request as it left the client (still percent-encoded).
+    """
     client = SourceResilience("gl", policy or Policy(**FAST)).client(cache=cache)
+    if sent is not None:
+
+        async def record(request: httpx.Request) -> None:
+            sent.append(request.url.raw_path.decode("ascii").split("?", 1)[0])
+
+        client.event_hooks = {**client.event_hooks, "request": [*client.event_hooks["request"], record]}
     async with client as http:
         ctx = SourceContext(http=http, logger=logging.getLogger("test.gitlab"), state=state)
         source = GitLabSource("gl", cfg, ctx)
@@ -164,10 +175,17 @@ async def stored_events(hub: MetricHub, source: str = "gl") -> list[Any]:
 async def test_collect_matches_the_hand_computed_history(gitlab: FakeGitLab, history_factory: Any) -> None:
     history, _ = build(history_factory())
     gitlab.max_per_page = 7  # small pages: every list is paged by Link / X-Next-Page
-    events = await collect_direct(gitlab, config(gitlab), {})
+    sent: list[str] = []
+    events = await collect_direct(gitlab, config(gitlab), {}, sent=sent)
     check_events(events, history)
-    # Nested-group paths are sent URL-encoded, once, to learn the numeric id.
-    assert gitlab.count("/api/v4/projects/acme%2Fplatform%2Fshop") == 1
+    # Nested-group paths are sent URL-encoded, once, to learn the numeric id used from then on.
+    assert [path for path in sent if "acme%2F" in path] == [
+        "/api/v4/projects/acme%2Fplatform%2Fshop",
+        "/api/v4/projects/acme%2Fweb",
+    ]
+    assert all(
+        path.startswith(("/api/v4/projects/100/", "/api/v4/projects/101/")) for path in sent if "%2F" not in path
+    )
     assert any("page=3" in path for path, _ in gitlab.log if path.startswith("/api/v4/projects/100/deployments?"))
     assert any("page=2" in path for path, _ in gitlab.log if "/issues?" in path)
     # The first successful deployment of each project and environment ships nothing.

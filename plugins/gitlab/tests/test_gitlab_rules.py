@@ -256,14 +256,14 @@ async def test_tiers_are_asked_again_only_for_new_environment_names(gitlab: Fake
 
 async def test_a_renamed_project_is_followed_to_its_numeric_id(gitlab: FakeGitLab, history_factory: Any) -> None:
     small(history_factory())
-    old = "/api/v4/projects/acme%2Fold-shop"  # GitLab 16.7+ redirects a renamed project's old path
-    gitlab.upstream.script(
-        old, Reply(301, headers={"Location": f"{gitlab.base_url}/api/v4/projects/acme%2Fplatform%2Fshop"})
-    )
-    events = await collect_direct(gitlab, config(gitlab, projects=["acme/old-shop"]), {})
+    moved = f"{gitlab.base_url}/api/v4/projects/acme%2Fplatform%2Fshop"
+    gitlab.upstream.script("/api/v4/projects/acme/old-shop", Reply(301, headers={"Location": moved}))  # GitLab 16.7+
+    sent: list[str] = []
+    events = await collect_direct(gitlab, config(gitlab, projects=["acme/old-shop"]), {}, sent=sent)
     deployments = [e for e in events if isinstance(e, Deployment)]
     assert len(deployments) == 2 and {e.labels["project"] for e in deployments} == {"acme/old-shop"}
-    assert [request.path for request in gitlab.upstream.requests][:2] == [
-        old,
+    assert sent[:3] == [
+        "/api/v4/projects/acme%2Fold-shop",
         "/api/v4/projects/acme%2Fplatform%2Fshop",
+        "/api/v4/projects/100/merge_requests",
     ]
