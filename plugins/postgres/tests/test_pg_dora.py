@@ -218,7 +218,7 @@ async def test_incremental_upkeep_equals_a_rebuild_and_the_reference(pg_url: str
 
 
 async def test_big_windows_come_back_as_1_percent_buckets_of_the_exact_values(pg_url: str) -> None:
-    from metrichub_core.dora._stats import bucket_of
+    from metrichub_core.dora import bucket_of
 
     events = random_events(6)
     reference, postgres = MemoryStorage(), PostgresStorage(pg_url)
@@ -261,7 +261,7 @@ async def test_sql_buckets_are_pythons(pg_url: str) -> None:
     import psycopg
     from metrichub_plugin_postgres._dora_schema import bucket_sql
 
-    from metrichub_core.dora._stats import bucket_of
+    from metrichub_core.dora import bucket_of
 
     rng = random.Random(7)
     values = [0.0, 0.999999, 1.0, 1.01, 1.0201, 100.0, *(rng.uniform(0, 10**8) for _ in range(3_000))]
