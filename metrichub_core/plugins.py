@@ -32,7 +32,7 @@ from metrichub_core.models import Event
 from metrichub_core.sources import Source
 from metrichub_core.storage.base import Storage, UnknownStorageScheme
 
-__all__ = ["BUILTIN_PLUGINS", "ENTRY_POINT_GROUP", "PluginError", "PluginHost", "PluginInfo", "PluginLoadError"]
+__all__ = ["BUILTIN_PLUGINS", "ENTRY_POINT_GROUP", "PluginError", "PluginHost", "PluginInfo", "PluginFailure"]
 
 logger = logging.getLogger(__name__)
 
@@ -47,7 +47,9 @@ Status = Literal["active", "failed", "disabled"]
 
 
 @dataclass(frozen=True)
-class PluginLoadError:
+class PluginFailure:
+    """A plugin that failed to load, and why (a record for listings, not an exception)."""
+
     name: str
     error: str
 
@@ -164,8 +166,8 @@ class PluginHost:
         return info
 
     @property
-    def load_errors(self) -> list[PluginLoadError]:
-        return [PluginLoadError(i.name, i.error or "") for i in self._plugins.values() if i.status == "failed"]
+    def load_errors(self) -> list[PluginFailure]:
+        return [PluginFailure(i.name, i.error or "") for i in self._plugins.values() if i.status == "failed"]
 
     def describe(self, *, include_builtins: bool = True) -> list[dict[str, Any]]:
         """Every plugin: name, distribution, version, status, hooks, source kinds, storage schemes, error."""

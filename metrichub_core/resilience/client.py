@@ -15,7 +15,13 @@ from metrichub_core.resilience.budget import Budget
 from metrichub_core.resilience.cache import HttpCache
 from metrichub_core.resilience.policy import Policy
 from metrichub_core.resilience.stats import CollectorStats
-from metrichub_core.resilience.transport import ResilientTransport, Sleep, breaker_retry_in, not_an_outage
+from metrichub_core.resilience.transport import (
+    OpeningTime,
+    ResilientTransport,
+    Sleep,
+    breaker_retry_in,
+    not_an_outage,
+)
 
 __all__ = ["USER_AGENT", "SourceResilience"]
 
@@ -50,6 +56,7 @@ class SourceResilience:
             fail_max=self.policy.breaker_fail_max,
             reset_timeout=self.policy.breaker_reset_seconds,
             exclude=[not_an_outage],
+            listeners=[OpeningTime()],
             name=source_id,
         )
         self._sleep = sleep

@@ -28,7 +28,14 @@ from metrichub_core.resilience.hints import is_rate_limited, retry_after_seconds
 from metrichub_core.resilience.policy import Policy
 from metrichub_core.resilience.stats import CollectorStats
 
-__all__ = ["IDEMPOTENT_METHODS", "RETRY_STATUSES", "ResilientTransport", "breaker_retry_in", "not_an_outage"]
+__all__ = [
+    "IDEMPOTENT_METHODS",
+    "RETRY_STATUSES",
+    "OpeningTime",
+    "ResilientTransport",
+    "breaker_retry_in",
+    "not_an_outage",
+]
 
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
 RETRY_STATUSES = frozenset({408, 500, 502, 503, 504, *range(520, 531)})
@@ -295,13 +302,33 @@ class ResilientTransport(httpx.AsyncBaseTransport):
         return breaker_retry_in(self.breaker)
 
 
+class OpeningTime(pybreaker.CircuitBreakerListener):
+    """Remembers when its breaker last opened, through pybreaker's public listener hook."""
+
+    def __init__(self) -> None:
+        self.opened_at: float | None = None
+
+    def state_change(
+        self,
+        cb: pybreaker.CircuitBreaker,
+        old_state: pybreaker.CircuitBreakerState | None,
+        new_state: pybreaker.CircuitBreakerState,
+    ) -> None:
+        if new_state.name == pybreaker.STATE_OPEN:
+            self.opened_at = time.time()
+
+
 def breaker_retry_in(breaker: pybreaker.CircuitBreaker) -> float | None:
-    """Seconds until an open breaker lets a trial request through; ``None`` when it never opened."""
-    opened_at = breaker._state_storage.opened_at  # pybreaker has no public accessor
-    if opened_at is None or breaker.current_state != "open":
+    """Seconds until an open breaker lets a trial request through; ``None`` unless it is open.
+
+    Needs an ``OpeningTime`` among the breaker's listeners (``SourceResilience`` adds one).
+    """
+    if breaker.current_state != pybreaker.STATE_OPEN:
         return None
-    elapsed = time.time() - float(opened_at.timestamp())
-    return max(0.0, float(breaker.reset_timeout) - elapsed)
+    for listener in breaker.listeners:
+        if isinstance(listener, OpeningTime) and listener.opened_at is not None:
+            return max(0.0, float(breaker.reset_timeout) - (time.time() - listener.opened_at))
+    return None
 
 
 def _is_retryable(exc: BaseException, idempotent: bool) -> bool:
