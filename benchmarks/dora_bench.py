@@ -44,8 +44,8 @@ from metrichub_core import Change, Deployment, Event, Incident, MetricHub
 from metrichub_core.dora import DoraScope, FactsRequest, build_report
 from metrichub_core.dora._protocol import DoraOptions, Window
 from metrichub_core.dora.profiles import get_profile
-from metrichub_core.storage._sqlite_dora_derive import prepare, rebuild
 from metrichub_core.storage.sqlite import SQLiteStorage
+from metrichub_core.storage.sqlite._dora_derive import prepare, rebuild
 
 START = datetime(2025, 1, 1, tzinfo=UTC)
 END = datetime(2026, 1, 1, tzinfo=UTC)

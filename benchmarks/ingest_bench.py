@@ -20,9 +20,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from metrichub_core import Change, Deployment, Event, Incident, MetricHub
-from metrichub_core.storage._sqlite_schema import migrate, transaction
 from metrichub_core.storage.sql.dialect import SQLITE
 from metrichub_core.storage.sql.events import COLUMNS, Rows
+from metrichub_core.storage.sqlite._schema import migrate, transaction
 
 BATCH = 10_000
 

@@ -18,9 +18,9 @@ from dora_builders import T0, D, H, M, chg, dep, inc
 
 from metrichub_core.dora import DoraOptions, DoraScope, FactsRequest, Window
 from metrichub_core.models import DeploymentStatus, Event
-from metrichub_core.storage._sqlite_dora_derive import rebuild
 from metrichub_core.storage.memory import MemoryStorage
 from metrichub_core.storage.sqlite import SQLiteStorage
+from metrichub_core.storage.sqlite._dora_derive import rebuild
 
 _DERIVED = (
     "dora_deployment_changes", "dora_leads", "dora_lead_days", "dora_lead_months", "dora_deploy_days",

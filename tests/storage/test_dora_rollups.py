@@ -138,8 +138,8 @@ def test_rollup_table_ddl() -> None:
 
 
 def test_both_backends_share_this_module() -> None:
-    from metrichub_core.storage import _sqlite_dora_derive
     from metrichub_core.storage.sql import rollups
+    from metrichub_core.storage.sqlite import _dora_derive as _sqlite_dora_derive
 
     assert vars(_sqlite_dora_derive)["month_of"] is rollups.month_of
     postgres = pytest.importorskip("metrichub_plugin_postgres._dora_write")

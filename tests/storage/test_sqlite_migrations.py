@@ -14,10 +14,10 @@ from metrichub_core.dora import DoraScope, FactsRequest, Window
 from metrichub_core.dora.reference import is_rework_labelled
 from metrichub_core.errors import MigrationError, StorageError
 from metrichub_core.models import Change, Deployment, Event, Incident
-from metrichub_core.storage._sqlite_schema import MIGRATIONS, migrate
 from metrichub_core.storage.memory import MemoryStorage
 from metrichub_core.storage.sql.paging import to_micros
 from metrichub_core.storage.sqlite import SQLiteStorage
+from metrichub_core.storage.sqlite._schema import MIGRATIONS, migrate
 
 
 async def test_a_newer_database_is_refused_naming_the_version(tmp_path: Path) -> None:

@@ -24,7 +24,7 @@ derived once, not at every report:
 
 A refresh recomputes only what the queued events touched: the leads of the changes
 they name, the days and months those leads and deployments fall in, and the links of
-incidents whose attribution they can change (``_sqlite_dora_derive``).
+incidents whose attribution they can change (``_dora_derive``).
 """
 
 from __future__ import annotations
@@ -132,7 +132,7 @@ INSERT INTO dora_meta VALUES ('needs_rebuild', '1')
         **_TYPES,
     ),
 )
-"""Migration 2: the derived tables; ``_sqlite_dora_derive.prepare`` fills them from events already stored."""
+"""Migration 2: the derived tables; ``_dora_derive.prepare`` fills them from events already stored."""
 
 
 def sql_bucket(seconds: float | None) -> int | None:

@@ -17,15 +17,15 @@ from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from metrichub_core.models import Event, EventKind
-from metrichub_core.storage._sqlite_dora_derive import DoraWrite, prepare
-from metrichub_core.storage._sqlite_schema import migrate, transaction
 from metrichub_core.storage.base import EventQuery, Page, StorageError, StorageHealth
 from metrichub_core.storage.lockfiles import LockFiles
 from metrichub_core.storage.sql.dialect import SQLITE
 from metrichub_core.storage.sql.events import LISTED_AT, SELECTED, TABLES, Rows, event_of, upsert_sql
 from metrichub_core.storage.sql.paging import listing_sql, page_of
 from metrichub_core.storage.sql.state import get_state_sql, set_state, state_of
-from metrichub_core.storage.sqlite_dora import SQLiteDoraData
+from metrichub_core.storage.sqlite._dora import SQLiteDoraData
+from metrichub_core.storage.sqlite._dora_derive import DoraWrite, prepare
+from metrichub_core.storage.sqlite._schema import migrate, transaction
 
 __all__ = ["SQLiteStorage", "path_from_url"]
 

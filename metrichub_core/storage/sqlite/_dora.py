@@ -1,7 +1,7 @@
 """The DORA query side of ``sqlite:///``: facts from the derived tables.
 
 A window is cut into whole months, whole days and the partial days at its edges.
-Whole months and days are read from the rollups (``_sqlite_dora_schema``), the
+Whole months and days are read from the rollups (``_dora_schema``), the
 edges from the per-change and per-deployment rows; lead times come back exact
 whenever the window holds at most ``FactsRequest.exact_limit`` of them. The planning,
 merging and assembly are ``_dora_rollups``', shared with the PostgreSQL plugin. A label
@@ -18,14 +18,6 @@ from typing import Any, TypeVar
 
 from metrichub_core.dora import Bucket, DoraFacts, FactsRequest, Summary, Window
 from metrichub_core.dora.reference import facts_from_events
-from metrichub_core.storage._sqlite_dora_derive import refresh
-from metrichub_core.storage._sqlite_dora_schema import (
-    CAUSED_FAILURE,
-    FIXED,
-    INCIDENT_COUNTS,
-    INCIDENT_KINDS,
-    RESOLVED,
-)
 from metrichub_core.storage.sql.dialect import SQLITE
 from metrichub_core.storage.sql.events import rule_events, scope_events_sql
 from metrichub_core.storage.sql.rollups import (
@@ -39,6 +31,14 @@ from metrichub_core.storage.sql.rollups import (
     merged_buckets_sql,
     summary_of,
     with_values,
+)
+from metrichub_core.storage.sqlite._dora_derive import refresh
+from metrichub_core.storage.sqlite._dora_schema import (
+    CAUSED_FAILURE,
+    FIXED,
+    INCIDENT_COUNTS,
+    INCIDENT_KINDS,
+    RESOLVED,
 )
 
 __all__ = ["SQLiteDoraData"]

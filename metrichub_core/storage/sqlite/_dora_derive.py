@@ -1,4 +1,4 @@
-"""How the SQLite backend derives its DORA tables (see ``_sqlite_dora_schema``).
+"""How the SQLite backend derives its DORA tables (see ``_dora_schema``).
 
 ``DoraWrite`` queues the keys an upsert writes, in the upsert's transaction;
 ``refresh`` recomputes, set-based, only what the queued events can have changed;
@@ -12,7 +12,8 @@ import sqlite3
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from metrichub_core.storage._sqlite_dora_schema import (
+from metrichub_core.storage.sql.rollups import DAY_US, day_of, month_days, month_of
+from metrichub_core.storage.sqlite._dora_schema import (
     DEPLOY_DAY_COLUMNS,
     DORA_MIGRATION,
     INCIDENT_COUNTS,
@@ -21,7 +22,6 @@ from metrichub_core.storage._sqlite_dora_schema import (
     LINKS_BY_SERVICE,
     sql_bucket,
 )
-from metrichub_core.storage.sql.rollups import DAY_US, day_of, month_days, month_of
 
 __all__ = ["REBUILD_AT", "DoraWrite", "prepare", "rebuild", "refresh"]
 

@@ -9,8 +9,8 @@ import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from metrichub_core.storage._sqlite_dora_schema import DORA_MIGRATION
 from metrichub_core.storage.sql.migrations import check_version
+from metrichub_core.storage.sqlite._dora_schema import DORA_MIGRATION
 
 __all__ = ["MIGRATIONS", "migrate", "transaction"]
 
@@ -67,7 +67,7 @@ MIGRATIONS: list[str] = [
         updated_at INTEGER NOT NULL
     );
     """,
-    # 2: derived DORA data (see _sqlite_dora_schema); filled from existing events on open.
+    # 2: derived DORA data (see _dora_schema); filled from existing events on open.
     DORA_MIGRATION,
     # 3: whether a deployment is labelled rework, computed when it is written (as on PostgreSQL);
     # existing rows get the value the queries computed until now.
