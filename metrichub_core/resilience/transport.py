@@ -14,7 +14,7 @@ import logging
 import random
 import time
 from collections.abc import Awaitable, Callable
-from typing import cast
+from typing import Any, cast
 
 import httpx
 import pybreaker
@@ -23,7 +23,13 @@ from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_aft
 
 from metrichub_core.resilience.budget import Budget
 from metrichub_core.resilience.cache import CACHE_EXTENSION, CacheControl, HttpCache
-from metrichub_core.resilience.errors import CircuitOpen, RateLimitWaitTooLong, RetriesExhausted, safe_url
+from metrichub_core.resilience.errors import (
+    CircuitOpen,
+    HTTPLayerError,
+    RateLimitWaitTooLong,
+    RetriesExhausted,
+    safe_url,
+)
 from metrichub_core.resilience.hints import is_rate_limited, retry_after_seconds, server_wait_seconds
 from metrichub_core.resilience.policy import Policy
 from metrichub_core.resilience.stats import CollectorStats
@@ -156,63 +162,17 @@ class ResilientTransport(httpx.AsyncBaseTransport):
             sleep=self._sleep,
             reraise=True,
         )
-        where = f"{request.method} {safe_url(request.url)}"
         try:
             async for attempt in retrying:
                 with attempt:
                     attempts += 1
                     return await self._attempt(request)
-        except pybreaker.CircuitBreakerError as exc:
-            self.stats.failures += 1
-            retry_in = self._breaker_retry_in()
-            after = "" if retry_in is None else f"; next try allowed in {retry_in:.1f}s"
-            cause = exc.__context__
-            if isinstance(cause, Exception):  # this attempt failed and tripped the breaker
-                message = (
-                    f"{where}: {_reason(cause)}; source {self.source_id!r}: circuit breaker opened after "
-                    f"{self.breaker.fail_max} consecutive failures{after}"
-                )
-            else:
-                self.stats.short_circuited += 1
-                message = (
-                    f"source {self.source_id!r}: circuit breaker open after {self.breaker.fail_max} consecutive "
-                    f"failures, {where} not sent{after}"
-                )
-            raise CircuitOpen(message, request=request, retry_in_seconds=retry_in) from None
-        except _UpstreamFailure as exc:
-            self.stats.failures += 1
-            status = exc.response.status_code
-            raise RetriesExhausted(
-                f"{where}: HTTP {status} after {attempts} attempt(s)",
-                request=request,
-                attempts=attempts,
-                status_code=status,
-            ) from None
-        except _RateLimited as exc:
-            self.stats.failures += 1
-            status = exc.response.status_code
-            raise RetriesExhausted(
-                f"{where}: still rate limited (HTTP {status}) after {attempts} attempt(s)",
-                request=request,
-                attempts=attempts,
-                status_code=status,
-            ) from None
-        except httpx.TimeoutException as exc:
-            self.stats.failures += 1
-            raise RetriesExhausted(
-                f"{where}: timed out ({type(exc).__name__}, timeout {self.policy.timeout_seconds:g}s) "
-                f"after {attempts} attempt(s)",
-                request=request,
-                attempts=attempts,
-            ) from None
-        except httpx.TransportError as exc:
-            self.stats.failures += 1
-            raise RetriesExhausted(
-                f"{where}: {type(exc).__name__} after {attempts} attempt(s)", request=request, attempts=attempts
-            ) from None
         except RateLimitWaitTooLong:
             self.stats.failures += 1
             raise
+        except (pybreaker.CircuitBreakerError, _UpstreamFailure, _RateLimited, httpx.TransportError) as exc:
+            self.stats.failures += 1
+            raise self._gave_up(exc, request, attempts) from None
         raise AssertionError("unreachable: tenacity either returns or raises")  # pragma: no cover
 
     async def _attempt(self, request: httpx.Request) -> httpx.Response:
@@ -298,8 +258,34 @@ class ResilientTransport(httpx.AsyncBaseTransport):
             sleep,
         )
 
-    def _breaker_retry_in(self) -> float | None:
-        return breaker_retry_in(self.breaker)
+    def _gave_up(self, exc: Exception, request: httpx.Request, attempts: int) -> HTTPLayerError:
+        """The one place where what ended a request's retries becomes a MetricHub error."""
+        where = f"{request.method} {safe_url(request.url)}"
+        if isinstance(exc, pybreaker.CircuitBreakerError):
+            return self._circuit_open(exc, request, where)
+        for kind, describe in _GAVE_UP:
+            if isinstance(exc, kind):
+                reason, status = describe(exc, self.policy)
+                message = f"{where}: {reason} after {attempts} attempt(s)"
+                return RetriesExhausted(message, request=request, attempts=attempts, status_code=status)
+        raise TypeError(f"no translation for {type(exc).__name__}")  # _with_retries catches only mapped types
+
+    def _circuit_open(self, exc: pybreaker.CircuitBreakerError, request: httpx.Request, where: str) -> CircuitOpen:
+        retry_in = breaker_retry_in(self.breaker)
+        after = "" if retry_in is None else f"; next try allowed in {retry_in:.1f}s"
+        cause = exc.__context__
+        if isinstance(cause, Exception):  # this attempt failed and tripped the breaker
+            message = (
+                f"{where}: {_reason(cause)}; source {self.source_id!r}: circuit breaker opened after "
+                f"{self.breaker.fail_max} consecutive failures{after}"
+            )
+        else:
+            self.stats.short_circuited += 1
+            message = (
+                f"source {self.source_id!r}: circuit breaker open after {self.breaker.fail_max} consecutive "
+                f"failures, {where} not sent{after}"
+            )
+        return CircuitOpen(message, request=request, retry_in_seconds=retry_in)
 
 
 class OpeningTime(pybreaker.CircuitBreakerListener):
@@ -329,6 +315,22 @@ def breaker_retry_in(breaker: pybreaker.CircuitBreaker) -> float | None:
         if isinstance(listener, OpeningTime) and listener.opened_at is not None:
             return max(0.0, float(breaker.reset_timeout) - (time.time() - listener.opened_at))
     return None
+
+
+def _status(exc: _UpstreamFailure | _RateLimited) -> int:
+    return exc.response.status_code
+
+
+_GAVE_UP: list[tuple[type[Exception], Callable[[Any, Policy], tuple[str, int | None]]]] = [
+    (_UpstreamFailure, lambda exc, policy: (f"HTTP {_status(exc)}", _status(exc))),
+    (_RateLimited, lambda exc, policy: (f"still rate limited (HTTP {_status(exc)})", _status(exc))),
+    (
+        httpx.TimeoutException,
+        lambda exc, policy: (f"timed out ({type(exc).__name__}, timeout {policy.timeout_seconds:g}s)", None),
+    ),
+    (httpx.TransportError, lambda exc, policy: (type(exc).__name__, None)),
+]
+"""Why the retries ended, as (reason, HTTP status), by the type of the last error; the first match wins."""
 
 
 def _is_retryable(exc: BaseException, idempotent: bool) -> bool:
