@@ -7,11 +7,14 @@ from collections.abc import Mapping
 
 __all__ = ["DELIVERY_HEADERS", "DeliveryLog", "delivery_id"]
 
-# The headers the common forges put a unique delivery id in; ours for everyone else.
+# The headers the common senders put a delivery's id in (the same id on every retry of
+# one delivery); ours for everyone else. Not GitLab's X-Gitlab-Event-UUID, which recursive
+# hooks share, nor X-Gitlab-Webhook-UUID, which names the hook.
 DELIVERY_HEADERS = (
     "x-github-delivery",
-    "x-gitlab-event-uuid",
-    "x-gitlab-webhook-uuid",
+    "idempotency-key",  # GitLab 17.4+
+    "webhook-id",  # Standard Webhooks (GitLab's signed webhooks)
+    "x-webhook-id",  # PagerDuty v3
     "x-gitea-delivery",
     "x-request-uuid",
     "x-metrichub-delivery",

@@ -41,7 +41,7 @@ class WebhookAck(BaseModel):
 async def receive_webhook(request: Request) -> Response:
     """Authenticated by the source's own signature (no bearer token). 404 when the source is unknown
     or takes no webhooks; 401 when the signature is wrong (nothing stored). A redelivered id
-    (`X-GitHub-Delivery`, `X-Gitlab-Event-UUID`, `X-MetricHub-Delivery`...) is acknowledged once more
+    (`X-GitHub-Delivery`, GitLab's `Idempotency-Key`, `X-MetricHub-Delivery`...) is acknowledged once more
     without storing anything again. The plugin parses the delivery with the state its source's last
     successful collection saved (read-only).
     """

@@ -221,13 +221,9 @@ async def test_webhooks_through_the_api_store_only_verified_deliveries_once(sign
     await hub.close()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="core: metrichub_core/api/webhooks.py DELIVERY_HEADERS dedupes GitLab deliveries by X-Gitlab-Event-UUID, "
-    "GitLab's recursion-detection id, shared by one hook's deliveries within one request and by every delivery a "
-    "webhook-triggered request causes; Idempotency-Key (= webhook-id) is the per-delivery id, stable across retries",
-)
 async def test_different_deliveries_sharing_an_event_uuid_are_both_stored() -> None:
+    """X-Gitlab-Event-UUID is GitLab's recursion-detection id, shared by several deliveries: the host
+    deduplicates by Idempotency-Key (= webhook-id), the per-delivery id that stays the same across retries."""
     hub = MetricHub("memory://", settings=Settings(storage="memory://", sources={"gl": _table(incident_label="API")}))
     async with await _api(hub) as client:
         deployment = delivery("deployment_hook.success.json", uuid="shared-event")
