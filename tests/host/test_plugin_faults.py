@@ -6,6 +6,7 @@ Each plugin below is a distribution of its own, found through the real entry-poi
 from __future__ import annotations
 
 import json
+import textwrap
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -35,110 +36,85 @@ def deployment(source_id, service):
     return Deployment(id="d1", source=source_id, service=service, status="success",
                       started_at=datetime(2026, 3, 2, 9, tzinfo=UTC), finished_at=datetime(2026, 3, 2, 10, tzinfo=UTC))
 """
+
+
+def plugin(kind: str, source_class: str, body: str, config_fields: str = "") -> str:
+    """A plugin module: a plain pydantic ``Config`` (not ``SourceConfig``) and one ``Source``."""
+    return f"""{_HEADER}
+class Config(BaseModel):
+    base_url: str = "http://127.0.0.1:9"
+{textwrap.indent(textwrap.dedent(config_fields), "    ")}
+
+class {source_class}(Source):
+    kind = "{kind}"
+    Config = Config
+{textwrap.indent(textwrap.dedent(body), "    ")}
+
+@hookimpl
+def register_sources():
+    return [{source_class}]
+"""
+
+
 PLUGINS = {
-    # Written to DESIGN.md's contract: a plain pydantic Config (not SourceConfig). Healthy.
-    "plain": """
-class Config(BaseModel):
-    base_url: str = "http://127.0.0.1:9"
-    team: str
+    # Written to DESIGN.md's contract, a plain pydantic Config with no host keys: healthy.
+    "plain": plugin(
+        "plain",
+        "PlainSource",
+        """
+        async def collect(self, since):
+            yield deployment(self.id, self.config.team)
+        """,
+        "team: str",
+    ),
+    "strict": plugin(
+        "strict",
+        "StrictSource",
+        """
+        async def collect(self, since):
+            yield deployment(self.id, "x")
+        """,
+        """
+        model_config = {"extra": "forbid"}
+        project: str
+        """,
+    ),
+    "initfails": plugin(
+        "initfails",
+        "InitFailsSource",
+        """
+        def __init__(self, id, config, ctx):
+            raise RuntimeError("libgit2 is not installed")
 
-class PlainSource(Source):
-    kind = "plain"
-    Config = Config
-
-    async def collect(self, since):
-        yield deployment(self.id, self.config.team)
-
-@hookimpl
-def register_sources():
-    return [PlainSource]
-""",
-    "strict": """
-class Config(BaseModel):
-    model_config = {"extra": "forbid"}
-
-    base_url: str = "http://127.0.0.1:9"
-    project: str
-
-class StrictSource(Source):
-    kind = "strict"
-    Config = Config
-
-    async def collect(self, since):
-        yield deployment(self.id, "x")
-
-@hookimpl
-def register_sources():
-    return [StrictSource]
-""",
-    "initfails": """
-class Config(BaseModel):
-    base_url: str = "http://127.0.0.1:9"
-
-class InitFailsSource(Source):
-    kind = "initfails"
-    Config = Config
-
-    def __init__(self, id, config, ctx):
-        raise RuntimeError("libgit2 is not installed")
-
-    async def collect(self, since):
-        yield deployment(self.id, "x")
-
-@hookimpl
-def register_sources():
-    return [InitFailsSource]
-""",
-    "notagen": """
-class Config(BaseModel):
-    base_url: str = "http://127.0.0.1:9"
-
-class NotAGeneratorSource(Source):
-    kind = "notagen"
-    Config = Config
-
-    async def collect(self, since):
-        return [deployment(self.id, "x")]
-
-@hookimpl
-def register_sources():
-    return [NotAGeneratorSource]
-""",
-    "listcollect": """
-class Config(BaseModel):
-    base_url: str = "http://127.0.0.1:9"
-
-class ListCollectSource(Source):
-    kind = "listcollect"
-    Config = Config
-
-    def collect(self, since):
-        return [deployment(self.id, "x")]
-
-@hookimpl
-def register_sources():
-    return [ListCollectSource]
-""",
-    "badyield": """
-class Config(BaseModel):
-    base_url: str = "http://127.0.0.1:9"
-
-class BadYieldSource(Source):
-    kind = "badyield"
-    Config = Config
-
-    async def collect(self, since):
-        yield {"id": "d1"}
-
-@hookimpl
-def register_sources():
-    return [BadYieldSource]
-""",
-    "wronghook": """
-@hookimpl
-def register_sources():
-    return "WrongHookSource"
-""",
+        async def collect(self, since):
+            yield deployment(self.id, "x")
+        """,
+    ),
+    "notagen": plugin(
+        "notagen",
+        "NotAGeneratorSource",
+        """
+        async def collect(self, since):
+            return [deployment(self.id, "x")]
+        """,
+    ),
+    "listcollect": plugin(
+        "listcollect",
+        "ListCollectSource",
+        """
+        def collect(self, since):
+            return [deployment(self.id, "x")]
+        """,
+    ),
+    "badyield": plugin(
+        "badyield",
+        "BadYieldSource",
+        """
+        async def collect(self, since):
+            yield {"id": "d1"}
+        """,
+    ),
+    "wronghook": _HEADER + '\n@hookimpl\ndef register_sources():\n    return "WrongHookSource"\n',
 }
 TABLES: dict[str, dict[str, Any]] = {
     "healthy": {"kind": "plain", "team": "api", "policy": {"retries": 1}, "schedule_minutes": 60},
