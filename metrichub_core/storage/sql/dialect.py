@@ -56,6 +56,22 @@ class Dialect:
             return [f"json_extract({column}, {self.mark}) = {self.mark}"] * len(labels), params
         return [f"{column} @> {self.mark}::jsonb"], [json.dumps(dict(labels))]
 
+    def first_row(self, alias: str, table: str, where: str, order: str, *, also: str = "") -> str:
+        """A ``LEFT JOIN`` of ``table`` as ``alias``: its first row (by ``order``) of those that ``where``
+        selects (aliased ``d`` there, and free to name earlier FROM items), or NULLs; ``also``
+        adds a condition on the row found.
+
+        PostgreSQL joins a ``LATERAL`` subquery; SQLite, which has none, joins the table on the
+        rowid of that row, found by a correlated subquery. Either way one index probe per row.
+        """
+        if self.json_as_text:
+            found = f"(SELECT d.rowid FROM {table} d WHERE {where} ORDER BY {order} LIMIT 1)"
+            return f"LEFT JOIN {table} {alias} ON {alias}.rowid = {found}" + (f" AND {also}" if also else "")
+        return (
+            f"LEFT JOIN LATERAL (SELECT * FROM {table} d WHERE {where} ORDER BY {order} LIMIT 1) {alias} "
+            f"ON {also or 'true'}"
+        )
+
     def upsert(
         self, table: str, columns: Sequence[tuple[str, ColumnKind]], key: Sequence[str], *, batch: bool = False
     ) -> str:

@@ -12,6 +12,8 @@ import sqlite3
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from metrichub_core.storage.sql.dialect import SQLITE
+from metrichub_core.storage.sql.dora import link_sql
 from metrichub_core.storage.sql.rollups import DAY_US, day_of, month_days, month_of
 from metrichub_core.storage.sqlite._dora_schema import (
     DEPLOY_DAY_COLUMNS,
@@ -101,8 +103,7 @@ def rebuild(conn: sqlite3.Connection) -> None:
         "INSERT INTO dora_lead_months SELECT service, environment, dora_month(day), bucket, sum(n), sum(total), "
         "min(low), max(high) FROM dora_lead_days GROUP BY service, environment, dora_month(day), bucket"
     )
-    keys = conn.execute("SELECT source, id FROM incidents").fetchall()
-    _relink(conn, [(row[0], row[1]) for row in keys])
+    conn.execute(f"INSERT INTO dora_incident_links {link_sql(SQLITE, 'incidents i')}")
     conn.execute(
         f"INSERT INTO dora_deploy_days SELECT service, environment, listed_at / 86400000000, {DEPLOY_DAY_COLUMNS} "
         "FROM deployments d GROUP BY service, environment, listed_at / 86400000000"
@@ -385,74 +386,40 @@ def _recount_lead_days(conn: sqlite3.Connection, days: set[tuple[str, str, int]]
         )
 
 
-def _relink(
-    conn: sqlite3.Connection, incidents: Sequence[tuple[str, str]]
-) -> tuple[set[tuple[str, str, int]], set[tuple[str, str, int]]]:
-    """Recompute the attribution and fix deployment of ``incidents`` (same rules as the reference).
+_RELINK = "CREATE TEMP TABLE IF NOT EXISTS dora_relink (source TEXT, id TEXT, PRIMARY KEY (source, id)) WITHOUT ROWID"
+_RELINKED_DAYS = (
+    "SELECT l.service, l.environment, l.started_at, l.cause_env, l.cause_at, l.fix_at FROM temp.dora_relink k "
+    "CROSS JOIN dora_incident_links l ON l.inc_source = k.source AND l.inc_id = k.id"
+)
 
-    Returns the deployment days whose failed or rework counts may have changed, and
-    the incident days whose rollups must be recounted.
+
+def _relink(
+    conn: sqlite3.Connection, incidents: Iterable[tuple[str, str]]
+) -> tuple[set[tuple[str, str, int]], set[tuple[str, str, int]]]:
+    """Recompute the links of ``incidents`` (``link_sql``), set-based.
+
+    Returns the deployment days whose failed or rework counts may have changed (those of
+    the causes and fixes before and after), and the incident days whose rollups must be
+    recounted.
     """
-    rows = []
+    conn.execute(_RELINK)
+    conn.execute("DELETE FROM temp.dora_relink")
+    conn.executemany("INSERT OR IGNORE INTO temp.dora_relink VALUES (?, ?)", incidents)
     deploy_days: set[tuple[str, str, int]] = set()
     incident_days: set[tuple[str, str, int]] = set()
-    for source, id_ in incidents:
-        old = conn.execute(
-            "SELECT service, environment, started_at, cause_env, cause_at, fix_at FROM dora_incident_links "
-            "WHERE inc_source = ? AND inc_id = ?",
-            (source, id_),
-        ).fetchone()
-        if old is not None:
-            service, environment, started, cause_env, cause_at, fix_at = tuple(old)
+
+    def touched() -> None:
+        for service, environment, started, cause_env, cause_at, fix_at in conn.execute(_RELINKED_DAYS):
             incident_days.add((service, environment, day_of(started)))
             if cause_at is not None:
                 deploy_days.add((service, cause_env, day_of(cause_at)))
             if fix_at is not None:
                 deploy_days.add((service, environment, day_of(fix_at)))
-        incident = conn.execute(
-            "SELECT service, environment, started_at, resolved_at, caused_by, deployment_related FROM incidents "
-            "WHERE source = ? AND id = ?",
-            (source, id_),
-        ).fetchone()
-        if incident is None:
-            continue
-        service, environment, started, resolved, caused_by, related = tuple(incident)
-        incident_days.add((service, environment, day_of(started)))
-        cause: tuple[Any, ...] | None = None
-        by_time = 0
-        if related:
-            if caused_by:
-                cause = conn.execute(
-                    "SELECT source, id, environment, status, listed_at FROM deployments WHERE service = ? AND id = ? "
-                    "ORDER BY status = 'success' DESC, listed_at DESC, source DESC, id DESC LIMIT 1",
-                    (service, caused_by),
-                ).fetchone()
-            if cause is None:
-                cause = conn.execute(
-                    "SELECT source, id, environment, status, listed_at FROM deployments "
-                    "WHERE service = ? AND environment = ? AND listed_at < ? AND status = 'success' "
-                    "ORDER BY listed_at DESC, source DESC, id DESC LIMIT 1",
-                    (service, environment, started),
-                ).fetchone()
-                by_time = int(cause is not None)
-        fix: tuple[Any, ...] | None = None
-        if resolved is not None:
-            fix = conn.execute(
-                "SELECT source, id, listed_at, rework FROM deployments "
-                "WHERE service = ? AND environment = ? AND listed_at > ? AND status = 'success' "
-                "ORDER BY listed_at, source, id LIMIT 1",
-                (service, environment, started),
-            ).fetchone()
-            if fix is not None and fix[2] > resolved:
-                fix = None
-        if cause is not None:
-            deploy_days.add((service, cause[2], day_of(cause[4])))
-        if fix is not None:
-            deploy_days.add((service, environment, day_of(fix[2])))
-        rows.append((
-            source, id_, service, environment, started, resolved, int(bool(related)),
-            *(tuple(cause) if cause is not None else (None,) * 5), by_time,
-            *(tuple(fix[:3]) if fix is not None else (None,) * 3), int(bool(fix[3])) if fix is not None else 0,
-        ))  # fmt: skip
-    conn.executemany("INSERT OR REPLACE INTO dora_incident_links VALUES (" + ", ".join("?" * 17) + ")", rows)
+
+    touched()
+    conn.execute(
+        "INSERT OR REPLACE INTO dora_incident_links "
+        + link_sql(SQLITE, "temp.dora_relink k CROSS JOIN incidents i ON i.source = k.source AND i.id = k.id")
+    )
+    touched()
     return deploy_days, incident_days

@@ -28,6 +28,8 @@ from __future__ import annotations
 import math
 
 from metrichub_core.dora import GAMMA
+from metrichub_core.storage.sql.dialect import POSTGRES
+from metrichub_core.storage.sql.dora import link_sql
 from metrichub_core.storage.sql.rollups import DAY_US, lead_rollups_ddl
 
 __all__ = [
@@ -37,7 +39,6 @@ __all__ = [
     "REBUILD",
     "bucket_sql",
     "day_sql",
-    "link_sql",
     "month_sql",
 ]
 
@@ -146,40 +147,6 @@ _FIRST_ALL = """(
 )"""
 
 
-def link_sql(incidents: str) -> str:
-    """Link rows for the incidents selected by ``incidents`` (a FROM item aliased ``i``).
-
-    The timeline lookups order by the whole ``deployments_by_scope`` key (service and
-    environment are fixed by the WHERE clause, so the order is the same), which only that
-    index provides: with ``LIMIT 1`` PostgreSQL could otherwise walk the time index
-    backwards through every other service's deployments.
-    """
-    return f"""
-SELECT i.source, i.id, i.service, i.environment, i.started_at, i.resolved_at, i.deployment_related,
-       coalesce(n.source, t.source), coalesce(n.id, t.id), coalesce(n.environment, t.environment),
-       coalesce(n.status, t.status), coalesce(n.listed_at, t.listed_at),
-       n.id IS NULL AND t.id IS NOT NULL, f.source, f.id, f.listed_at, coalesce(f.rework, false)
-FROM {incidents}
-LEFT JOIN LATERAL (
-    SELECT d.source, d.id, d.environment, d.status, d.listed_at FROM deployments d
-    WHERE i.deployment_related AND d.service = i.service AND d.id = i.caused_by
-    ORDER BY d.status = 'success' DESC, d.listed_at DESC, d.source DESC, d.id DESC LIMIT 1
-) n ON true
-LEFT JOIN LATERAL (
-    SELECT d.source, d.id, d.environment, d.status, d.listed_at FROM deployments d
-    WHERE i.deployment_related AND n.id IS NULL AND d.service = i.service AND d.environment = i.environment
-      AND d.status = 'success' AND d.listed_at < i.started_at
-    ORDER BY d.service DESC, d.environment DESC, d.listed_at DESC, d.source DESC, d.id DESC LIMIT 1
-) t ON true
-LEFT JOIN LATERAL (
-    SELECT d.source, d.id, d.listed_at, d.rework FROM deployments d
-    WHERE i.resolved_at IS NOT NULL AND d.service = i.service AND d.environment = i.environment
-      AND d.status = 'success' AND d.listed_at > i.started_at
-    ORDER BY d.service, d.environment, d.listed_at, d.source, d.id LIMIT 1
-) f ON f.listed_at <= i.resolved_at
-"""
-
-
 _LEAD_SECONDS = "lead_us::float8 / 1000000::float8"
 LEAD_DAY_AGGREGATES = (
     f"bucket, count(*), coalesce(sum({_LEAD_SECONDS}), 0), coalesce(min({_LEAD_SECONDS}), 0), "
@@ -204,6 +171,6 @@ REBUILD: list[str] = [
     "count(*) FILTER (WHERE status = 'success' AND rework) FROM deployments GROUP BY 1, 2, 3",
     "INSERT INTO dora_deploy_days SELECT '', environment, day, sum(deployments), sum(failures), sum(rework_labelled) "
     "FROM dora_deploy_days WHERE service <> '' GROUP BY environment, day",
-    f"INSERT INTO dora_incident_links {link_sql('incidents i')}",
+    f"INSERT INTO dora_incident_links {link_sql(POSTGRES, 'incidents i')}",
 ]
 """Recompute every derived table from the events (inside a transaction holding ``DORA_LOCK``)."""

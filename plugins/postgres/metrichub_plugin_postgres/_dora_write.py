@@ -20,13 +20,14 @@ from typing import Any
 from psycopg import AsyncConnection
 from psycopg.rows import TupleRow
 
+from metrichub_core.storage.sql.dialect import POSTGRES
+from metrichub_core.storage.sql.dora import LINK_COLUMNS, link_sql
 from metrichub_core.storage.sql.events import Rows
 from metrichub_core.storage.sql.rollups import DAY_US, day_of, month_days, month_of
 from metrichub_plugin_postgres._dora_schema import (
     LEAD_DAY_AGGREGATES,
     LEADS_SELECT,
     REBUILD,
-    link_sql,
 )
 
 __all__ = ["QUEUE_SQL", "REBUILD_AT", "DoraWrite", "refresh"]
@@ -86,10 +87,6 @@ _ENV_DAY_KEYS = _unnest("environment, day", "text int4")
 _ALL_MATCH = "t.service = '' AND t.environment = k.environment AND t.day = k.day"
 _MONTH_KEYS = _unnest("service, environment, month, first, stop", "text text int4 int4 int4")
 
-_LINK_COLUMNS = (
-    "inc_source", "inc_id", "service", "environment", "started_at", "resolved_at", "related", "cause_source",
-    "cause_id", "cause_env", "cause_status", "cause_at", "by_time", "fix_source", "fix_id", "fix_at", "fix_labelled",
-)  # fmt: skip
 _RELINKED = f"""(
     SELECT i.* FROM {_unnest("source, id", "text text")}
         CROSS JOIN LATERAL (SELECT * FROM incidents i WHERE i.source = k.source AND i.id = k.id OFFSET 0) i
@@ -104,8 +101,8 @@ _RELINKED = f"""(
         CROSS JOIN LATERAL (SELECT * FROM incidents i WHERE i.service = k.service AND i.caused_by = k.id OFFSET 0) i
 ) i"""
 RELINK_SQL = (
-    f"INSERT INTO dora_incident_links {link_sql(_RELINKED)} ON CONFLICT (inc_source, inc_id) DO UPDATE SET "
-    + ", ".join(f"{column} = excluded.{column}" for column in _LINK_COLUMNS[2:])
+    f"INSERT INTO dora_incident_links {link_sql(POSTGRES, _RELINKED)} ON CONFLICT (inc_source, inc_id) DO UPDATE SET "
+    + ", ".join(f"{column} = excluded.{column}" for column in LINK_COLUMNS[2:])
 )
 
 
