@@ -45,6 +45,12 @@ def _rate(part: int, total: int) -> float | None:
     return round(part / total, 4) if total else None
 
 
+def _note_estimate(notes: list[str], metric: str, summary: Summary, things: str) -> None:
+    """Say so when a summary's median and p90 come from buckets rather than the values."""
+    if summary.count and not summary.is_exact:
+        notes.append(f"{metric}: median and p90 estimated from 1% buckets over {summary.count} {things}; mean exact")
+
+
 def build_report(
     window: Window, scope: DoraScope, profile: Profile, options: DoraOptions, facts: DoraFacts
 ) -> DoraReport:
@@ -56,8 +62,7 @@ def build_report(
     lead_level = profile.classify(profile.lead_time, lead.quantile(0.5) or 0.0) if lead.count else None
     if not lead.count:
         notes.append("lead time: no shipped change with a known commit time in the window, level not rated")
-    if lead.count and not lead.is_exact:
-        notes.append(f"lead time: median and p90 estimated from 1% buckets over {lead.count} changes; mean exact")
+    _note_estimate(notes, "lead time", lead, "changes")
     if facts.negative_lead_times:
         notes.append(
             f"lead time: {facts.negative_lead_times} change(s) committed after the deployment that shipped them "
@@ -68,13 +73,16 @@ def build_report(
 
     total = facts.deployments + (facts.failure_status if options.failed_deployments_count else 0)
     failure_rate = _rate(facts.failed, total)
-    failure_level = None if failure_rate is None else profile.classify(profile.change_failure_rate, failure_rate)
+    # Levels come from the unrounded figure: 51 of 1,019 (5.0049 %) is not within an elite 5 %.
+    failure_level = profile.classify(profile.change_failure_rate, facts.failed / total) if total else None
     if failure_rate is None:
         notes.append("change failure rate: no deployment in the window, level not rated")
     if not facts.incidents_known:
+        # A 0 % that only means "nobody records incidents" must not look elite.
+        failure_level = None
         notes.append(
-            "incidents: none recorded for this scope; change failure rate and recovery times may be understated "
-            "(is an incident source configured?)"
+            "incidents: none recorded for this scope at any time, so change failure rate and recovery time are "
+            "not rated (connect an incident source); the counts still show"
         )
     if facts.unattributed:
         notes.append(
@@ -90,8 +98,12 @@ def build_report(
 
     recovery = facts.recovery
     recovery_level = profile.classify(profile.recovery_time, recovery.quantile(0.5) or 0.0) if recovery.count else None
-    if not recovery.count:
+    if not facts.incidents_known:
+        recovery_level = None
+    elif not recovery.count:
         notes.append("failed-deployment recovery time: no resolved incident attributed to a deployment, not rated")
+    _note_estimate(notes, "failed-deployment recovery time", recovery, "incidents")
+    _note_estimate(notes, "time to restore", facts.restore, "incidents")
     if facts.negative_durations:
         notes.append(f"incidents: {facts.negative_durations} resolved before they started were dropped")
     if scope.labels:

@@ -8,7 +8,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from metrichub_core.dora._protocol import Window
 from metrichub_core.dora._report import DeploymentFrequency
 from metrichub_core.dora._stats import percentile_cont
-from metrichub_core.dora.profiles import MONTH, SIX_MONTHS, Band, Profile
+from metrichub_core.dora.profiles import MONTH, SIX_MONTHS, WEEK, Band, Level, Profile
 
 __all__ = ["deployment_frequency", "median_deploy_days_per_week"]
 
@@ -30,12 +30,13 @@ def median_deploy_days_per_week(window: Window, deploy_days: Mapping[date, int])
     """Median over the window's whole weeks of the days with a deployment.
 
     A window holding no whole Monday-to-Sunday week is rated on its deployment days
-    scaled to seven days.
+    scaled to seven days, and never more than seven (its first and last calendar days
+    may be partial).
     """
     mondays = _full_weeks(window)
     if not mondays:
         seconds = (window.until - window.since).total_seconds()
-        return len(deploy_days) * 7 * 86_400 / seconds
+        return min(7.0, len(deploy_days) * 7 * 86_400 / seconds)
     per_week = {monday: 0 for monday in mondays}
     for day in deploy_days:
         monday = day - timedelta(days=day.weekday())
@@ -64,6 +65,7 @@ def deployment_frequency(
     per_day, per_week = count / days, count / (days / 7)
     median_days = median_deploy_days_per_week(window, deploy_days)
     band = band_of(median_days, count, seconds)
+    level: Level | None
     if not count:
         notes.append("deployment frequency: no successful deployment in the window, level not rated")
         level = None
@@ -71,11 +73,16 @@ def deployment_frequency(
         level = "low"
     else:
         level = profile.frequency[band]
+    shown_band: Band | None = band
+    if seconds < WEEK:
+        # A band says how many days a week see a deployment: a shorter window cannot tell.
+        notes.append("deployment frequency: a window shorter than 7 days has no band or level")
+        shown_band = level = None
     return DeploymentFrequency(
         count=count,
         per_day=round(per_day, 3),
         per_week=round(per_week, 3),
         deploy_days_per_week_median=round(median_days, 3),
-        band=band,
+        band=shown_band,
         level=level,
     )

@@ -157,6 +157,7 @@ async def test_non_deployment_incidents_only_count_for_time_to_restore(hub: Metr
 
 async def test_failed_then_retried_deployment(hub: MetricHub) -> None:
     await hub.ingest([
+        inc("old", -30 * D, -30 * D + H),  # incidents are recorded for api, so a 0 % CFR is rated
         chg("c1", 0 * H),
         dep("try1", H, ["c1"], status="failure"),
         dep("try2", 2 * H, ["c1"]),  # the retry ships c1: lead 2 h

@@ -1,0 +1,100 @@
+"""Golden cases for numbers that look real but are not: every level and note earned, on every backend.
+
+Issue 13, items 2, 4, 6 and 8. Times are offsets from Monday 2 March 2026 (``T0``).
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from dora_builders import T0, D, H, M, chg, dep, inc
+
+from metrichub_core import MetricHub
+from metrichub_core.storage.memory import MemoryStorage
+
+S = timedelta(seconds=1)
+
+
+async def test_cfr_level_comes_from_the_unrounded_rate(hub: MetricHub) -> None:
+    # 1,019 deployments on the first day, one a minute; the first 51 each caused an incident.
+    # 51 / 1019 = 0.0500490... shown rounded to 0.05, but above dora-2024's elite bound (<= 5 %),
+    # so the level is the next one met: high (<= 20 %).
+    deployments = [dep(f"d{n}", n * M) for n in range(1, 1020)]
+    incidents = [inc(f"i{n}", n * M + 30 * S, n * M + H, caused_by=f"d{n}") for n in range(1, 52)]
+    await hub.ingest([*deployments, *incidents])
+    report = await hub.dora(since=T0, until=T0 + 7 * D)
+    assert report.change_failure_rate.model_dump() == {"value": 0.05, "failed": 51, "total": 1019, "level": "high"}
+
+
+async def test_no_incident_ever_recorded_rates_neither_cfr_nor_recovery(hub: MetricHub) -> None:
+    await hub.ingest([chg("c1", 0 * H), dep("d1", 2 * H, ["c1"])])
+    report = await hub.dora(since=T0, until=T0 + 7 * D)
+    # 0 failed of 1 shows, but with no incident on record for api a 0 % is "unknown", not elite,
+    # and without a CFR level the overall level is not rated either (a single deployment is not elite).
+    assert report.change_failure_rate.model_dump() == {"value": 0.0, "failed": 0, "total": 1, "level": None}
+    assert report.failed_deployment_recovery_time.level is None
+    assert report.overall.level is None
+    assert any(
+        "none recorded for this scope at any time" in note and "incident source" in note for note in report.notes
+    )
+
+
+async def test_incidents_on_record_outside_the_window_rate_as_usual(hub: MetricHub) -> None:
+    # An incident of api a month before the window: incidents are recorded, so 0 of 1 is elite.
+    await hub.ingest([inc("old", -30 * D, -30 * D + H), chg("c1", 0 * H), dep("d1", 2 * H, ["c1"])])
+    report = await hub.dora(since=T0, until=T0 + 7 * D)
+    assert report.change_failure_rate.model_dump() == {"value": 0.0, "failed": 0, "total": 1, "level": "elite"}
+    assert not any("none recorded" in note for note in report.notes)
+
+
+async def test_a_window_shorter_than_a_week_has_no_frequency_band(hub: MetricHub) -> None:
+    await hub.ingest([inc("old", -30 * D, -29 * D), dep("d1", 30 * M)])
+    hour = await hub.dora(since=T0, until=T0 + H)
+    # 1 deployment-day in 1 hour scales to 1 x 7 x 24 = 168 days a week: capped at 7, and the
+    # band and level say nothing (a band counts days per week).
+    frequency = hour.deployment_frequency
+    assert (frequency.count, frequency.deploy_days_per_week_median, frequency.band, frequency.level) == (
+        1,
+        7.0,
+        None,
+        None,
+    )
+    assert any("shorter than 7 days has no band" in note for note in hour.notes)
+
+    daily = await hub.dora_trend(since=T0, until=T0 + 2 * D, bucket="day")
+    assert [(p.deployment_frequency.count, p.deployment_frequency.band) for p in daily.points] == [(1, None), (0, None)]
+
+
+async def test_deploy_days_per_week_never_exceed_seven(hub: MetricHub) -> None:
+    # Wednesday 12:00 to the next Wednesday 12:00: 7 days but no whole Monday-to-Sunday week, and
+    # 8 calendar days (both Wednesdays partial), each with a deployment: Wednesday 13:00, Thursday
+    # to Tuesday at 12:00, and the next Wednesday 11:00. 8 days x 7 / 7 days = 8 is capped at 7.
+    start = T0 + 2 * D + 12 * H
+    times = [start + H, *(start + n * D for n in range(1, 7)), start + 7 * D - H]
+    await hub.ingest([inc("old", -30 * D, -29 * D), *(dep(f"d{n}", moment) for n, moment in enumerate(times))])
+    report = await hub.dora(since=start, until=start + 7 * D)
+    assert report.deployment_frequency.count == 8
+    assert report.deployment_frequency.deploy_days_per_week_median == 7.0
+    assert report.deployment_frequency.band == "on-demand"
+
+
+async def test_summarised_recovery_and_restore_say_they_are_estimates(hub: MetricHub) -> None:
+    # 10,001 incidents (one over the exact limit of 10,000), each resolved 1 to 10,001 seconds after
+    # it started, all caused by d1. Backends that keep 1 % buckets above the limit must say so for
+    # recovery and time to restore; the memory backend computes exactly and says nothing.
+    incidents = [inc(f"i{n}", H + n * 1e-3 * M, H + n * 1e-3 * M + timedelta(seconds=n), caused_by="d1")
+                 for n in range(1, 10_002)]  # fmt: skip
+    await hub.ingest([dep("d1", 30 * M), *incidents])
+    report = await hub.dora(since=T0, until=T0 + 7 * D)
+    assert report.failed_deployment_recovery_time.count == report.time_to_restore.count == 10_001
+    # Exact median of 1..10001 is 5001 s; buckets keep it within 1 %.
+    assert abs((report.time_to_restore.median_seconds or 0) - 5001) <= 50.01
+    estimated = {
+        metric
+        for metric in ("failed-deployment recovery time", "time to restore")
+        if any(
+            note.startswith(f"{metric}: median and p90 estimated from 1% buckets over 10001") for note in report.notes
+        )
+    }
+    exact_backend = isinstance(hub.storage, MemoryStorage)
+    assert estimated == (set() if exact_backend else {"failed-deployment recovery time", "time to restore"})
