@@ -16,11 +16,16 @@ from prometheus_client.registry import Collector
 
 from metrichub_core import __version__
 
-__all__ = ["CONTENT_TYPE", "LEVELS", "ApiMetrics", "DoraSample", "SourceSample"]
+__all__ = ["CONTENT_TYPE", "HTTP_METHODS", "LEVELS", "ApiMetrics", "DoraSample", "SourceSample", "method_label"]
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 LEVELS = {"low": 0, "medium": 1, "high": 2, "elite": 3}
 BREAKER_STATES = {"closed": 0, "half-open": 1, "half_open": 1, "open": 2}
+
+# Label values come from bounded sets only: a client picks the method token (any 1-N letters), so anything
+# outside the methods HTTP defines for APIs is "OTHER"; routes are templates ("unmatched" else); statuses
+# are the app's own codes.
+HTTP_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
 _DURATION_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 
@@ -152,6 +157,9 @@ class ApiMetrics:
         registry.register(self.snapshot)
 
     def observe_request(self, method: str, route: str, status: int, seconds: float) -> None:
+        """Count one request; ``route`` must be a template (or ``"unmatched"``), never the raw path."""
+        method = method_label(method)
+        status = status if 100 <= status <= 599 else 500
         children = self._request_children.get((method, route, status))
         if children is None:  # labels() costs more than the counting itself: resolve each combination once
             children = (self.http_requests.labels(method, route, str(status)), self.http_duration.labels(method, route))
@@ -161,3 +169,8 @@ class ApiMetrics:
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)
+
+
+def method_label(method: str) -> str:
+    """``method`` when HTTP defines it for APIs, else ``"OTHER"``: the label stays within eight values."""
+    return method if method in HTTP_METHODS else "OTHER"

@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from metrichub_core.api.logsafe import loggable
+
 __all__ = ["DEFAULT_GRACE_SECONDS", "CollectionBusy", "CollectionOutcome", "CollectionRunner"]
 
 logger = logging.getLogger("metrichub.api.scheduler")
@@ -84,7 +86,7 @@ class CollectionRunner:
                 CollectionOutcome(source_id, trigger, started, datetime.now(UTC), ok=False, error=type(exc).__name__)
             )
         if result.get("locked_by") and trigger == "schedule":
-            logger.info("scheduled collection of %s skipped: %s", source_id, result.get("error"))
+            logger.info("scheduled collection of %s skipped: %s", source_id, loggable(result.get("error")))
             return CollectionOutcome(source_id, trigger, started, datetime.now(UTC), ok=True, skipped=True)
         succeeded = bool(result.get("ok", True))
         error = None if succeeded else str(result.get("error") or "failed")

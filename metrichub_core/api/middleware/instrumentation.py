@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from metrichub_core.api.envelope import trace_id_of
+from metrichub_core.api.logsafe import loggable
 
 if TYPE_CHECKING:
     from metrichub_core.api.prometheus import ApiMetrics
@@ -41,9 +42,7 @@ class InstrumentationMiddleware:
         finally:
             elapsed = time.perf_counter() - start
             route = getattr(scope.get("route"), "path", None) or "unmatched"
-            method = scope["method"]
-            self.metrics.observe_request(method, route, status, elapsed)
-            if logger.isEnabledFor(logging.INFO):
-                logger.info(
-                    "%s %s %d %.1fms trace_id=%s", method, scope["path"], status, elapsed * 1000, trace_id_of(scope)
-                )
+            self.metrics.observe_request(scope["method"], route, status, elapsed)
+            if logger.isEnabledFor(logging.INFO):  # the path is decoded: %0A would start a forged line
+                method, path = loggable(scope["method"]), loggable(scope["path"])
+                logger.info("%s %s %d %.1fms trace_id=%s", method, path, status, elapsed * 1000, trace_id_of(scope))

@@ -7,6 +7,7 @@ import logging
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from metrichub_core.api.envelope import error_response, trace_id_of
+from metrichub_core.api.logsafe import loggable
 from metrichub_core.api.middleware._started import StartTrackingSend
 
 __all__ = ["ServerErrorsMiddleware"]
@@ -28,7 +29,9 @@ class ServerErrorsMiddleware:
             await self.app(scope, receive, tracking_send)
         except Exception:
             trace_id = trace_id_of(scope)
-            logger.exception("unhandled error in %s %s (trace_id=%s)", scope["method"], scope["path"], trace_id)
+            logger.exception(
+                "unhandled error in %s %s (trace_id=%s)", loggable(scope["method"]), loggable(scope["path"]), trace_id
+            )
             if tracking_send.started:
                 raise
             response = error_response("internal_error", "Internal server error.", trace_id=trace_id)

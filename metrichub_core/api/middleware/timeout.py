@@ -8,6 +8,7 @@ import logging
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from metrichub_core.api.envelope import error_response, trace_id_of
+from metrichub_core.api.logsafe import loggable
 from metrichub_core.api.middleware._started import StartTrackingSend
 
 __all__ = ["TimeoutMiddleware"]
@@ -35,7 +36,11 @@ class TimeoutMiddleware:
                 raise
             trace_id = trace_id_of(scope)
             logger.warning(
-                "%s %s timed out after %.1fs (trace_id=%s)", scope["method"], scope["path"], self.seconds, trace_id
+                "%s %s timed out after %.1fs (trace_id=%s)",
+                loggable(scope["method"]),
+                loggable(scope["path"]),
+                self.seconds,
+                trace_id,
             )
             message = f"The request did not complete within {self.seconds:g} seconds."
             await error_response("timeout", message, trace_id=trace_id)(scope, receive, send)
