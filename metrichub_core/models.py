@@ -13,6 +13,8 @@ from typing import Annotated, ClassVar, Literal
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
 
 __all__ = [
+    "EARLIEST",
+    "LATEST",
     "Change",
     "Deployment",
     "DeploymentStatus",
@@ -23,12 +25,21 @@ __all__ = [
 ]
 
 
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST = datetime(9000, 1, 1, tzinfo=UTC)
+"""Event times and report windows lie in ``[EARLIEST, LATEST)``: every backend stores them exactly
+(as microseconds since the epoch), and a window's calendar buckets never leave the calendar."""
+
+
 def _as_utc(value: datetime) -> datetime:
-    return value.astimezone(UTC)
+    moment = value.astimezone(UTC)
+    if not EARLIEST <= moment < LATEST:
+        raise ValueError(f"must be from {EARLIEST:%Y-%m-%d} up to {LATEST:%Y-%m-%d} (UTC), got {moment.isoformat()}")
+    return moment
 
 
 UTCDateTime = Annotated[AwareDatetime, AfterValidator(_as_utc)]
-"""A timezone-aware datetime, converted to UTC."""
+"""A timezone-aware datetime in the supported range, converted to UTC."""
 
 DeploymentStatus = Literal["success", "failure", "cancelled", "running"]
 EventKind = Literal["deployment", "change", "incident"]

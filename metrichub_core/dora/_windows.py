@@ -7,6 +7,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from metrichub_core.dora._errors import DoraQueryError
 from metrichub_core.dora._protocol import Window
 from metrichub_core.dora._report import TrendBucket
+from metrichub_core.models import EARLIEST, LATEST
 
 __all__ = ["DEFAULT_DAYS", "BUCKETS", "as_utc", "resolve_window", "split"]
 
@@ -17,10 +18,18 @@ BUCKETS: tuple[TrendBucket, ...] = ("day", "week", "month")
 def as_utc(parameter: str, moment: datetime | date) -> datetime:
     """A date means its midnight UTC; a naive datetime is an error, never a guess."""
     if not isinstance(moment, datetime):
-        return datetime.combine(moment, time(), tzinfo=UTC)
+        return _in_range(parameter, datetime.combine(moment, time(), tzinfo=UTC))
     if moment.tzinfo is None or moment.utcoffset() is None:
         raise DoraQueryError(parameter, f"{moment.isoformat()} has no timezone; give an aware datetime (e.g. UTC)")
-    return moment.astimezone(UTC)
+    return _in_range(parameter, moment.astimezone(UTC))
+
+
+def _in_range(parameter: str, moment: datetime) -> datetime:
+    if not EARLIEST <= moment < LATEST:
+        raise DoraQueryError(
+            parameter, f"must be from {EARLIEST:%Y-%m-%d} up to {LATEST:%Y-%m-%d} (UTC), got {moment.isoformat()}"
+        )
+    return moment
 
 
 def resolve_window(
@@ -35,7 +44,13 @@ def resolve_window(
     if since is not None and days is not None:
         raise DoraQueryError("days", "give either since or days, not both")
     end = as_utc("until", until) if until is not None else (now or datetime.now(UTC))
-    start = as_utc("since", since) if since is not None else end - timedelta(days=days or DEFAULT_DAYS)
+    if since is not None:
+        start = as_utc("since", since)
+    else:
+        try:
+            start = _in_range("days", end - timedelta(days=days or DEFAULT_DAYS))
+        except OverflowError:
+            raise DoraQueryError("days", f"reaches before {EARLIEST:%Y-%m-%d}") from None
     if start >= end:
         raise DoraQueryError("since", f"must be before until ({start.isoformat()} >= {end.isoformat()})")
     return Window(start, end)

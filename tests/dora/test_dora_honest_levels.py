@@ -5,11 +5,14 @@ Issue 13, items 2, 4, 6 and 8. Times are offsets from Monday 2 March 2026 (``T0`
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, date, datetime, timedelta
 
+import pytest
 from dora_builders import T0, D, H, M, chg, dep, inc
+from pydantic import ValidationError
 
-from metrichub_core import MetricHub
+from metrichub_core import DoraQueryError, MetricHub
+from metrichub_core.storage.base import EventQuery
 from metrichub_core.storage.memory import MemoryStorage
 
 S = timedelta(seconds=1)
@@ -98,3 +101,26 @@ async def test_summarised_recovery_and_restore_say_they_are_estimates(hub: Metri
     }
     exact_backend = isinstance(hub.storage, MemoryStorage)
     assert estimated == (set() if exact_backend else {"failed-deployment recovery time", "time to restore"})
+
+
+async def test_one_supported_range_of_times_stored_exactly(hub: MetricHub) -> None:
+    # Item 7: event times and window bounds lie in [1970-01-01, 9000-01-01) UTC. Inside it every
+    # backend stores a time to the microsecond; outside it the field or parameter is named.
+    first = datetime(1970, 1, 1, 0, 5, tzinfo=UTC)  # started 5 minutes earlier: the first moment supported
+    last = datetime(8999, 12, 31, 23, 59, 59, 999_998, tzinfo=UTC)
+    await hub.ingest([dep("d-first", first), dep("d-last", last)])
+    stored = {event.id: event for event in (await hub.storage.list_events(EventQuery(kind="deployment"))).items}
+    assert (stored["d-first"].finished_at, stored["d-last"].finished_at) == (first, last)
+    assert (await hub.dora(since=first, until=first + D)).deployment_frequency.count == 1
+    late = datetime(8999, 12, 31, 23, 59, 59, 999_999, tzinfo=UTC)  # the last moment a window may end at
+    assert (await hub.dora(since=last - D, until=late)).deployment_frequency.count == 1
+
+    with pytest.raises(ValidationError) as caught:
+        dep("d-before", datetime(1969, 12, 31, 23, 59, 59, 500_000, tzinfo=UTC))
+    assert {error["loc"] for error in caught.value.errors()} == {("started_at",), ("finished_at",)}
+    with pytest.raises(DoraQueryError, match=r"^until: must be from 1970-01-01 up to 9000-01-01"):
+        await hub.dora(since=T0, until=date(9999, 12, 31))
+    with pytest.raises(DoraQueryError, match=r"^since: "):
+        await hub.dora(since=date(1969, 12, 31), until=T0)
+    with pytest.raises(DoraQueryError, match=r"^days: "):
+        await hub.dora(until=T0, days=10_000_000)

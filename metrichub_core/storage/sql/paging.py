@@ -32,6 +32,7 @@ __all__ = [
 LabelsSQL = Callable[[Mapping[str, str]], tuple[list[str], list[Any]]]
 """A backend's SQL for a deployment label filter: (clauses, parameters)."""
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
 R = TypeVar("R")
 
 
@@ -50,7 +51,8 @@ def sort_key(event: Event) -> tuple[int, str, str]:
 
 
 def to_micros(moment: datetime) -> int:
-    return int(moment.timestamp()) * 1_000_000 + moment.microsecond
+    """Microseconds since the Unix epoch, in integers (``timestamp()``, a float, is off by a second near 9000)."""
+    return (moment - _EPOCH) // _MICROSECOND
 
 
 def optional_micros(moment: datetime | None) -> int | None:
