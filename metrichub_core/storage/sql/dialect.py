@@ -6,11 +6,14 @@ Every SQL text of the kit is written once and takes a ``Dialect`` for these part
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-__all__ = ["POSTGRES", "SQLITE", "ColumnKind", "Dialect"]
+from metrichub_core.dora import GAMMA
+
+__all__ = ["DAY_US", "POSTGRES", "SQLITE", "ColumnKind", "Dialect"]
 
 ColumnKind = Literal["text", "int8", "jsonb", "bool"]
 """The kind of an event column; each dialect names its own type for it."""
@@ -56,6 +59,51 @@ class Dialect:
             return [f"json_extract({column}, {self.mark}) = {self.mark}"] * len(labels), params
         return [f"{column} @> {self.mark}::jsonb"], [json.dumps(dict(labels))]
 
+    def seconds(self, micros: str) -> str:
+        """SQL for the seconds (a double) of an integer number of microseconds."""
+        if self.json_as_text:
+            return f"(({micros}) / 1e6)"
+        return f"(({micros})::float8 / 1000000::float8)"
+
+    def bucket(self, seconds: str) -> str:
+        """SQL for ``metrichub_core.dora.bucket_of(seconds)``, bit for bit.
+
+        SQLite calls ``bucket_of`` itself (registered as ``dora_bucket`` on each connection);
+        PostgreSQL computes it with the same libm ``log`` on the same doubles.
+        """
+        if self.json_as_text:
+            return f"dora_bucket({seconds})"
+        return f"(CASE WHEN {seconds} < 1 THEN 0 ELSE 1 + floor(ln({seconds}) / {_LOG_GAMMA}::float8)::int END)"
+
+    def day(self, micros: str) -> str:
+        """SQL for the UTC day number of ``micros`` (floor division, as ``rollups.day_of``)."""
+        day = f"(CASE WHEN {micros} >= 0 THEN {micros} / {DAY_US} ELSE -((-{micros} - 1) / {DAY_US}) - 1 END)"
+        return day if self.json_as_text else f"{day}::int"
+
+    def month(self, day: str) -> str:
+        """SQL for the month number (``rollups.month_of``) of a day number.
+
+        SQLite calls ``month_of`` itself (registered as ``dora_month``).
+        """
+        if self.json_as_text:
+            return f"dora_month({day})"
+        moment = f"(DATE '1970-01-01' + {day})"
+        return f"(extract(year FROM {moment})::int * 12 + extract(month FROM {moment})::int - 1)"
+
+    def json_elements(self, array: str) -> str:
+        """A FROM item of the text elements of a JSON array, as column ``value``."""
+        return f"json_each({array})" if self.json_as_text else f"jsonb_array_elements_text({array})"
+
+    def indexed_by(self, index: str) -> str:
+        """SQLite's ``INDEXED BY`` hint where its planner needs one (PostgreSQL's does not)."""
+        return f" INDEXED BY {index}" if self.json_as_text else ""
+
+    def empty(self, tables: Sequence[str]) -> list[str]:
+        """Statements that delete every row of ``tables``."""
+        if self.json_as_text:
+            return [f"DELETE FROM {table}" for table in tables]
+        return [f"TRUNCATE {', '.join(tables)}"]
+
     def first_row(self, alias: str, table: str, where: str, order: str, *, also: str = "") -> str:
         """A ``LEFT JOIN`` of ``table`` as ``alias``: its first row (by ``order``) of those that ``where``
         selects (aliased ``d`` there, and free to name earlier FROM items), or NULLs; ``also``
@@ -92,6 +140,11 @@ class Dialect:
             f"INSERT INTO {table} ({names}) SELECT {names} FROM json_to_recordset({self.mark}::json) "
             f"AS batch ({types}) {conflict}"
         )
+
+
+_LOG_GAMMA = repr(math.log(GAMMA))
+DAY_US = 86_400_000_000
+"""Microseconds in a UTC day: times are stored as microseconds since the Unix epoch."""
 
 
 def _same(value: Any) -> Any:

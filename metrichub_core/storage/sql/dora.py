@@ -8,7 +8,15 @@ from __future__ import annotations
 
 from metrichub_core.storage.sql.dialect import Dialect
 
-__all__ = ["LINK_COLUMNS", "link_sql"]
+__all__ = [
+    "LINK_COLUMNS",
+    "SHIPS_AND_LEADS_DDL",
+    "lead_day_aggregates",
+    "leads_sql",
+    "link_sql",
+    "rebuild_sql",
+    "ships_sql",
+]
 
 LINK_COLUMNS = (
     "inc_source", "inc_id", "service", "environment", "started_at", "resolved_at", "related", "cause_source",
@@ -62,3 +70,95 @@ FROM {incidents}
 {by_time}
 {fix}
 """
+
+
+SHIPS_AND_LEADS_DDL = """
+CREATE TABLE dora_ships (
+    service TEXT NOT NULL,
+    change_id TEXT NOT NULL,
+    environment TEXT NOT NULL,
+    listed_at INTEGER NOT NULL,
+    dep_source TEXT NOT NULL,
+    dep_id TEXT NOT NULL,
+    PRIMARY KEY (service, change_id, environment, listed_at, dep_source, dep_id)
+) WITHOUT ROWID;
+CREATE INDEX dora_ships_by_deployment ON dora_ships (dep_source, dep_id);
+CREATE TABLE dora_leads (
+    service TEXT NOT NULL,
+    environment TEXT NOT NULL,
+    change_id TEXT NOT NULL,
+    dep_source TEXT NOT NULL,
+    dep_id TEXT NOT NULL,
+    deployed_at INTEGER NOT NULL,
+    committed_at INTEGER,
+    lead_us INTEGER,
+    bucket INTEGER NOT NULL,
+    PRIMARY KEY (service, environment, change_id)
+) WITHOUT ROWID;
+CREATE INDEX dora_leads_by_time ON dora_leads (service, environment, deployed_at);
+CREATE INDEX dora_leads_by_env_time ON dora_leads (environment, deployed_at)
+"""
+"""SQLite's ``dora_ships`` and ``dora_leads`` (its migration 4; PostgreSQL's are in its migration 1).
+
+Released: change them by a new migration, never here. SQLite finds the ships of a
+deployment by ``dora_ships_by_deployment``; PostgreSQL queues the replaced versions instead.
+"""
+
+
+def ships_sql(dialect: Dialect, deployments: str) -> str:
+    """``dora_ships`` rows: one per change that a successful deployment of ``deployments`` (aliased ``d``) lists."""
+    return (
+        "SELECT DISTINCT d.service, j.value, d.environment, d.listed_at, d.source, d.id "
+        f"FROM {deployments} CROSS JOIN {dialect.json_elements('d.change_ids')} j WHERE d.status = 'success'"
+    )
+
+
+def leads_sql(dialect: Dialect, ships: str) -> str:
+    """``dora_leads`` rows of the changes whose ``dora_ships`` rows ``ships`` gives (aliased ``s``).
+
+    The rule (``reference.facts_from_events``): a change's lead time in an environment runs
+    from its earliest commit (over sources) to the first successful deployment listing it
+    there, by (time, source, id); ``-2`` is the bucket of a change that is not stored, ``-1``
+    of a negative span.
+    """
+    first = (
+        "SELECT s.service, s.environment, s.change_id, s.dep_source, s.dep_id, s.listed_at, row_number() OVER ("
+        "PARTITION BY s.service, s.environment, s.change_id ORDER BY s.listed_at, s.dep_source, s.dep_id) AS rank "
+        f"FROM {ships}"
+    )
+    committed = (
+        f"(SELECT min(c.committed_at) FROM changes c{dialect.indexed_by('changes_by_service_id')} "
+        "WHERE c.service = f.service AND c.id = f.change_id)"
+    )
+    span = "f.listed_at - f.committed"
+    return f"""
+SELECT f.service, f.environment, f.change_id, f.dep_source, f.dep_id, f.listed_at, f.committed, {span},
+       CASE WHEN f.committed IS NULL THEN -2 WHEN f.listed_at < f.committed THEN -1
+            ELSE {dialect.bucket(dialect.seconds(span))} END
+FROM (SELECT f.*, {committed} AS committed FROM ({first}) f WHERE f.rank = 1) f
+"""
+
+
+def lead_day_aggregates(dialect: Dialect) -> str:
+    """Per bucket: count, sum, min and max of lead seconds (``dora_lead_days``' columns from ``bucket``)."""
+    seconds = dialect.seconds("lead_us")
+    return f"bucket, count(*), coalesce(sum({seconds}), 0), coalesce(min({seconds}), 0), coalesce(max({seconds}), 0)"
+
+
+def rebuild_sql(dialect: Dialect) -> list[str]:
+    """Recompute ships, leads, their rollups and the incident links from the events (in a transaction).
+
+    Each backend then recomputes its deployment (and incident) day rollups.
+    """
+    return [
+        *dialect.empty(("dora_ships", "dora_leads", "dora_lead_days", "dora_lead_months", "dora_incident_links")),
+        f"INSERT INTO dora_ships {ships_sql(dialect, 'deployments d')}",
+        f"INSERT INTO dora_leads {leads_sql(dialect, 'dora_ships s')}",
+        f"INSERT INTO dora_lead_days SELECT service, environment, {dialect.day('deployed_at')}, "
+        f"{lead_day_aggregates(dialect)} FROM dora_leads GROUP BY 1, 2, 3, 4",
+        "INSERT INTO dora_lead_days SELECT '', environment, day, bucket, sum(n), sum(total), min(low), max(high) "
+        "FROM dora_lead_days WHERE service <> '' GROUP BY environment, day, bucket",
+        f"INSERT INTO dora_lead_months SELECT service, environment, {dialect.month('day')}, bucket, sum(n), "
+        "sum(total), min(low), max(high) FROM dora_lead_days GROUP BY 1, 2, 3, 4",
+        f"INSERT INTO dora_incident_links {link_sql(dialect, 'incidents i')}",
+    ]

@@ -29,6 +29,7 @@ from datetime import date, timedelta
 from typing import Any
 
 from metrichub_core.dora import Bucket, DoraFacts, DoraOptions, DoraScope, Summary, Window, bucket_of
+from metrichub_core.storage.sql.dialect import DAY_US
 from metrichub_core.storage.sql.paging import to_micros
 
 __all__ = [
@@ -51,8 +52,6 @@ __all__ = [
     "with_values",
 ]
 
-DAY_US = 86_400_000_000
-"""Microseconds in a UTC day: times are stored as microseconds since the Unix epoch."""
 _EPOCH = date(1970, 1, 1)
 _EPOCH_ORDINAL = _EPOCH.toordinal()
 

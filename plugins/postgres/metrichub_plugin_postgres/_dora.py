@@ -29,7 +29,6 @@ from metrichub_core.dora.reference import facts_from_events
 from metrichub_core.storage.sql import rollups
 from metrichub_core.storage.sql.dialect import POSTGRES
 from metrichub_core.storage.sql.events import rule_events, scope_events_sql
-from metrichub_plugin_postgres._dora_schema import bucket_sql
 from metrichub_plugin_postgres._dora_write import refresh
 from metrichub_plugin_postgres._schema import DORA_LOCK, LOCK_NAMESPACE
 
@@ -221,7 +220,7 @@ class _Query:
             seconds = f"({column}::float8 / 1000000::float8)"
             found = await self.rows(
                 f"SELECT count(*), sum({seconds}), min({seconds}), max({seconds}) FROM ({values}) AS v "
-                f"WHERE {column} >= 0 GROUP BY {bucket_sql(seconds)}",
+                f"WHERE {column} >= 0 GROUP BY {POSTGRES.bucket(seconds)}",
                 params,
             )
             summaries[name] = Summary.of_buckets(Bucket(int(n), total, low, high) for n, total, low, high in found)

@@ -21,14 +21,10 @@ from psycopg import AsyncConnection
 from psycopg.rows import TupleRow
 
 from metrichub_core.storage.sql.dialect import POSTGRES
-from metrichub_core.storage.sql.dora import LINK_COLUMNS, link_sql
+from metrichub_core.storage.sql.dora import LINK_COLUMNS, lead_day_aggregates, leads_sql, link_sql
 from metrichub_core.storage.sql.events import Rows
 from metrichub_core.storage.sql.rollups import DAY_US, day_of, month_days, month_of
-from metrichub_plugin_postgres._dora_schema import (
-    LEAD_DAY_AGGREGATES,
-    LEADS_SELECT,
-    REBUILD,
-)
+from metrichub_plugin_postgres._dora_schema import REBUILD
 
 __all__ = ["QUEUE_SQL", "REBUILD_AT", "DoraWrite", "refresh"]
 
@@ -71,15 +67,11 @@ def _delete(table: str, keys: str, match: str, returning: str = "") -> str:
 _DEPLOYMENT_KEYS = _unnest("source, id", "text text")
 _OF_KEYS = "CROSS JOIN LATERAL (SELECT * FROM deployments d WHERE d.source = k.source AND d.id = k.id OFFSET 0) d"
 
-_FIRST_OF_KEYS = f"""(
-    SELECT k.service, k.environment, k.change_id, x.source, x.id, x.listed_at
-    FROM {_unnest("service, environment, change_id", "text text text")}
+_SHIPS_OF_KEYS = f"""{_unnest("service, environment, change_id", "text text text")}
     CROSS JOIN LATERAL (
-        SELECT s.dep_source AS source, s.dep_id AS id, s.listed_at FROM dora_ships s
-        WHERE s.service = k.service AND s.change_id = k.change_id AND s.environment = k.environment
-        ORDER BY s.listed_at, s.dep_source, s.dep_id LIMIT 1
-    ) x
-)"""
+        SELECT * FROM dora_ships s
+        WHERE s.service = k.service AND s.change_id = k.change_id AND s.environment = k.environment OFFSET 0
+    ) s"""
 
 _DAY_KEYS = _unnest("service, environment, day", "text text int4")
 _DAY_MATCH = "t.service = k.service AND t.environment = k.environment AND t.day = k.day"
@@ -265,8 +257,7 @@ async def _relead(conn: Connection, keys: list[tuple[str, str, str]]) -> set[tup
     )
     dirty.update((service, environment, day_of(at)) for service, environment, at in await cursor.fetchall())
     cursor = await conn.execute(
-        f"INSERT INTO dora_leads {LEADS_SELECT.format(first=_FIRST_OF_KEYS)} "
-        "RETURNING service, environment, deployed_at",
+        f"INSERT INTO dora_leads {leads_sql(POSTGRES, _SHIPS_OF_KEYS)} RETURNING service, environment, deployed_at",
         arrays,
     )
     dirty.update((service, environment, day_of(at)) for service, environment, at in await cursor.fetchall())
@@ -300,7 +291,7 @@ async def _recount_lead_days(conn: Connection, days: set[tuple[str, str, int]]) 
     arrays = _columns(sorted(days), 3)
     await conn.execute(_delete("dora_lead_days", _DAY_KEYS, _DAY_MATCH), arrays)
     await conn.execute(
-        f"INSERT INTO dora_lead_days SELECT k.service, k.environment, k.day, {LEAD_DAY_AGGREGATES} "
+        f"INSERT INTO dora_lead_days SELECT k.service, k.environment, k.day, {lead_day_aggregates(POSTGRES)} "
         f"FROM {_DAY_KEYS} CROSS JOIN LATERAL (SELECT bucket, lead_us FROM dora_leads l "
         "WHERE l.service = k.service AND l.environment = k.environment "
         f"AND l.deployed_at >= k.day::int8 * {DAY_US} AND l.deployed_at < (k.day::int8 + 1) * {DAY_US} OFFSET 0) l "

@@ -259,9 +259,9 @@ async def test_big_windows_come_back_as_1_percent_buckets_of_the_exact_values(pg
 
 async def test_sql_buckets_are_pythons(pg_url: str) -> None:
     import psycopg
-    from metrichub_plugin_postgres._dora_schema import bucket_sql
 
     from metrichub_core.dora import bucket_of
+    from metrichub_core.storage.sql.dialect import POSTGRES
 
     rng = random.Random(7)
     values = [0.0, 0.999999, 1.0, 1.01, 1.0201, 100.0, *(rng.uniform(0, 10**8) for _ in range(3_000))]
@@ -269,7 +269,8 @@ async def test_sql_buckets_are_pythons(pg_url: str) -> None:
     async with await psycopg.AsyncConnection.connect(pg_url) as conn:
         rows = await (
             await conn.execute(
-                f"SELECT {bucket_sql('v')} FROM unnest(%s::float8[]) WITH ORDINALITY AS t(v, n) ORDER BY n", (values,)
+                f"SELECT {POSTGRES.bucket('v')} FROM unnest(%s::float8[]) WITH ORDINALITY AS t(v, n) ORDER BY n",
+                (values,),
             )
         ).fetchall()
     assert [bucket for (bucket,) in rows] == [bucket_of(value) for value in values]
