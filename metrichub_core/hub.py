@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import replace
 from datetime import date, datetime
 from pathlib import Path
 from types import TracebackType
@@ -14,15 +15,18 @@ import httpx
 from metrichub_core.collection import ProgressCallback, SourceResult, collect_sources, stored_source_state
 from metrichub_core.config import Settings, load_settings
 from metrichub_core.dora import DoraOptions, DoraReport, DoraTrend, dora_report, dora_trend, make_scope
+from metrichub_core.dora._windows import resolve_window
+from metrichub_core.dora.drilldown import DoraDrilldown, drilldown
 from metrichub_core.models import Change, Deployment, Event, Incident
 from metrichub_core.plugins import PluginHost
 from metrichub_core.registry import SourceHealth, SourceRegistry
 from metrichub_core.sources import Source
-from metrichub_core.storage.base import DataVersioned, SourceLocking, Storage
+from metrichub_core.storage.base import DataVersioned, EventQuery, SourceLocking, Storage
 
 __all__ = ["MetricHub"]
 
 _EVENT_TYPES = (Deployment, Change, Incident)
+_PAGE = 1000
 
 
 class MetricHub:
@@ -142,6 +146,90 @@ class MetricHub:
             profile=profile,
             options=options,
         )
+
+    async def dora_drilldown(
+        self,
+        *,
+        since: datetime | date | None = None,
+        until: datetime | date | None = None,
+        days: int | None = None,
+        service: str | None = None,
+        environment: str = "production",
+        labels: Mapping[str, str] | None = None,
+        options: DoraOptions | Mapping[str, Any] | None = None,
+    ) -> DoraDrilldown:
+        """The deployments, changes and incidents behind ``dora()`` of the same window and filters.
+
+        Reads every stored event of the scope's service(s): a change shipped before the window,
+        or an incident after it, decides what counts inside it (see ``metrichub_core.dora.drilldown``).
+        """
+        scope = make_scope(service, environment, labels)
+        await self.open()
+        deployments = await self.events(EventQuery(kind="deployment", service=service))
+        changes = await self.events(EventQuery(kind="change", service=service))
+        incidents = await self.events(EventQuery(kind="incident", service=service, environment=environment))
+        return drilldown(
+            [d for d in deployments if isinstance(d, Deployment)],
+            [c for c in changes if isinstance(c, Change)],
+            [i for i in incidents if isinstance(i, Incident)],
+            since=since,
+            until=until,
+            days=days,
+            scope=scope,
+            options=options,
+        )
+
+    async def dora_by_service(
+        self,
+        *,
+        since: datetime | date | None = None,
+        until: datetime | date | None = None,
+        days: int | None = None,
+        service: str | None = None,
+        environment: str | None = None,
+        labels: Mapping[str, str] | None = None,
+        profile: str | None = None,
+        options: DoraOptions | Mapping[str, Any] | None = None,
+    ) -> list[DoraReport]:
+        """One report per service and environment with a deployment in the window (of ``environment``,
+        ``service`` and ``labels`` when given), ordered by service then environment."""
+        window = resolve_window(since, until, days)
+        make_scope(service, environment or "production", labels)  # the same checks as dora()
+        listed = await self.events(
+            EventQuery(
+                kind="deployment",
+                service=service,
+                environment=environment,
+                since=window.since,
+                until=window.until,
+                labels=dict(labels or {}),
+            )
+        )
+        scopes = sorted({(d.service, d.environment) for d in listed if isinstance(d, Deployment)})
+        return [
+            await self.dora(
+                since=window.since,
+                until=window.until,
+                service=name,
+                environment=env,
+                labels=labels,
+                profile=profile,
+                options=options,
+            )
+            for name, env in scopes
+        ]
+
+    async def events(self, query: EventQuery) -> list[Event]:
+        """Every stored event matching ``query`` (all pages; ``query.limit`` is the page size read)."""
+        await self.open()
+        found: list[Event] = []
+        cursor = query.cursor
+        while True:
+            page = await self.storage.list_events(replace(query, limit=max(query.limit, _PAGE), cursor=cursor))
+            found.extend(page.items)
+            if page.next_cursor is None:
+                return found
+            cursor = page.next_cursor
 
     async def collect(
         self,

@@ -31,6 +31,12 @@ READS = [
     "/api/v1/sources/hooks/health",
     "/api/v1/metrics/dora",
     "/api/v1/metrics/dora/trend",
+    "/api/v1/metrics/dora/deployments",
+    "/api/v1/metrics/dora/failures",
+    "/api/v1/metrics/dora/changes",
+    "/api/v1/metrics/dora/incidents",
+    "/api/v1/metrics/dora/services",
+    "/api/v1/metrics/dora/profiles",
     "/api/v1/deployments",
     "/api/v1/changes",
     "/api/v1/incidents",
@@ -44,7 +50,7 @@ WRITES: list[tuple[str, Any]] = [
     ("/api/v1/incidents", []),
     ("/api/v1/incidents/x/resolve", None),
 ]
-OPEN = ["/api/v1/health", "/api/v1/webhooks/{source_id}", "/"]
+OPEN = ["/api/v1/health", "/api/v1/webhooks/{source_id}", "/", "/assets/dashboard.js", "/assets/dashboard.css"]
 WEBHOOK = {"event": "deployment", "deployment": {"id": "wh-1", "service": "checkout", "status": "success",
            "started_at": "2026-03-10T10:00:00Z", "finished_at": "2026-03-10T10:05:00Z"}}  # fmt: skip
 
@@ -112,8 +118,10 @@ async def test_the_dashboard_page_is_served_empty_and_asks_for_a_token(
     assert '<meta name="metrichub-auth" content="writes">' in (await client.get("/")).text
     # The page is the static file, whatever is stored: no data in it.
     assert page.text.count("checkout") == 0
-    assert "sessionStorage.setItem" in page.text and "localStorage." not in page.text
-    assert '"Bearer " + token' in page.text
+    script = await closed.get("/assets/dashboard.js")  # open too: code, no data
+    assert script.status_code == 200 and script.text.count("checkout") == 0
+    assert "sessionStorage.setItem" in script.text and "localStorage." not in script.text
+    assert '"Bearer " + token' in script.text
 
 
 async def test_openapi_marks_every_guarded_route(closed: httpx.AsyncClient) -> None:

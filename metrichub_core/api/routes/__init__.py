@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from metrichub_core.api.operations import Operation
-from metrichub_core.api.routes import dora, events, health, plugins, root, sources, webhooks
+from metrichub_core.api.routes import dora, drilldown, events, health, plugins, root, sources, webhooks
 
 __all__ = ["OPERATIONS"]
 
@@ -12,6 +12,7 @@ OPERATIONS: list[Operation] = [
     *plugins.operations.items,
     *sources.operations.items,
     *dora.operations.items,
+    *drilldown.operations.items,
     *events.operations.items,
     *webhooks.operations.items,
     *root.operations.items,
