@@ -26,6 +26,7 @@ from metrichub_core.api.middleware.bodylimit import BodyLimitMiddleware
 from metrichub_core.api.middleware.instrumentation import InstrumentationMiddleware
 from metrichub_core.api.middleware.requestid import RequestIdMiddleware
 from metrichub_core.api.middleware.servererrors import ServerErrorsMiddleware
+from metrichub_core.api.middleware.slashes import TrailingSlashMiddleware
 from metrichub_core.api.middleware.timeout import TimeoutMiddleware
 from metrichub_core.api.openapi import build_openapi
 from metrichub_core.api.operations import API_PREFIX, Endpoint, Operation
@@ -141,6 +142,7 @@ def create_app(
         Middleware(RequestIdMiddleware),
         Middleware(InstrumentationMiddleware, metrics=metrics),
         Middleware(ServerErrorsMiddleware),
+        Middleware(TrailingSlashMiddleware),
         # Outside the timeout: draining an oversized body after the 413 has its own bounds.
         Middleware(BodyLimitMiddleware, max_body_bytes=settings.max_body_bytes),
         Middleware(TimeoutMiddleware, seconds=settings.request_timeout_seconds),

@@ -20,7 +20,15 @@ Scope = Literal["read", "write"]
 # Never behind a token: liveness is probed by load balancers; a webhook proves itself with its source's
 # signature (senders such as GitHub cannot send a bearer token); the dashboard page holds no data and,
 # with auth = "all", asks for a token before it fetches anything (a browser cannot send one to load it).
-OPEN_PATHS = frozenset({f"{API_PREFIX}/health", f"{API_PREFIX}/webhooks/{{source_id}}", "/"})
+OPEN_PATHS = frozenset(
+    {
+        f"{API_PREFIX}/health",
+        f"{API_PREFIX}/webhooks/{{source_id}}",
+        "/",
+        "/assets/dashboard.js",
+        "/assets/dashboard.css",
+    }
+)
 
 _CHALLENGE = {"WWW-Authenticate": 'Bearer realm="metrichub"'}
 

@@ -23,14 +23,19 @@ const [scriptPath, auth, steps] = [process.argv[2], process.argv[3], JSON.parse(
 const elements = {};
 function node(id) {
   return { id, hidden: false, value: "", className: "", textContent: "", clientWidth: 800, children: [], listeners: {},
-    append(...nodes) { this.children.push(...nodes); }, replaceChildren(...nodes) { this.children = nodes; },
-    setAttribute() {}, addEventListener(type, listener) { this.listeners[type] = listener; }, focus() {} };
+    dataset: {}, append(...nodes) { this.children.push(...nodes); },
+    replaceChildren(...nodes) { this.children = nodes; },
+    setAttribute() {}, getAttribute() { return ""; }, querySelector() { return null; },
+    addEventListener(type, listener) { this.listeners[type] = listener; }, focus() {} };
 }
 globalThis.document = {
-  getElementById: (id) => (elements[id] ||= node(id)),
+  getElementById: (id) => (elements[id] ||= node(id)), body: node("body"),
   createElement: (tag) => node(tag), createElementNS: (ns, tag) => node(tag),
-  querySelector: () => ({ content: auth }),
+  querySelector: (selector) => (selector.startsWith("meta") ? { content: auth } : null),
 };
+globalThis.location = { search: "", pathname: "/" };
+globalThis.history = { pushState() {} };
+globalThis.window = { addEventListener() {} };
 const store = new Map();
 globalThis.sessionStorage = { getItem: (k) => (store.has(k) ? store.get(k) : null),
   setItem: (k, v) => store.set(k, String(v)), removeItem: (k) => store.delete(k) };
@@ -64,11 +69,12 @@ const settle = () => new Promise((resolve) => setTimeout(resolve, 20));
 
 async def _page(client_for: Any, **api: Any) -> tuple[str, str]:
     """The served page's script and its auth mark (what ``querySelector`` answers in the harness)."""
-    page = (await client_for(create_app(make_hub(**api), schedule=False)).get("/")).text
-    script = re.search(r"<script>(.*)</script>", page, re.S)
+    client = client_for(create_app(make_hub(**api), schedule=False))
+    page = (await client.get("/")).text
+    script = (await client.get("/assets/dashboard.js")).text
     mark = re.search(r'<meta name="metrichub-auth" content="(\w+)">', page)
-    assert script and mark
-    return script.group(1), mark.group(1)
+    assert '<script src="/assets/dashboard.js"' in page and mark
+    return script, mark.group(1)
 
 
 def _run(tmp_path: Path, page: tuple[str, str], steps: list[str]) -> list[dict[str, Any]]:
@@ -98,7 +104,7 @@ async def test_with_auth_all_nothing_is_fetched_until_a_token_is_given(tmp_path:
     assert refused["login_shown"] and refused["stored"] is None and "refused (401)" in refused["status"]
     # A good one is kept for the tab and sent on every request.
     assert {call["authorization"] for call in accepted["calls"]} == {"Bearer good"}
-    assert {call["url"].split("?")[0] for call in accepted["calls"]} >= {"/api/v1/deployments", "/api/v1/metrics/dora"}
+    assert {call["url"].split("?")[0] for call in accepted["calls"]} >= {"/api/v1/metrics/dora"}
     assert not accepted["login_shown"] and accepted["stored"] == "good"
 
 

@@ -15,9 +15,11 @@ from metrichub_core.api.operations import Operations
 from metrichub_core.api.prometheus import CONTENT_TYPE
 from metrichub_core.api.scrape import refresh
 
-__all__ = ["operations"]
+__all__ = ["ASSETS", "BROWSER_HEADERS", "operations"]
 
 operations = Operations("meta", prefix="")
+
+ASSETS = {"js": "text/javascript", "css": "text/css"}
 
 SCRAPE_REFRESH_SECONDS = 10.0
 
@@ -50,7 +52,25 @@ async def dashboard(request: Request) -> Response:
     asks for a token before it fetches anything, keeps it in the tab's sessionStorage and sends it as a
     bearer token."""
     page = _dashboard_html(reads_need_token=context(request).auth.reads)
-    return Response(page, media_type="text/html", headers={"Cache-Control": "no-cache"})
+    return Response(page, media_type="text/html", headers={"Cache-Control": "no-cache", **BROWSER_HEADERS})
+
+
+@operations.route("GET", "/assets/dashboard.js", summary="Dashboard script", response=None, media_type=ASSETS["js"])
+async def dashboard_script(request: Request) -> Response:
+    """The dashboard's script: it reads this API and draws the charts as SVG (no library, no CDN)."""
+    return _asset_response("dashboard.js", ASSETS["js"])
+
+
+@operations.route(
+    "GET", "/assets/dashboard.css", summary="Dashboard style sheet", response=None, media_type=ASSETS["css"]
+)
+async def dashboard_style(request: Request) -> Response:
+    """The dashboard's style sheet."""
+    return _asset_response("dashboard.css", ASSETS["css"])
+
+
+def _asset_response(name: str, media_type: str) -> Response:
+    return Response(_static(name), media_type=media_type, headers={"Cache-Control": "no-cache", **BROWSER_HEADERS})
 
 
 @cache
@@ -62,3 +82,20 @@ def _dashboard_html(*, reads_need_token: bool) -> bytes:
 
 
 _AUTH_MARK = b'<meta name="metrichub-auth" content="%s">'
+
+
+# The page loads only its own script and style sheet and reads only this API; nobody may frame it.
+BROWSER_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
+        "form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
+    ),
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+}
+
+
+@cache
+def _static(name: str) -> bytes:
+    return resources.files("metrichub_core.api").joinpath(f"static/{name}").read_bytes()
