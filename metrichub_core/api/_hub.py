@@ -8,24 +8,17 @@ config values (secrets live there).
 from __future__ import annotations
 
 import logging
-import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 from metrichub_core.hub import MetricHub
+from metrichub_core.redaction import redact_url
 from metrichub_core.sources import Source
 
-__all__ = ["HubAccess", "SourceEntry", "redact"]
+__all__ = ["HubAccess", "SourceEntry"]
 
 logger = logging.getLogger("metrichub.api")
-
-_URL_CREDENTIALS = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)[^/@\s]*@")
-
-
-def redact(text: str) -> str:
-    """Drop ``user:password@`` from URLs in a message."""
-    return _URL_CREDENTIALS.sub(r"\g<scheme>***@", text)
 
 
 @dataclass(frozen=True)
@@ -50,10 +43,10 @@ class HubAccess:
             SourceEntry(
                 id=source.id,
                 kind=source.kind,
-                base_url=redact(source.base_url) if source.base_url else None,
+                base_url=redact_url(source.base_url) if source.base_url else None,
                 schedule_minutes=source.schedule_minutes,
                 webhooks=source.accepts_webhooks,
-                fault=redact(source.fault) if source.fault else None,
+                fault=redact_url(source.fault) if source.fault else None,
             )
             for source in sorted(self.hub.sources, key=lambda source: source.id)
         ]
@@ -76,7 +69,7 @@ class HubAccess:
     async def collection_holder(self, source_id: str) -> str | None:
         """Another process collecting ``source_id`` now, if any (redacted)."""
         holder = await self.hub.collection_holder(source_id)
-        return redact(holder) if holder else None
+        return redact_url(holder) if holder else None
 
     async def collect(self, source_id: str, *, full: bool) -> dict[str, Any]:
         """Collect one source: its ``SourceResult`` as JSON-ready data (errors already redacted by the host)."""

@@ -12,6 +12,7 @@ import click
 
 from metrichub_core.config import ConfigError
 from metrichub_core.hub import MetricHub
+from metrichub_core.redaction import redact_url
 from metrichub_core.storage.base import StorageError
 
 __all__ = ["EXIT_FAILED", "EXIT_USAGE", "BadConfig", "HubFactory", "hub_options", "run_async"]
@@ -51,7 +52,7 @@ def hub_options(command: Callable[..., T]) -> Callable[..., T]:
             try:
                 return MetricHub.from_config(config_path, storage=storage)
             except (ConfigError, StorageError) as exc:
-                raise BadConfig(str(exc)) from None
+                raise BadConfig(redact_url(str(exc))) from None
 
         return command(make_hub=make_hub, **kwargs)
 
@@ -63,4 +64,4 @@ def run_async(coroutine: Coroutine[Any, Any, T]) -> T:
     try:
         return asyncio.run(coroutine)
     except (ConfigError, StorageError) as exc:
-        raise BadConfig(str(exc)) from None
+        raise BadConfig(redact_url(str(exc))) from None

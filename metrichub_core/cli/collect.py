@@ -9,6 +9,7 @@ import click
 
 from metrichub_core.cli._common import EXIT_FAILED, BadConfig, HubFactory, hub_options, run_async
 from metrichub_core.collection import Progress, SourceResult
+from metrichub_core.redaction import redact_data, redact_url
 from metrichub_core.registry import UnknownSource
 
 
@@ -37,7 +38,7 @@ def summary_line(result: SourceResult, width: int) -> str:
     if result.full:
         line += "  (full)"
     if result.error:
-        line += f"  {result.error}"
+        line += f"  {redact_url(result.error)}"
     return line
 
 
@@ -65,7 +66,7 @@ def command(make_hub: HubFactory, source_ids: tuple[str, ...], full: bool, outpu
 
     results = run_async(run())
     if output == "json":
-        click.echo(json.dumps([result.as_dict() for result in results], indent=2))
+        click.echo(json.dumps([redact_data(result.as_dict()) for result in results], indent=2))
     else:
         width = max(len(result.id) for result in results)
         for result in results:

@@ -17,6 +17,7 @@ from starlette.applications import Starlette
 from metrichub_core.api import create_app
 from metrichub_core.cli._common import BadConfig, HubFactory, hub_options
 from metrichub_core.hub import MetricHub
+from metrichub_core.redaction import redact_url
 
 __all__ = ["command", "worker_app"]
 
@@ -44,7 +45,7 @@ def command(make_hub: HubFactory, host: str, port: int, workers: int, log_level:
     """Serve the HTTP API, the dashboard at / and /metrics; collect sources on their schedule_minutes."""
     hub = make_hub()
     for source_id, fault in hub.sources.faults().items():
-        click.echo(f"warning: {source_id} will not collect: {fault}", err=True)
+        click.echo(f"warning: {source_id} will not collect: {redact_url(fault)}", err=True)
     schedules = {
         source.id: source.schedule_minutes for source in hub.sources if source.schedule_minutes and not source.fault
     }

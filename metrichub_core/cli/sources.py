@@ -11,6 +11,7 @@ import click
 
 from metrichub_core.cli._common import EXIT_FAILED, HubFactory, hub_options, run_async
 from metrichub_core.hub import MetricHub
+from metrichub_core.redaction import redact_data
 from metrichub_core.registry import ConfiguredSource, SourceFault
 
 
@@ -31,11 +32,12 @@ def command(make_hub: HubFactory, check: bool, output: str) -> None:
             for source in hub.sources:
                 await _probe(source)
                 health = await hub.source_health(source.id)
-                rows.append({**source.describe(), "last_success_at": health.last_success_at})
+                # URLs (base_url, in the config, in a fault) shown without credentials or secret parameters.
+                rows.append(redact_data({**source.describe(), "last_success_at": health.last_success_at}))
             if check:
                 problems = await asyncio.gather(*(_check(hub, row["id"]) for row in rows))
                 for row, problem in zip(rows, problems, strict=True):
-                    row["check"] = "ok" if problem is None else problem
+                    row["check"] = "ok" if problem is None else redact_data(problem)
             return rows
 
     rows = run_async(run())

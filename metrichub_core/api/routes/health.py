@@ -9,10 +9,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from metrichub_core import __version__
-from metrichub_core.api._hub import redact
 from metrichub_core.api.context import context
 from metrichub_core.api.envelope import ok
 from metrichub_core.api.operations import Operations
+from metrichub_core.redaction import redact_url
 
 __all__ = ["Health", "StorageHealthOut", "operations"]
 
@@ -56,7 +56,7 @@ async def storage_health(request: Request) -> Response:
             ok=state.ok,
             backend=state.backend,
             schema_version=state.schema_version,
-            detail=redact(state.detail) if state.detail else None,
+            detail=redact_url(state.detail) if state.detail else None,
         )
     except Exception as exc:
         logger.warning("storage health check failed: %s", type(exc).__name__)

@@ -5,13 +5,14 @@ from __future__ import annotations
 import asyncio
 import base64
 import os
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
+# Credentials in a URL (user info, secret-looking query parameters) are masked by the core's one helper.
+from metrichub_core.redaction import redact_url as redact
+
 __all__ = ["GitError", "GitRunner", "basic_auth_env", "redact"]
 
-_URL_CREDENTIALS = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)[^/@\s]*@")
 # Inherited from a hook or a wrapper, these would point git at another repository than -C.
 _REPOSITORY_ENV = (
     "GIT_DIR",
@@ -27,11 +28,6 @@ _STDERR_TAIL = 600  # characters of git's own message kept in an error
 
 class GitError(Exception):
     """A git command failed, timed out or could not be started; the message never holds credentials."""
-
-
-def redact(text: str) -> str:
-    """Drop ``user:password@`` from every URL in a message."""
-    return _URL_CREDENTIALS.sub(r"\g<scheme>***@", text)
 
 
 def basic_auth_env(username: str | None, secret: str) -> dict[str, str]:
