@@ -42,7 +42,7 @@ def incident(id: str, started: str, resolved: str | None, **extra: Any) -> Incid
     return Incident.model_validate(values)
 
 
-HISTORY = [
+HISTORY: list[Deployment | Change | Incident] = [
     deployment("d0", "2026-02-27T10:00", ["c0"]),  # before the window: ships c0
     deployment("d1", "2026-03-03T10:00", ["c1", "c0"]),  # c0 was shipped by d0 already
     deployment("d2", "2026-03-05T12:00", ["c2"], labels={"team": "payments"}),

@@ -179,6 +179,7 @@
   }
 
   function renderReport(report, state) {
+    document.body.dataset.window = report.window.since + "|" + report.window.until;  // the exact window shown
     $("cards").replaceChildren(...METRICS.map((metric) => card(metric, report, state)));
     $("notes").replaceChildren(...(report.notes.length ? report.notes : ["none"]).map((note) => el("li", {}, note)));
     const overall = report.overall.level;
@@ -306,8 +307,9 @@
     });
     for (const ref of refs) {
       if (ref.value < lo || ref.value > hi) continue;
-      svg.append(svgEl("line", { class: "ref " + ref.level, x1: left, x2: width - right, y1: y(ref.value), y2: y(ref.value) }));
-      svg.append(svgEl("text", { class: "ref-label " + ref.level, x: width - right - 2, y: y(ref.value) - 3, "text-anchor": "end" },
+      const tone = ref.level.split(",")[0];
+      svg.append(svgEl("line", { class: "ref " + tone, x1: left, x2: width - right, y1: y(ref.value), y2: y(ref.value) }));
+      svg.append(svgEl("text", { class: "ref-label " + tone, x: width - right - 2, y: y(ref.value) - 3, "text-anchor": "end" },
         ref.level + " " + ref.label));
     }
     series.forEach((s, k) => {
@@ -345,8 +347,15 @@
     return ticks;
   }
 
+  // One reference line per distinct bound: levels published with the same bound share it ("high, medium < 1d").
   function bounds(list, format) {
-    return list.map((b) => ({ level: b.level, value: b.value, label: (b.strict ? "< " : "≤ ") + format(b.value) }));
+    const lines = [];
+    for (const b of list) {
+      const same = lines.find((line) => line.value === b.value && line.strict === b.strict);
+      if (same) { same.level += ", " + b.level; continue; }
+      lines.push({ level: b.level, value: b.value, strict: b.strict, label: (b.strict ? "< " : "≤ ") + format(b.value) });
+    }
+    return lines;
   }
 
   function renderCharts(trend, profile) {
@@ -474,9 +483,11 @@
         d.changes_first_shipped + " / " + d.changes, duration(d.lead_time_median_seconds), incidentList(d.incidents),
         flags(d)] },
     failures: { title: "Failed deployments", summary: (page) => page.total + " deployments of the window caused a failure",
-      columns: ["Deployed (UTC)", "Service", "Deployment", "Incidents", "Recovery"],
+      columns: ["Deployed (UTC)", "Service", "Deployment", "Incidents", "Started (UTC)", "Attributed by", "Recovery"],
       row: (d) => [moment(d.deployed_at), d.service, link(d.id, d.url), incidentList(d.incidents),
-        d.incidents.map((i) => i.recovery_seconds === null ? "open" : duration(i.recovery_seconds)).join(", ")] },
+        d.incidents.map((i) => moment(i.started_at)).join(", "),
+        d.incidents.map((i) => i.attribution === "time" ? "time (last deployment before)" : "caused_by").join(", "),
+        d.incidents.map((i) => i.resolved_at === null ? "open" : duration(i.recovery_seconds)).join(", ")] },
     changes: { title: "Changes, slowest first", summary: (page) => page.total + " changes shipped first in the window",
       columns: ["Change", "Service", "Committed (UTC)", "Deployed (UTC)", "Lead time", "Deployment"],
       row: (c) => [link(c.id, c.url), c.service, moment(c.committed_at), moment(c.deployed_at), duration(c.lead_time_seconds),
@@ -532,6 +543,7 @@
     } else {
       $("drill-table").querySelector("tbody").append(...rows);
     }
+    document.body.dataset.window = page.window.since + "|" + page.window.until;
     drillCursor = page.next_cursor;
     $("more").hidden = !drillCursor;
     document.body.dataset.ready = state.view;
