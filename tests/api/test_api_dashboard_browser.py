@@ -176,7 +176,7 @@ def screenshot(driver: WebDriver, name: str, width: int = 1280) -> None:
         return
     driver.execute_script("window.scrollTo(0, 0)")
     height = driver.execute_script("return document.documentElement.scrollHeight")
-    driver.set_window_size(width, min(height + 40, 4000))
+    driver.set_window_size(width, min(height + 140, 4000))
     time.sleep(0.3)  # charts redraw on resize
     driver.save_screenshot(str(Path(folder) / f"{name}.png"))
     driver.set_window_size(1280, 900)

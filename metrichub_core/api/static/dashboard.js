@@ -234,7 +234,7 @@
   }
 
   // ---- trend charts: SVG drawn here, gaps for empty buckets, profile bounds as reference lines ----
-  const SCALE_TICKS = [60, 600, 3600, 6 * 3600, 86400, 7 * 86400, 30.4 * 86400, 182 * 86400, 365 * 86400];
+  const SCALE_TICKS = [60, 600, 3600, 6 * 3600, 86400, 7 * 86400, 30 * 86400, 180 * 86400, 365 * 86400];
 
   function chart(spec) {
     const { title, points, series, log, format, refs, bars, bucket, unit } = spec;
