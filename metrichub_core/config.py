@@ -10,9 +10,9 @@ import re
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 
 from metrichub_core.errors import ConfigError
 
@@ -23,20 +23,42 @@ ENV_PREFIX = "METRICHUB_"
 _ENV_REFERENCE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 
+def _not_blank(token: SecretStr) -> SecretStr:
+    # `tokens = ["${TOK}"]` with TOK set to "" must not quietly mean "no token": that is an open API.
+    if not token.get_secret_value().strip():
+        raise ValueError("the token is empty or only whitespace (is the ${VAR} it names empty?)")
+    return token
+
+
+Token = Annotated[SecretStr, AfterValidator(_not_blank)]
+"""A bearer token: never blank."""
+
+
 class ApiSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     auth: Literal["writes", "all"] = Field(
         "writes", description='Routes that need a token: "writes", or "all" (but health, webhooks, the dashboard page).'
     )
-    tokens: list[SecretStr] = Field(
+    tokens: list[Token] = Field(
         default_factory=list, description='Bearer tokens that may read and write; none (with auth = "writes") = open.'
     )
-    read_tokens: list[SecretStr] = Field(
+    read_tokens: list[Token] = Field(
         default_factory=list, description='Bearer tokens that may only read (403 on writes); needs auth = "all".'
     )
     max_body_bytes: int = Field(1_048_576, gt=0, description="Larger request bodies get 413.")
     request_timeout_seconds: float = Field(30.0, gt=0, description="Slower requests get 504.")
+    # How `metrichub serve` treats connections (uvicorn): slow or idle clients cannot hold a socket for long.
+    header_timeout_seconds: float = Field(
+        10.0, gt=0, le=300, description="A connection whose request line and headers take longer is closed."
+    )
+    keep_alive_seconds: int = Field(5, ge=1, le=300, description="An idle keep-alive connection is closed after this.")
+    max_header_bytes: int = Field(
+        16_384, ge=1_024, le=1_048_576, description="Request line and headers larger than this get 400 and a close."
+    )
+    max_concurrency: int = Field(
+        512, ge=1, description="Open connections or requests in flight beyond this get 503 (per worker)."
+    )
 
     @model_validator(mode="after")
     def _fails_closed(self) -> ApiSettings:

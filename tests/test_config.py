@@ -72,3 +72,28 @@ def test_wrong_types_name_the_key_path(tmp_path: Path) -> None:
 def test_missing_file(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="file not found"):
         load_settings(tmp_path / "nope.toml", environ={})
+
+
+@pytest.mark.parametrize("value", ["", "   ", "\t\n"])
+@pytest.mark.parametrize("key", ["tokens", "read_tokens"])
+def test_a_blank_token_after_expansion_is_an_error_naming_the_key(tmp_path: Path, key: str, value: str) -> None:
+    # Today's fail-open: tokens = ["${TOK}"] with TOK empty quietly meant "no token", an open API.
+    tables = {"tokens": "", "read_tokens": 'auth = "all"\ntokens = ["rw-token"]\n'}
+    path = write(tmp_path, f'[api]\n{tables[key]}{key} = ["ok-token", "${{TOK}}"]\n')
+    with pytest.raises(ConfigError) as raised:
+        load_settings(path, environ={"TOK": value})
+    assert f"metrichub.toml: api.{key}.1: " in str(raised.value) and "empty" in str(raised.value)
+
+
+def test_connection_limits_have_defaults_and_bounds(tmp_path: Path) -> None:
+    api = load_settings(None, environ={}).api
+    assert (api.header_timeout_seconds, api.keep_alive_seconds, api.max_header_bytes, api.max_concurrency) == (
+        10.0,
+        5,
+        16_384,
+        512,
+    )
+    path = write(tmp_path, "[api]\nheader_timeout_seconds = 0\nmax_header_bytes = 10\n")
+    with pytest.raises(ConfigError) as raised:
+        load_settings(path, environ={})
+    assert "api.header_timeout_seconds" in str(raised.value) and "api.max_header_bytes" in str(raised.value)

@@ -22,6 +22,7 @@ from metrichub_core.api.cache import DEFAULT_TTL_SECONDS, DoraCache, follow_writ
 from metrichub_core.api.context import ApiContext
 from metrichub_core.api.envelope import error_response, to_json, trace_id_of
 from metrichub_core.api.errors import ApiError, ErrorCode
+from metrichub_core.api.mediatype import require_json, takes_json_body
 from metrichub_core.api.middleware.bodylimit import BodyLimitMiddleware
 from metrichub_core.api.middleware.instrumentation import InstrumentationMiddleware
 from metrichub_core.api.middleware.requestid import RequestIdMiddleware
@@ -175,6 +176,8 @@ def _route(operation: Operation, auth: BearerAuth) -> Route:
     endpoint: Endpoint = operation.endpoint
     if operation.query is None and operation.path.startswith(API_PREFIX):
         endpoint = _without_query(endpoint)
+    if takes_json_body(operation):
+        endpoint = require_json(endpoint, optional=not operation.body_required)
     if auth.guards(operation):
         endpoint = _authenticated(endpoint, auth, write=operation.write)
     return Route(operation.path, endpoint, methods=[operation.method], name=operation.operation_id)

@@ -15,6 +15,7 @@ ErrorCode = Literal[
     "method_not_allowed",
     "conflict",
     "payload_too_large",
+    "unsupported_media_type",
     "timeout",
     "internal_error",
 ]
@@ -27,6 +28,7 @@ ERROR_STATUS: dict[ErrorCode, int] = {
     "method_not_allowed": 405,
     "conflict": 409,
     "payload_too_large": 413,
+    "unsupported_media_type": 415,
     "internal_error": 500,
     "timeout": 504,
 }

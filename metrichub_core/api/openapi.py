@@ -12,6 +12,7 @@ from metrichub_core import __version__
 from metrichub_core.api.auth import BearerAuth
 from metrichub_core.api.envelope import Envelope, ErrorEnvelope
 from metrichub_core.api.errors import ERROR_STATUS, ErrorCode
+from metrichub_core.api.mediatype import takes_json_body
 from metrichub_core.api.operations import API_PREFIX, Operation
 
 __all__ = ["build_openapi"]
@@ -26,6 +27,7 @@ _ERROR_TEXT: dict[ErrorCode, str] = {
     "method_not_allowed": "The path does not take this method.",
     "conflict": "The request conflicts with the resource's current state.",
     "payload_too_large": "The body is larger than `[api] max_body_bytes`.",
+    "unsupported_media_type": "A body (or a Content-Type) other than `application/json` on a write route.",
     "timeout": "The request took longer than `[api] request_timeout_seconds`.",
     "internal_error": "An unexpected error (logged with the trace id).",
 }
@@ -122,6 +124,8 @@ def _responses(
         codes.append("validation_error")  # unknown query parameters are refused everywhere under /api/v1
     if operation.method in {"POST", "PUT", "PATCH"}:
         codes.append("payload_too_large")
+    if takes_json_body(operation):
+        codes.append("unsupported_media_type")
     if guarded:
         codes += ["unauthorized", "forbidden"]
     error_content = {"application/json": {"schema": refs[(ErrorEnvelope, "serialization")]}}

@@ -85,7 +85,8 @@ async def test_a_single_invalid_object_names_its_fields(client: httpx.AsyncClien
 
 @pytest.mark.parametrize("body", [b"", b"{", b"42", b'"x"', b"null", b"[" * 10_000 + b"]" * 10_000])
 async def test_ingest_refuses_what_is_not_an_object_or_a_list(client: httpx.AsyncClient, body: bytes) -> None:
-    assert_error(await client.post("/api/v1/changes", content=body), 400, "validation_error")
+    response = await client.post("/api/v1/changes", content=body, headers={"Content-Type": "application/json"})
+    assert_error(response, 400, "validation_error")
 
 
 async def test_ingest_does_not_echo_input_values(client: httpx.AsyncClient) -> None:

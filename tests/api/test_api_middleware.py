@@ -80,10 +80,12 @@ async def test_slow_requests_time_out_with_504(make_app: Any, client_for: Any) -
 
 async def test_a_declared_oversized_body_is_refused_before_it_is_read(make_app: Any, client_for: Any) -> None:
     client = client_for(make_app(make_hub(max_body_bytes=100)))
-    response = await client.post("/api/v1/changes", content=b"[" + b" " * 200 + b"]")
+    json_type = {"Content-Type": "application/json"}
+    response = await client.post("/api/v1/changes", content=b"[" + b" " * 200 + b"]", headers=json_type)
     error = assert_error(response, 413, "payload_too_large")
     assert error["details"] == {"max_body_bytes": 100}
-    assert data(await client.post("/api/v1/changes", content=b"[" + b" " * 90 + b"]"))["ingested"] == 0
+    small = await client.post("/api/v1/changes", content=b"[" + b" " * 90 + b"]", headers=json_type)
+    assert data(small)["ingested"] == 0
 
 
 async def test_a_streamed_oversized_body_is_refused_then_drained(make_app: Any, client_for: Any) -> None:
@@ -96,7 +98,7 @@ async def test_a_streamed_oversized_body_is_refused_then_drained(make_app: Any, 
             sent += 1
             yield b"x" * 64
 
-    response = await client.post("/api/v1/deployments", content=chunks())
+    response = await client.post("/api/v1/deployments", content=chunks(), headers={"Content-Type": "application/json"})
     assert_error(response, 413, "payload_too_large")
     # The rest is read and discarded (bounded), so a real client is not reset while it sends; see test_api_body_limit*.
     assert sent == 1000
@@ -116,6 +118,7 @@ def test_each_error_code_has_its_status() -> None:
         "method_not_allowed": 405,
         "conflict": 409,
         "payload_too_large": 413,
+        "unsupported_media_type": 415,
         "internal_error": 500,
         "timeout": 504,
     }

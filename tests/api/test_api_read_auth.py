@@ -154,10 +154,13 @@ async def test_writes_mode_keeps_reads_open(client_for: Any) -> None:
 
 def test_auth_all_without_a_token_is_a_config_error(tmp_path: Path) -> None:
     config = tmp_path / "metrichub.toml"
-    for table in ('auth = "all"\n', 'auth = "all"\ntokens = [""]\n', 'auth = "all"\ntokens = []\nread_tokens = []\n'):
+    for table in ('auth = "all"\n', 'auth = "all"\ntokens = []\nread_tokens = []\n'):
         config.write_text(f"[api]\n{table}", encoding="utf-8")
         with pytest.raises(ConfigError, match=r"api\.auth = \"all\" needs at least one token"):
             load_settings(config, environ={})
+    config.write_text('[api]\nauth = "all"\ntokens = [""]\n', encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"api\.tokens\.0: .*empty"):  # a blank token is refused first
+        load_settings(config, environ={})
 
 
 def test_read_tokens_without_auth_all_is_a_config_error(tmp_path: Path) -> None:
