@@ -207,6 +207,19 @@ def test_every_filter_shows_the_reports_figures(browser: WebDriver, demo: str) -
         assert in_url in browser.current_url, (control, browser.current_url)
         report = assert_figures_are_the_reports(browser, demo)
         assert report["profile"] == (value if control == "profile" else report["profile"])
+    # A window of dates: since/until in the address instead of days.
+    Select(browser.find_element(By.ID, "window")).select_by_value("custom")
+    since, until = pinned(browser)["since"][:10], pinned(browser)["until"][:10]
+    browser.execute_script(
+        "const [s, u] = [document.getElementById('since'), document.getElementById('until')];"
+        "u.value = arguments[1]; s.value = arguments[0]; s.dispatchEvent(new Event('change'));",
+        since,
+        until,
+    )
+    ready(browser)
+    assert f"since={since}" in browser.current_url and f"until={until}" in browser.current_url
+    assert "days=" not in browser.current_url
+    assert_figures_are_the_reports(browser, demo)
     label = browser.find_element(By.ID, "label")
     label.send_keys("team=payments" + Keys.ENTER)
     ready(browser)
