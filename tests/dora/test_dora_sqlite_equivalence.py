@@ -23,7 +23,7 @@ from metrichub_core.storage.sqlite import SQLiteStorage
 from metrichub_core.storage.sqlite._dora_derive import rebuild
 
 _DERIVED = (
-    "dora_deployment_changes", "dora_leads", "dora_lead_days", "dora_lead_months", "dora_deploy_days",
+    "dora_ships", "dora_leads", "dora_lead_days", "dora_lead_months", "dora_deploy_days",
     "dora_incident_links",
 )  # fmt: skip
 

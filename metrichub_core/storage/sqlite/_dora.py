@@ -87,6 +87,9 @@ class SQLiteDoraData:
         return await self.read(load)
 
 
+_SECONDS = f"coalesce({SQLITE.seconds('lead_us')}, 0)"
+
+
 class _Query:
     """The facts of one window, for a scope without labels."""
 
@@ -126,7 +129,7 @@ class _Query:
         parts, params = self.scope.lead_rollups(self.plan)
         for start, end in self.plan.edges:
             parts.append(
-                "SELECT bucket, 1, coalesce(seconds, 0), coalesce(seconds, 0), coalesce(seconds, 0) FROM dora_leads "
+                f"SELECT bucket, 1, {_SECONDS}, {_SECONDS}, {_SECONDS} FROM dora_leads "
                 f"WHERE {self.where}environment = ? AND deployed_at >= ? AND deployed_at < ?"
             )
             params += [*self.scope_params, self.environment, start, end]
@@ -135,7 +138,7 @@ class _Query:
         missing = merged.pop(-2, Bucket(0, 0, 0, 0)).count
         summary = self._summary(
             merged,
-            "SELECT seconds FROM dora_leads "
+            f"SELECT {SQLITE.seconds('lead_us')} FROM dora_leads "
             f"WHERE {self.where}environment = ? AND deployed_at >= ? AND deployed_at < ? AND bucket >= 0",
         )
         return summary, negative, missing

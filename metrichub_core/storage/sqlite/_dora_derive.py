@@ -7,20 +7,17 @@
 
 from __future__ import annotations
 
-import json
 import sqlite3
 from collections.abc import Iterable, Sequence
 from typing import Any
 
 from metrichub_core.storage.sql.dialect import SQLITE
-from metrichub_core.storage.sql.dora import link_sql
+from metrichub_core.storage.sql.dora import lead_day_aggregates, leads_sql, link_sql, rebuild_sql, ships_sql
 from metrichub_core.storage.sql.rollups import DAY_US, day_of, month_days, month_of
 from metrichub_core.storage.sqlite._dora_schema import (
     DEPLOY_DAY_COLUMNS,
-    DORA_MIGRATION,
     INCIDENT_COUNTS,
     INCIDENT_KINDS,
-    LEADS_SQL,
     LINKS_BY_SERVICE,
     sql_bucket,
 )
@@ -34,7 +31,6 @@ def prepare(conn: sqlite3.Connection) -> None:
     """Register the SQL functions the derived data uses; fill it if a migration asked to."""
     conn.create_function("dora_bucket", 1, sql_bucket, deterministic=True)
     conn.create_function("dora_month", 1, month_of, deterministic=True)
-    _recreate_if_outdated(conn)
     row = conn.execute("SELECT value FROM dora_meta WHERE key = 'needs_rebuild'").fetchone()
     if row is not None and row[0] == "1":
         conn.execute("BEGIN IMMEDIATE")
@@ -47,66 +43,15 @@ def prepare(conn: sqlite3.Connection) -> None:
         conn.execute("COMMIT")
 
 
-def _recreate_if_outdated(conn: sqlite3.Connection) -> None:
-    """Recreate the derived tables when their shape is not this version's.
-
-    Derived data is rebuilt from the events, so dropping it loses nothing; this covers
-    databases made while migration 2 was still being written.
-    """
-    expected = {
-        statement.split("(")[0].split()[-1]: statement.split("(", 1)[1]
-        for statement in DORA_MIGRATION.split(";")
-        if statement.strip().startswith("CREATE TABLE")
-    }
-    current = {
-        name: sql.split("(", 1)[1]
-        for name, sql in conn.execute("SELECT name, sql FROM sqlite_master WHERE type = 'table' AND name LIKE 'dora%'")
-    }
-    if all(" ".join(current.get(name, "").split()) == " ".join(shape.split()) for name, shape in expected.items()):
-        return
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        for name in current:
-            conn.execute(f"DROP TABLE {name}")
-        for statement in DORA_MIGRATION.split(";"):
-            statement = statement.strip().replace("CREATE INDEX ", "CREATE INDEX IF NOT EXISTS ")
-            if statement:
-                conn.execute(statement)
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
-    conn.execute("COMMIT")
-
-
 def rebuild(conn: sqlite3.Connection) -> None:
     """Recompute every derived table from the events, set-based (inside a transaction)."""
-    for table in (
-        "dora_deployment_changes", "dora_leads", "dora_lead_days", "dora_lead_months", "dora_deploy_days",
-        "dora_incident_links", "dora_incident_days", "dora_pending",
-    ):  # fmt: skip
+    for statement in rebuild_sql(SQLITE):
+        conn.execute(statement)
+    for table in ("dora_deploy_days", "dora_incident_days", "dora_pending"):
         conn.execute(f"DELETE FROM {table}")
     conn.execute(
-        "INSERT OR IGNORE INTO dora_deployment_changes "
-        "SELECT d.source, d.id, d.service, d.environment, j.value FROM deployments d, json_each(d.change_ids) j"
-    )
-    conn.execute(LEADS_SQL.format(changes="dora_deployment_changes l"))
-    conn.execute(
-        "INSERT INTO dora_lead_days SELECT service, environment, day, bucket, count(*), "
-        "coalesce(sum(seconds), 0), coalesce(min(seconds), 0), coalesce(max(seconds), 0) "
-        "FROM dora_leads GROUP BY service, environment, day, bucket"
-    )
-    conn.execute(
-        "INSERT INTO dora_lead_days SELECT '', environment, day, bucket, sum(n), sum(total), min(low), max(high) "
-        "FROM dora_lead_days WHERE service != '' GROUP BY environment, day, bucket"
-    )
-    conn.execute(
-        "INSERT INTO dora_lead_months SELECT service, environment, dora_month(day), bucket, sum(n), sum(total), "
-        "min(low), max(high) FROM dora_lead_days GROUP BY service, environment, dora_month(day), bucket"
-    )
-    conn.execute(f"INSERT INTO dora_incident_links {link_sql(SQLITE, 'incidents i')}")
-    conn.execute(
-        f"INSERT INTO dora_deploy_days SELECT service, environment, listed_at / 86400000000, {DEPLOY_DAY_COLUMNS} "
-        "FROM deployments d GROUP BY service, environment, listed_at / 86400000000"
+        f"INSERT INTO dora_deploy_days SELECT service, environment, {SQLITE.day('listed_at')}, {DEPLOY_DAY_COLUMNS} "
+        "FROM deployments d GROUP BY 1, 2, 3"
     )
     conn.execute(
         "INSERT INTO dora_deploy_days SELECT '', environment, day, sum(deployments), sum(failures), sum(rework), "
@@ -114,13 +59,13 @@ def rebuild(conn: sqlite3.Connection) -> None:
     )
     for kind, where, seconds in INCIDENT_KINDS:
         conn.execute(
-            f"INSERT INTO dora_incident_days SELECT service, environment, started_at / 86400000000, '{kind}', "
+            f"INSERT INTO dora_incident_days SELECT service, environment, {SQLITE.day('started_at')}, '{kind}', "
             f"dora_bucket({seconds}), count(*), sum({seconds}), min({seconds}), max({seconds}) "
             f"FROM dora_incident_links WHERE {where} GROUP BY 1, 2, 3, 5"
         )
     for code, where in INCIDENT_COUNTS:
         conn.execute(
-            "INSERT INTO dora_incident_days SELECT service, environment, started_at / 86400000000, 'count', "
+            f"INSERT INTO dora_incident_days SELECT service, environment, {SQLITE.day('started_at')}, 'count', "
             f"{code}, count(*), 0, 0, 0 FROM dora_incident_links WHERE {where} GROUP BY 1, 2, 3"
         )
     conn.execute(
@@ -140,16 +85,21 @@ class DoraWrite:
         self.deployments, self.changes, self.incidents = deployments, changes, incidents
 
     def before(self, conn: sqlite3.Connection) -> None:
-        """Queue the deployments with where they were before (service, environment, time), if stored."""
+        """Queue the deployments with where they were before (service, environment, time), and the
+        changes with their service before, if stored."""
         conn.executemany(
             "INSERT INTO dora_pending SELECT 'deployment', ?1, ?2, d.service, d.environment, d.listed_at "
             "FROM (SELECT 1) LEFT JOIN deployments d ON d.source = ?1 AND d.id = ?2",
             [(row[0], row[1]) for row in self.deployments],
         )
+        conn.executemany(
+            "INSERT INTO dora_pending SELECT 'change', ?1, ?2, c.service, NULL, NULL "
+            "FROM (SELECT 1) LEFT JOIN changes c ON c.source = ?1 AND c.id = ?2",
+            [(row[0], row[1]) for row in self.changes],
+        )
 
     def after(self, conn: sqlite3.Connection) -> None:
-        pending = [("change", row[0], row[1]) for row in self.changes]
-        pending += [("incident", row[0], row[1]) for row in self.incidents]
+        pending = [("incident", row[0], row[1]) for row in self.incidents]
         conn.executemany("INSERT INTO dora_pending VALUES (?, ?, ?, NULL, NULL, NULL)", pending)
 
 
@@ -186,46 +136,50 @@ def _apply(conn: sqlite3.Connection, top: int) -> None:
     def queued(kind: str) -> str:
         return f"(SELECT DISTINCT source, id FROM dora_pending WHERE kind = '{kind}' AND rowid <= {int(top)}) p"
 
-    for service, environment, listed_at in conn.execute(
-        "SELECT DISTINCT old_service, old_environment, old_listed_at FROM dora_pending "
+    for id_, service, environment, listed_at in conn.execute(
+        "SELECT DISTINCT id, old_service, old_environment, old_listed_at FROM dora_pending "
         "WHERE kind = 'deployment' AND old_service IS NOT NULL AND rowid <= ?",
         (top,),
     ):
         deploy_days.add((service, environment, day_of(listed_at)))
         _earliest(relink_from, (service, environment), listed_at)
-    # The changes the queued deployments listed before: their leads may move to another deployment.
-    old_links = conn.execute(
-        f"SELECT l.dep_source, l.dep_id, l.service, l.environment, l.change_id FROM {queued('deployment')} "
-        "CROSS JOIN dora_deployment_changes l ON l.dep_source = p.source AND l.dep_id = p.id"
-    ).fetchall()
-    lead_keys.update((row[2], row[3], row[4]) for row in old_links)
-    conn.executemany(
-        "DELETE FROM dora_deployment_changes WHERE dep_source = ? AND dep_id = ?",
-        {(row[0], row[1]) for row in old_links},
+        named.add((service, id_))  # a caused_by may name a deployment that moved
+    # The changes the queued deployments shipped, before and after: their leads may move.
+    ships = f"{queued('deployment')} CROSS JOIN dora_ships s ON s.dep_source = p.source AND s.dep_id = p.id"
+    old_ships = conn.execute(f"SELECT s.dep_source, s.dep_id, s.service, s.environment, s.change_id FROM {ships}")
+    lead_keys.update((row[2], row[3], row[4]) for row in old_ships)
+    conn.execute(
+        f"DELETE FROM dora_ships WHERE (dep_source, dep_id) IN (SELECT source, id FROM {queued('deployment')})"
     )
-    links: list[tuple[str, str, str, str, str]] = []
-    for source, id_, service, environment, listed_at, change_ids in conn.execute(
-        f"SELECT d.source, d.id, d.service, d.environment, d.listed_at, d.change_ids FROM {queued('deployment')} "
-        "CROSS JOIN deployments d ON d.source = p.source AND d.id = p.id"
+    current = f"{queued('deployment')} CROSS JOIN deployments d ON d.source = p.source AND d.id = p.id"
+    conn.execute(f"INSERT OR IGNORE INTO dora_ships {ships_sql(SQLITE, current)}")
+    lead_keys.update(
+        (row[0], row[1], row[2]) for row in conn.execute(f"SELECT s.service, s.environment, s.change_id FROM {ships}")
+    )
+    for id_, service, environment, listed_at in conn.execute(
+        f"SELECT d.id, d.service, d.environment, d.listed_at FROM {current}"
     ):
-        for change_id in dict.fromkeys(_json_list(change_ids)):
-            links.append((source, id_, service, environment, change_id))
-            lead_keys.add((service, environment, change_id))
         deploy_days.add((service, environment, day_of(listed_at)))
         _earliest(relink_from, (service, environment), listed_at)
         named.add((service, id_))
-    conn.executemany("INSERT OR IGNORE INTO dora_deployment_changes VALUES (?, ?, ?, ?, ?)", links)
-    # A change (re)stored: the leads of every environment that shipped it.
+    # A change (re)stored: the leads of every environment that shipped it, in its service before and now.
     lead_keys.update(
         (row[0], row[1], row[2])
         for row in conn.execute(
-            f"SELECT DISTINCT l.service, l.environment, l.change_id FROM {queued('change')} "
+            f"SELECT DISTINCT s.service, s.environment, s.change_id FROM {queued('change')} "
             "CROSS JOIN changes c ON c.source = p.source AND c.id = p.id "
-            "CROSS JOIN dora_deployment_changes l ON l.service = c.service AND l.change_id = c.id"
+            "CROSS JOIN dora_ships s ON s.service = c.service AND s.change_id = c.id"
         )
     )
-    # Old links' deployments are named too (a caused_by may name a deployment that moved).
-    named.update((row[2], row[1]) for row in old_links)
+    lead_keys.update(
+        (row[0], row[1], row[2])
+        for row in conn.execute(
+            "SELECT DISTINCT s.service, s.environment, s.change_id FROM (SELECT DISTINCT old_service, id "
+            "FROM dora_pending WHERE kind = 'change' AND old_service IS NOT NULL AND rowid <= ?) p "
+            "CROSS JOIN dora_ships s ON s.service = p.old_service AND s.change_id = p.id",
+            (top,),
+        )
+    )
 
     lead_days = _relead(conn, lead_keys)
     _recount_lead_days(conn, lead_days)
@@ -262,17 +216,12 @@ def _earliest(earliest: dict[tuple[str, str], int], key: tuple[str, str], moment
         earliest[key] = moment
 
 
-def _json_list(text: str) -> list[str]:
-    value = json.loads(text)
-    return [str(item) for item in value]
-
-
 _TOUCHED = (
     "CREATE TEMP TABLE IF NOT EXISTS dora_touched (service TEXT, environment TEXT, change_id TEXT, "
     "PRIMARY KEY (service, environment, change_id)) WITHOUT ROWID"
 )
 _TOUCHED_LEADS = (
-    "SELECT DISTINCT l.service, l.environment, l.day FROM temp.dora_touched t CROSS JOIN dora_leads l "
+    "SELECT DISTINCT l.service, l.environment, l.deployed_at FROM temp.dora_touched t CROSS JOIN dora_leads l "
     "ON l.service = t.service AND l.environment = t.environment AND l.change_id = t.change_id"
 )
 # CROSS JOIN keeps SQLite's loop order: the few touched keys outside, the big tables by index inside.
@@ -283,18 +232,17 @@ def _relead(conn: sqlite3.Connection, keys: Iterable[tuple[str, str, str]]) -> s
     conn.execute(_TOUCHED)
     conn.execute("DELETE FROM temp.dora_touched")
     conn.executemany("INSERT OR IGNORE INTO temp.dora_touched VALUES (?, ?, ?)", keys)
-    dirty: set[tuple[str, str, int]] = {(row[0], row[1], row[2]) for row in conn.execute(_TOUCHED_LEADS)}
+    dirty = {(row[0], row[1], day_of(row[2])) for row in conn.execute(_TOUCHED_LEADS)}
     conn.executemany(
         "DELETE FROM dora_leads WHERE service = ? AND environment = ? AND change_id = ?",
         conn.execute("SELECT service, environment, change_id FROM temp.dora_touched").fetchall(),
     )
-    conn.execute(
-        LEADS_SQL.format(
-            changes="temp.dora_touched t CROSS JOIN dora_deployment_changes l "
-            "ON l.service = t.service AND l.environment = t.environment AND l.change_id = t.change_id"
-        )
+    ships = (
+        "temp.dora_touched t CROSS JOIN dora_ships s "
+        "ON s.service = t.service AND s.change_id = t.change_id AND s.environment = t.environment"
     )
-    dirty |= {(row[0], row[1], row[2]) for row in conn.execute(_TOUCHED_LEADS)}
+    conn.execute(f"INSERT INTO dora_leads {leads_sql(SQLITE, ships)}")
+    dirty |= {(row[0], row[1], day_of(row[2])) for row in conn.execute(_TOUCHED_LEADS)}
     return dirty
 
 
@@ -361,10 +309,10 @@ def _recount_lead_days(conn: sqlite3.Connection, days: set[tuple[str, str, int]]
         )
         if service:
             conn.execute(
-                "INSERT INTO dora_lead_days SELECT service, environment, day, bucket, count(*), "
-                "coalesce(sum(seconds), 0), coalesce(min(seconds), 0), coalesce(max(seconds), 0) FROM dora_leads "
-                "WHERE service = ? AND environment = ? AND deployed_at >= ? AND deployed_at < ? GROUP BY bucket",
-                (service, environment, day * DAY_US, (day + 1) * DAY_US),
+                f"INSERT INTO dora_lead_days SELECT service, environment, ?, {lead_day_aggregates(SQLITE)} "
+                "FROM dora_leads WHERE service = ? AND environment = ? AND deployed_at >= ? AND deployed_at < ? "
+                "GROUP BY bucket",
+                (day, service, environment, day * DAY_US, (day + 1) * DAY_US),
             )
         else:
             conn.execute(

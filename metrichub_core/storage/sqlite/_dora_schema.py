@@ -39,7 +39,6 @@ __all__ = [
     "FIXED",
     "INCIDENT_COUNTS",
     "INCIDENT_KINDS",
-    "LEADS_SQL",
     "LINKS_BY_SERVICE",
     "RESOLVED",
     "sql_bucket",
@@ -137,27 +136,6 @@ INSERT INTO dora_meta VALUES ('needs_rebuild', '1')
 
 def sql_bucket(seconds: float | None) -> int | None:
     return None if seconds is None else bucket_of(seconds)
-
-
-LEADS_SQL = """
-    INSERT INTO dora_leads
-    SELECT f.service, f.environment, f.change_id, f.source, f.id, f.listed_at, f.listed_at / 86400000000,
-           f.committed, (f.listed_at - f.committed) / 1e6,
-           CASE WHEN f.committed IS NULL THEN -2 WHEN f.listed_at < f.committed THEN -1
-                ELSE dora_bucket((f.listed_at - f.committed) / 1e6) END
-    FROM (
-        SELECT l.service, l.environment, l.change_id, d.source, d.id, d.listed_at,
-               (SELECT min(c.committed_at) FROM changes c INDEXED BY changes_by_service_id
-                WHERE c.service = l.service AND c.id = l.change_id)
-                   AS committed,
-               row_number() OVER (PARTITION BY l.service, l.environment, l.change_id
-                                  ORDER BY d.listed_at, d.source, d.id) AS rank
-        FROM {changes} JOIN deployments d ON d.source = l.dep_source AND d.id = l.dep_id
-        WHERE d.status = 'success'
-    ) f
-    WHERE f.rank = 1
-"""
-"""First successful shipping deployment and lead seconds of each change of ``{changes}`` (aliased ``l``)."""
 
 
 CAUSED_FAILURE = (

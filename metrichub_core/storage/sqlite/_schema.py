@@ -9,6 +9,7 @@ import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from metrichub_core.storage.sql.dora import SHIPS_AND_LEADS_DDL
 from metrichub_core.storage.sql.migrations import check_version
 from metrichub_core.storage.sqlite._dora_schema import DORA_MIGRATION
 
@@ -74,6 +75,18 @@ MIGRATIONS: list[str] = [
     """
     ALTER TABLE deployments ADD COLUMN rework INTEGER NOT NULL DEFAULT 0;
     UPDATE deployments SET rework = lower(trim(coalesce(json_extract(labels, '$.rework'), ''))) IN ('1', 'true', 'yes')
+    """,
+    # 4: the derived tables of the PostgreSQL backend: dora_ships (successful deployments' changes)
+    # for dora_deployment_changes, lead microseconds for seconds (see metrichub_core.storage.sql.dora);
+    # rebuilt from the events on open.
+    """
+    DROP TABLE dora_deployment_changes;
+    DROP TABLE dora_leads;
+    """
+    + SHIPS_AND_LEADS_DDL
+    + """;
+    DELETE FROM dora_pending;
+    UPDATE dora_meta SET value = '1' WHERE key = 'needs_rebuild'
     """,
 ]
 

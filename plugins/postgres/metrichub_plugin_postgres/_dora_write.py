@@ -115,11 +115,15 @@ QUEUE_SQL = (
     "INSERT INTO dora_pending (old, deployments, changes, incidents) SELECT coalesce(("
     "SELECT jsonb_agg(jsonb_build_array(d.service, d.environment, d.listed_at, d.change_ids, d.id, d.source, "
     "d.status)) "
-    f"FROM {_DEPLOYMENT_KEYS} {_OF_KEYS}), '[]'), %s::jsonb, %s::jsonb, %s::jsonb"
+    f"FROM {_DEPLOYMENT_KEYS} {_OF_KEYS}), '[]'), %s::jsonb, coalesce(("
+    "SELECT jsonb_agg(jsonb_build_array(k.source, k.id, c.service)) "
+    f"FROM {_unnest('source, id', 'text text')} LEFT JOIN LATERAL ("
+    "SELECT service FROM changes c WHERE c.source = k.source AND c.id = k.id OFFSET 0) c ON true), '[]'), %s::jsonb"
 )
 """One row per batch: the replaced deployment versions (as ``_Version``s), then the batch's keys.
 
-The deployments' keys are passed twice (once to find the stored versions)."""
+The deployments' keys are passed twice (once to find the stored versions); a change's key
+comes with its stored service (``null`` if new): its lead moves out of that service."""
 
 REBUILD_AT = 10_000
 """A queue naming more keys than this, and more than a quarter of the events stored, is
@@ -144,6 +148,8 @@ async def refresh(conn: Connection) -> int:
     old: list[_Version] = [tuple(version) for row in queued for version in row[1]]
     deployments = sorted({(key[0], key[1]) for row in queued for key in row[2]})
     changes = sorted({(key[0], key[1]) for row in queued for key in row[3]})
+    # (service, id) of the stored versions the queued changes replaced (older queue rows lack them).
+    moved = {(key[2], key[1]) for row in queued for key in row[3] if len(key) > 2 and key[2] is not None}
     incidents = sorted({(key[0], key[1]) for row in queued for key in row[4]})
     count = len(deployments) + len(changes) + len(incidents)
     if count > REBUILD_AT and count * 4 > await _stored(conn):
@@ -165,7 +171,7 @@ async def refresh(conn: Connection) -> int:
             _columns(changes, 2),
         )
         changes = [(service, id_) for service, id_ in await cursor.fetchall()]
-    await _derive(conn, old, current, changes, incidents)
+    await _derive(conn, old, current, sorted(moved.union(changes)), incidents)
     await conn.execute("DELETE FROM dora_pending WHERE id <= %s", (queued[-1][0],))
     return count
 
