@@ -9,5 +9,7 @@ what differs between them is a ``Dialect`` (placeholders, types, upsert, JSON):
 - ``state``: the ``source_state`` SQL;
 - ``paging``: times as microseconds, listing filters, keyset cursors;
 - ``migrations``: the schema-version check both backends run before migrating;
-- ``rollups``: the dialect-independent half of the DORA queries and rollup DDL.
+- ``rollups``: the dialect-independent half of the DORA queries and rollup DDL;
+- ``dora``: the rules of the derived DORA tables (ships, leads and their rollups, incident
+  links) as SQL for either dialect.
 """
