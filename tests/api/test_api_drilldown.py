@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import random
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,9 @@ from starlette.applications import Starlette
 from metrichub_core import MetricHub
 from metrichub_core.api import create_app
 from metrichub_core.demo import demo_events
+from metrichub_core.dora import DoraOptions, DoraScope, FactsRequest, Window
+from metrichub_core.dora.drilldown import drilldown
+from metrichub_core.dora.reference import facts_from_events
 from metrichub_core.models import Change, Deployment, Incident
 
 Client = Callable[[Starlette], httpx.AsyncClient]
@@ -221,3 +225,80 @@ async def test_lists_agree_with_the_report_on_the_demo(backend: str, tmp_path: P
         lead = sorted(c["lead_time_seconds"] for c in changes)
         if lead and report["lead_time"]["count"] <= 10_000:  # exact statistics: the mean of the list is the report's
             assert round(sum(lead) / len(lead), 3) == pytest.approx(report["lead_time"]["mean_seconds"], abs=0.01)
+
+
+def random_history(rng: random.Random) -> list[Deployment | Change | Incident]:
+    """A small history of two services and two environments with every awkward case the rules name:
+    failed runs, re-listed changes, mirrors, negative spans, caused_by to other services or environments,
+    open and negative incidents, labels."""
+    start = datetime(2026, 3, 1, tzinfo=UTC)
+    events: list[Deployment | Change | Incident] = []
+    changes = [f"c{i}" for i in range(12)]
+    for number in range(rng.randint(0, 30)):
+        finished = start + timedelta(hours=rng.randint(0, 24 * 12))
+        events.append(
+            Deployment(
+                id=f"d{number}", source=rng.choice(["ci", "cd"]), service=rng.choice(["a", "b"]),
+                environment=rng.choice(["production", "production", "staging"]),
+                status=rng.choice(["success", "success", "success", "failure", "cancelled"]),
+                started_at=finished - timedelta(minutes=5), finished_at=finished,
+                change_ids=rng.sample(changes, rng.randint(0, 3)),
+                labels=rng.choice([{}, {"team": "x"}, {"team": "y"}, {"team": "x", "rework": "true"}]),
+            )
+        )  # fmt: skip
+    for change_id in changes:
+        for source in rng.sample(["git", "mirror"], rng.randint(0, 2)):
+            committed = start + timedelta(hours=rng.randint(-48, 24 * 20))
+            events.append(Change(id=change_id, source=source, service=rng.choice(["a", "b"]), committed_at=committed))
+    for number in range(rng.randint(0, 14)):
+        started = start + timedelta(hours=rng.randint(0, 24 * 13))
+        resolved = rng.choice([None, started + timedelta(minutes=rng.randint(-30, 3000))])
+        events.append(
+            Incident(
+                id=f"i{number}", source="pd", service=rng.choice(["a", "b"]),
+                environment=rng.choice(["production", "production", "staging"]), started_at=started,
+                resolved_at=resolved, caused_by=rng.choice([None, None, f"d{rng.randint(0, 30)}"]),
+                deployment_related=rng.random() > 0.15,
+            )
+        )  # fmt: skip
+    return events
+
+
+def test_drilldown_lists_are_the_reference_facts_on_random_histories() -> None:
+    """The drill-down against the reference's own facts, option by option: every list is the facts' figures."""
+    rng = random.Random(15)
+    for _ in range(300):
+        events = random_history(rng)
+        deployments = [e for e in events if isinstance(e, Deployment)]
+        changes = [e for e in events if isinstance(e, Change)]
+        incidents = [e for e in events if isinstance(e, Incident)]
+        since = datetime(2026, 3, 1, tzinfo=UTC) + timedelta(days=rng.randint(0, 8))
+        window = Window(since, since + timedelta(days=rng.randint(1, 14)))
+        scope = DoraScope(
+            service=rng.choice([None, "a", "b"]),
+            environment=rng.choice(["production", "staging"]),
+            labels=rng.choice([{}, {"team": "x"}]),
+        )
+        options = DoraOptions(
+            attribution_window=rng.choice([None, timedelta(hours=12), timedelta(days=3)]),
+            failed_deployments_count=rng.random() < 0.3,
+            recovery_clock=rng.choice(["incident", "deployment"]),
+        )
+        (facts,) = facts_from_events(deployments, changes, incidents, FactsRequest(scope, (window,), options))
+        drill = drilldown(
+            deployments, changes, incidents, since=window.since, until=window.until, scope=scope, options=options
+        )
+        case = (scope, options, window)
+        assert sum(d.counted for d in drill.deployments) == facts.deployments, case
+        assert sum(d.status == "failure" for d in drill.deployments) == facts.failure_status, case
+        assert len(drill.failures) == facts.failed, case
+        assert sum(d.rework for d in drill.deployments) == facts.rework, case
+        assert tuple(sorted(c.lead_time_seconds for c in drill.changes)) == facts.lead_times.values, case
+        recovery = sorted(i.recovery_seconds for i in drill.incidents if i.recovery_seconds is not None)
+        assert tuple(recovery) == facts.recovery.values, case
+        restore = sorted(i.restore_seconds for i in drill.incidents if i.restore_seconds is not None)
+        assert tuple(restore) == facts.restore.values, case
+        assert sum(i.resolved_at is None for i in drill.incidents) == facts.restore_open, case
+        assert (
+            sum(i.resolved_at is None and i.deployment_id is not None for i in drill.incidents) == facts.recovery_open
+        )
