@@ -1,0 +1,108 @@
+"""The storage SQL kit: what each dialect writes, and rows that round-trip to the same events."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from metrichub_core.models import Change, Deployment, Event, EventKind, Incident
+from metrichub_core.storage.sql.dialect import DAY_US, POSTGRES, SQLITE, Dialect
+from metrichub_core.storage.sql.events import COLUMNS, SELECTED, Rows, event_of, upsert_sql
+from metrichub_core.storage.sql.rollups import day_of, month_of
+
+T0 = datetime(2026, 3, 2, 12, tzinfo=UTC)
+
+
+def _deployment(id_: str, *, labels: dict[str, str] | None = None, service: str = "api") -> Deployment:
+    return Deployment(
+        id=id_, source="ci", service=service, environment="production", status="success",
+        started_at=T0 - timedelta(minutes=5), finished_at=T0, change_ids=["c1", "c2"], labels=labels or {},
+    )  # fmt: skip
+
+
+def test_sqlite_day_and_month_sql_agree_with_python_even_before_1970() -> None:
+    conn = sqlite3.connect(":memory:")
+    conn.create_function("dora_month", 1, month_of, deterministic=True)
+    # Day numbers floor: one microsecond before the epoch is day -1, not 0 (integer division truncates).
+    for micros in (0, 1, DAY_US - 1, DAY_US, -1, -DAY_US, -DAY_US - 1, 1_772_452_800_000_000):
+        (day,) = conn.execute(f"SELECT {SQLITE.day(':m')}", {"m": micros}).fetchone()
+        assert day == day_of(micros), micros
+        (month,) = conn.execute(f"SELECT {SQLITE.month('?')}", (day,)).fetchone()
+        assert month == month_of(day)
+
+
+def test_upserts_per_dialect() -> None:
+    assert upsert_sql(SQLITE, "changes") == (
+        "INSERT INTO changes (source, id, service, committed_at, merged_at, url) VALUES (?, ?, ?, ?, ?, ?) "
+        "ON CONFLICT (source, id) DO UPDATE SET service = excluded.service, committed_at = excluded.committed_at, "
+        "merged_at = excluded.merged_at, url = excluded.url"
+    )
+    batch = upsert_sql(POSTGRES, "changes")
+    assert batch.startswith(
+        "INSERT INTO changes (source, id, service, committed_at, merged_at, url) SELECT source, id, service, "
+        "committed_at, merged_at, url FROM json_to_recordset(%s::json) AS batch (source text, id text, "
+        "service text, committed_at int8, merged_at int8, url text) ON CONFLICT (source, id) DO UPDATE SET "
+    )
+    one = POSTGRES.upsert("source_state", (("source_id", "text"), ("state", "text")), ("source_id",))
+    assert one == (
+        "INSERT INTO source_state (source_id, state) VALUES (%s, %s) "
+        "ON CONFLICT (source_id) DO UPDATE SET state = excluded.state"
+    )
+
+
+def test_rows_keep_the_last_event_of_a_key_sorted_with_rework_by_the_reference_rule() -> None:
+    events: list[Event] = [
+        _deployment("d2"),
+        _deployment("d1", labels={"rework": "no"}),
+        _deployment("d1", labels={"rework": "YES"}),
+        Change(id="c1", source="git", service="api", committed_at=T0 - timedelta(hours=1)),
+    ]
+    rows = Rows(events, SQLITE)
+    assert len(rows) == 4  # every event of the batch was written, the repeated key too
+    ((deployments, written), (changes, _)) = rows.tables()
+    assert (deployments, changes) == ("deployments", "changes")
+    assert [row[1] for row in written] == ["d1", "d2"]
+    names = [name for name, _ in COLUMNS["deployments"]]
+    first = dict(zip(names, written[0], strict=True))
+    assert first["rework"] is True and json.loads(first["labels"]) == {"rework": "YES"}
+    assert json.loads(first["change_ids"]) == ["c1", "c2"]
+    native = dict(zip(names, Rows(events, POSTGRES).tables()[0][1][0], strict=True))
+    assert native["labels"] == {"rework": "YES"} and native["change_ids"] == ["c1", "c2"]
+    assert rows.keys("deployments") == [("ci", "d1"), ("ci", "d2")]
+
+
+@pytest.mark.parametrize("dialect", [SQLITE, POSTGRES], ids=["sqlite", "postgresql"])
+def test_rows_read_back_as_the_events_written(dialect: Dialect) -> None:
+    events: dict[EventKind, Event] = {
+        "deployment": _deployment("d1", labels={"team": "a"}),
+        "change": Change(id="c1", source="git", service="api", committed_at=T0, merged_at=T0, url="https://x/c1"),
+        "incident": Incident(
+            id="i1",
+            source="pd",
+            service="api",
+            environment="production",
+            started_at=T0,
+            resolved_at=T0 + timedelta(hours=1),
+            severity="high",
+            caused_by="d1",
+            deployment_related=True,
+            title="t",
+        ),
+    }
+    conn = sqlite3.connect(":memory:")
+    for kind, event in events.items():
+        table = {"deployment": "deployments", "change": "changes", "incident": "incidents"}[kind]
+        conn.execute(f"CREATE TABLE {table} ({', '.join(name for name, _ in COLUMNS[table])})")
+        values = Rows([event], dialect).tables()[0][1]
+        conn.execute(f"INSERT INTO {table} VALUES ({SQLITE.marks(len(COLUMNS[table]))})", _as_stored(values[0]))
+        (row,) = conn.execute(f"SELECT {SELECTED[kind]} FROM {table}").fetchall()
+        if dialect is POSTGRES:  # psycopg hands JSONB back decoded
+            row = tuple(json.loads(value) if isinstance(value, str) and value[:1] in "[{" else value for value in row)
+        assert event_of(kind, row, dialect) == event
+
+
+def _as_stored(row: tuple[object, ...]) -> tuple[object, ...]:
+    return tuple(json.dumps(value) if isinstance(value, list | dict) else value for value in row)
