@@ -15,6 +15,8 @@ from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
 __all__ = [
     "EARLIEST",
     "LATEST",
+    "MAX_CHANGE_IDS",
+    "MAX_LABELS",
     "Change",
     "Deployment",
     "DeploymentStatus",
@@ -46,6 +48,12 @@ EventKind = Literal["deployment", "change", "incident"]
 
 _Identifier = Annotated[str, Field(min_length=1, max_length=512)]
 
+# One event must not be able to make every later report slow: list fields are bounded.
+MAX_CHANGE_IDS = 10_000
+"""Changes one deployment may ship, at most (a longer list is a validation error naming ``change_ids``)."""
+MAX_LABELS = 64
+"""Labels one deployment may carry, at most."""
+
 
 class _Event(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
@@ -67,9 +75,9 @@ class Deployment(_Event):
     started_at: UTCDateTime
     finished_at: UTCDateTime | None = None
     commit_sha: str | None = None
-    change_ids: list[str] = Field(default_factory=list)
+    change_ids: list[str] = Field(default_factory=list, max_length=MAX_CHANGE_IDS)
     url: str | None = None
-    labels: dict[str, str] = Field(default_factory=dict)
+    labels: dict[str, str] = Field(default_factory=dict, max_length=MAX_LABELS)
 
 
 class Change(_Event):

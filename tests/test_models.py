@@ -6,6 +6,7 @@ import pytest
 from pydantic import ValidationError
 
 from metrichub_core import Change, Deployment, Incident
+from metrichub_core.models import MAX_CHANGE_IDS, MAX_LABELS
 
 
 def test_offsets_are_converted_to_utc() -> None:
@@ -51,3 +52,18 @@ def test_empty_identifiers_are_refused() -> None:
     with pytest.raises(ValidationError) as caught:
         Change(id="", source="s", service="api", committed_at=datetime(2026, 3, 2, tzinfo=UTC))
     assert caught.value.errors()[0]["loc"] == ("id",)
+
+
+def test_list_fields_are_bounded_naming_the_field() -> None:
+    base = {"id": "d", "source": "s", "service": "api", "status": "success", "started_at": "2026-03-02T10:00:00Z"}
+    at_limit = {"change_ids": [f"c{index}" for index in range(MAX_CHANGE_IDS)], "labels": _labels(MAX_LABELS)}
+    assert len(Deployment.model_validate({**base, **at_limit}).change_ids) == MAX_CHANGE_IDS
+    over = {"change_ids": [*at_limit["change_ids"], "one-more"], "labels": _labels(MAX_LABELS + 1)}
+    with pytest.raises(ValidationError) as caught:
+        Deployment.model_validate({**base, **over})
+    assert {error["loc"] for error in caught.value.errors()} == {("change_ids",), ("labels",)}
+    assert {error["type"] for error in caught.value.errors()} == {"too_long"}
+
+
+def _labels(count: int) -> dict[str, str]:
+    return {f"k{index}": "v" for index in range(count)}

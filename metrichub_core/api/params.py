@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import base64
+import json
 import math
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator
 from starlette.requests import Request
 
 from metrichub_core.api.errors import ApiError, field_errors
 from metrichub_core.timeparse import parse_moment
 
 __all__ = [
+    "LABEL_PATTERN",
+    "MAX_LABEL_FILTERS",
     "MAX_WINDOW_DAYS",
     "ChangeListQuery",
     "CollectQuery",
@@ -25,6 +29,7 @@ __all__ = [
     "parse_labels",
     "next_minute",
     "parse_query",
+    "path_param",
     "resolve_window",
 ]
 
@@ -41,7 +46,39 @@ _Moment = Annotated[
     ),
 ]
 _Name = Annotated[str, Field(min_length=1, max_length=512)]
-_Label = Annotated[str, Field(pattern=r"^[^=]+=.*$", max_length=1024, description="`KEY=VALUE`, e.g. `team=payments`.")]
+
+MAX_LABEL_FILTERS = 20
+"""``label=`` parameters per request, at most (each is one more condition on every matching event)."""
+LABEL_PATTERN = r"^ *[A-Za-z0-9_][A-Za-z0-9_.:/-]{0,127} *= *[^\x00-\x1f\x7f]{0,256}$"
+"""``KEY=VALUE``: KEY 1-128 of ``A-Za-z0-9_.:/-`` (not starting with ``.:/-``), VALUE up to 256 characters,
+no control characters; spaces around either are dropped."""
+_Label = Annotated[
+    str,
+    Field(
+        pattern=LABEL_PATTERN,
+        max_length=400,
+        description="`KEY=VALUE`, e.g. `team=payments`: KEY is 1-128 of `A-Za-z0-9_.:/-` (starting with a letter, "
+        "digit or `_`), VALUE up to 256 characters without control characters.",
+    ),
+]
+_Labels = Annotated[
+    list[_Label],
+    Field(
+        max_length=MAX_LABEL_FILTERS, description=f"Deployment label filters, repeatable (at most {MAX_LABEL_FILTERS})."
+    ),
+]
+
+
+def _sane_cursor(cursor: str) -> str:
+    """Cursors are opaque; one that is base64 JSON (as the storages make them) must hold 64-bit integers only."""
+    try:
+        decoded = json.loads(base64.urlsafe_b64decode(cursor.encode("ascii")))
+    except (ValueError, UnicodeError, RecursionError):
+        return cursor  # not ours to read: the storage refuses it
+    for item in decoded if isinstance(decoded, list) else [decoded]:
+        if isinstance(item, int) and not -(2**63) <= item < 2**63:
+            raise ValueError("not a cursor this API returned")
+    return cursor
 
 
 class DoraQuery(BaseModel):
@@ -52,7 +89,7 @@ class DoraQuery(BaseModel):
     days: int | None = Field(None, ge=1, le=MAX_WINDOW_DAYS, description="Window length when `since` is not given.")
     service: _Name | None = Field(None, description="Only this service (default: all).")
     environment: _Name = Field("production", description="Deployment environment.")
-    label: list[_Label] = Field(default_factory=list, description="Deployment label filters, repeatable.")
+    label: _Labels = Field(default_factory=list)
     profile: _Name | None = Field(
         None, description="Benchmark profile: dora-2021, dora-2023, dora-2024 (default newest)."
     )
@@ -73,7 +110,7 @@ class _ListQuery(BaseModel):
     since: _Moment | None = Field(None, description="Only events whose main time is at or after this.")
     until: _Moment | None = Field(None, description="Only events whose main time is before this.")
     limit: int = Field(100, ge=1, le=1000, description="Page size.")
-    cursor: Annotated[str, Field(min_length=1, max_length=2048)] | None = Field(
+    cursor: Annotated[str, Field(min_length=1, max_length=2048), AfterValidator(_sane_cursor)] | None = Field(
         None, description="`next_cursor` of the previous page."
     )
 
@@ -91,7 +128,7 @@ class EventListQuery(_ListQuery):
     """Deployments, newest first (by finish, else start)."""
 
     environment: _Name | None = None
-    label: list[_Label] = Field(default_factory=list, description="`KEY=VALUE` label filters, repeatable.")
+    label: _Labels = Field(default_factory=list)
 
 
 class IncidentListQuery(_ListQuery):
@@ -129,11 +166,16 @@ M = TypeVar("M", bound=BaseModel)
 
 
 def parse_query(request: Request, model: type[M]) -> M:
-    """Validate the query string against ``model``; list fields take every occurrence, others exactly one."""
+    """Validate the query string against ``model``; list fields take every occurrence, others exactly one.
+
+    A NUL anywhere is refused (PostgreSQL cannot store or compare it), naming the parameter.
+    """
     raw: dict[str, Any] = {}
     repeated = []
     for key in request.query_params.keys():
         values = request.query_params.getlist(key)
+        if "\x00" in key or any("\x00" in value for value in values):
+            raise _nul_error("query", key.replace("\x00", "\\x00"))
         field = model.model_fields.get(key)
         if field is not None and _is_list(field.annotation):
             raw[key] = values
@@ -152,6 +194,20 @@ def parse_query(request: Request, model: type[M]) -> M:
     except ValidationError as exc:
         details = field_errors(exc.errors(include_input=False, include_url=False), prefix=("query",))
         raise ApiError("validation_error", "Invalid query parameters.", details) from None
+
+
+def path_param(request: Request, name: str) -> str:
+    """The path parameter ``name``; a NUL in it is ``400 validation_error`` naming it."""
+    value = str(request.path_params[name])
+    if "\x00" in value:
+        raise _nul_error("path", name)
+    return value
+
+
+def _nul_error(where: str, name: str) -> ApiError:
+    message = "must not contain NUL characters"
+    details = [{"field": f"{where}.{name}", "loc": [where, name], "message": message, "type": "value_error"}]
+    return ApiError("validation_error", f"Invalid {where} parameter {name}: {message}.", details)
 
 
 def parse_labels(values: list[str]) -> dict[str, str]:

@@ -20,6 +20,7 @@ from metrichub_core.api.params import (
     ResolveQuery,
     parse_labels,
     parse_query,
+    path_param,
 )
 from metrichub_core.models import Change, Deployment, EventKind, Incident, UTCDateTime
 from metrichub_core.storage.base import EventQuery
@@ -78,14 +79,40 @@ def parse_body(body: bytes, model: type[M]) -> list[M]:
         raise _body_error(f"Expected a {_kind(model)} object or a list of them; the body is empty.", "missing")
     many = stripped[:1] == b"["
     try:
-        if many:
-            return list(_ADAPTERS[model].validate_json(body, strict=True))
-        return [model.model_validate_json(body, strict=True)]
+        items = (
+            list(_ADAPTERS[model].validate_json(body, strict=True))
+            if many
+            else [model.model_validate_json(body, strict=True)]
+        )
     except ValidationError as exc:
         errors = field_errors(exc.errors(include_input=False, include_url=False))
         invalid = len({error["loc"][0] for error in errors if error["loc"]}) if many else 1
         what = f"{max(invalid, 1)} invalid {_kind(model)}(s)" if many else f"Invalid {_kind(model)}"
         raise ApiError("validation_error", f"{what}; nothing was stored.", errors) from None
+    if b"\\u0000" in body:  # JSON's only way to carry a NUL, which PostgreSQL cannot store
+        _refuse_nul(items, many)
+    return items
+
+
+def _refuse_nul(items: list[M], many: bool) -> None:
+    errors = []
+    for index, item in enumerate(items):
+        for loc in _nul_locations(item.model_dump(), ()):
+            loc = (index, *loc) if many else loc
+            errors.append({"loc": loc, "msg": "must not contain NUL characters", "type": "value_error"})
+    if errors:
+        raise ApiError("validation_error", "NUL characters are not allowed; nothing was stored.", field_errors(errors))
+
+
+def _nul_locations(value: Any, loc: tuple[str | int, ...]) -> list[tuple[str | int, ...]]:
+    if isinstance(value, str):
+        return [loc] if "\x00" in value else []
+    if isinstance(value, dict):
+        found = [(*loc, key.replace("\x00", "\\x00")) for key in value if isinstance(key, str) and "\x00" in key]
+        return found + [where for key, item in value.items() for where in _nul_locations(item, (*loc, key))]
+    if isinstance(value, list):
+        return [where for index, item in enumerate(value) for where in _nul_locations(item, (*loc, index))]
+    return []
 
 
 def _kind(model: type[BaseModel]) -> str:
@@ -125,7 +152,7 @@ async def _list(
     await ctx.hub.open()
     try:
         page = await ctx.hub.storage.list_events(event_query)
-    except ValueError:
+    except (ValueError, OverflowError):  # OverflowError: an integer SQLite cannot hold
         message = "The cursor is not one this API returned."
         raise ApiError(
             "validation_error",
@@ -214,6 +241,7 @@ async def resolve_incident(request: Request) -> Response:
     """
     ctx = context(request)
     query = parse_query(request, ResolveQuery)
+    incident_id = path_param(request, "id")
     raw = await request.body()
     try:
         body = ResolveBody.model_validate_json(raw if raw.strip() else b"{}", strict=True)
@@ -221,7 +249,6 @@ async def resolve_incident(request: Request) -> Response:
         raise ApiError(
             "validation_error", "Invalid body.", field_errors(exc.errors(include_input=False, include_url=False))
         ) from None
-    incident_id = request.path_params["id"]
     await ctx.hub.open()
     page = await ctx.hub.storage.list_events(EventQuery(kind="incident", id=incident_id, source=query.source, limit=2))
     if not page.items:
