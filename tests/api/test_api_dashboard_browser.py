@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import statistics
 import tempfile
 import time
 from collections.abc import Iterator
@@ -282,18 +283,28 @@ def test_a_view_with_no_data_says_so_with_the_note(browser: WebDriver, demo: str
 
 
 def test_first_paint_of_the_overview_is_measured(browser: WebDriver, demo: str) -> None:
-    """Prints the overview's first contentful paint and the time until the figures are filled (no time limit
-    asserted: timing goals live in the report, tests do not depend on the machine's speed)."""
-    browser.get(demo + "/?days=180")
-    ready(browser)
-    timing = browser.execute_script(
-        "const paint = performance.getEntriesByName('first-contentful-paint')[0];"
-        "const figures = performance.getEntriesByName('metrichub:figures')[0];"
-        "return {fcp: paint ? paint.startTime : null, figures: figures ? figures.startTime : null};"
+    """Prints the overview's first contentful paint and the time until its figures are filled, from navigation
+    start: the first load (the server computes the 180-day report) and the median of five more. No limit is
+    asserted: timing goals live in the closing note, tests do not depend on the machine's speed."""
+    runs = []
+    for _ in range(6):
+        browser.get("about:blank")
+        browser.get(demo + "/?days=180")
+        ready(browser)
+        runs.append(
+            browser.execute_script(
+                "const paint = performance.getEntriesByName('first-contentful-paint')[0];"
+                "const figures = performance.getEntriesByName('metrichub:figures')[0];"
+                "return [paint ? paint.startTime : null, figures ? figures.startTime : null];"
+            )
+        )
+    assert all(paint is not None and figures is not None for paint, figures in runs)
+    (first_paint, first_figures), rest = runs[0], runs[1:]
+    print(
+        f"\noverview, 180-day demo, SQLite: first load: first contentful paint {first_paint:.0f} ms, figures filled "
+        f"{first_figures:.0f} ms; median of {len(rest)} more: {statistics.median(r[0] for r in rest):.0f} ms, "
+        f"{statistics.median(r[1] for r in rest):.0f} ms"
     )
-    assert timing["fcp"] is not None and timing["figures"] is not None
-    print(f"\noverview (180-day demo, SQLite): first contentful paint {timing['fcp']:.0f} ms, "
-          f"figures filled {timing['figures']:.0f} ms")  # fmt: skip
 
 
 def test_with_auth_all_the_page_asks_for_a_token_first(browser: WebDriver, tmp_path: Path) -> None:
