@@ -65,6 +65,7 @@ def browser() -> Iterator[WebDriver]:
     profile = tempfile.mkdtemp(prefix="metrichub-chromium-")
     options.add_argument(f"--user-data-dir={profile}")
     options.add_argument("--window-size=1280,900")
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})  # console errors, CSP violations among them
     driver = webdriver.Chrome(service=Service(binaries[1]), options=options)
     try:
         yield driver
@@ -171,6 +172,11 @@ def assert_figures_are_the_reports(driver: WebDriver, base: str) -> dict[str, An
     return report
 
 
+def console_errors(driver: WebDriver) -> list[str]:
+    """Errors logged in the browser's console since the last call (a CSP violation is one)."""
+    return [entry["message"] for entry in driver.get_log("browser") if entry["level"] == "SEVERE"]
+
+
 def screenshot(driver: WebDriver, name: str, width: int = 1280) -> None:
     folder = os.environ.get("DASHBOARD_SCREENSHOTS")
     if not folder:
@@ -237,6 +243,7 @@ def test_every_filter_shows_the_reports_figures(browser: WebDriver, demo: str) -
     browser.get(address)
     ready(browser)
     assert shown_cards(browser) == shown
+    assert console_errors(browser) == []
 
 
 def test_service_view_and_drill_down_list_the_reports_events(browser: WebDriver, demo: str) -> None:
@@ -268,6 +275,7 @@ def test_service_view_and_drill_down_list_the_reports_events(browser: WebDriver,
     failed = api(demo, "/metrics/dora/failures", {**pinned(browser), "limit": 1000})["items"]
     assert [row.get_attribute("data-id") for row in rows] == [item["id"] for item in failed]
     screenshot(browser, "dashboard-drilldown")
+    assert console_errors(browser) == []
 
 
 def test_a_view_with_no_data_says_so_with_the_note(browser: WebDriver, demo: str) -> None:
