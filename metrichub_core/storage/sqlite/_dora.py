@@ -4,7 +4,7 @@ A window is cut into whole months, whole days and the partial days at its edges.
 Whole months and days are read from the rollups (``_dora_schema``), the
 edges from the per-change and per-deployment rows; lead times come back exact
 whenever the window holds at most ``FactsRequest.exact_limit`` of them. The planning,
-merging and assembly are ``_dora_rollups``', shared with the PostgreSQL plugin. A label
+merging and assembly are ``metrichub_core.storage.sql.rollups``', shared with the PostgreSQL plugin. A label
 filter cannot use the rollups: it reads the scope's events and applies the
 reference rules.
 """

@@ -1,23 +1,17 @@
-"""The derived DORA data of the SQLite backend: its tables and the SQL shared by writer and reader.
+"""The derived DORA data of the SQLite backend: its own tables and the SQL shared by writer and reader.
 
 Each upsert queues the keys it wrote in ``dora_pending``, in its own transaction;
 ``refresh`` applies the queue in one transaction before the next DORA query. So the
 derived data is never half-written, ingest stays a plain insert, and every event is
 derived once, not at every report:
 
-- ``dora_deployment_changes``: each deployment's ``change_ids``, one row per change.
-- ``dora_leads``: per (service, environment, change) its first successful shipping
-  deployment, the earliest commit time over sources, the lead seconds and their log
-  bucket (``-1`` negative span, ``-2`` change not stored).
-- ``dora_lead_days`` / ``dora_lead_months``: per service (``''`` = all services),
-  environment and UTC day or month, the lead seconds per bucket: count, sum, min,
-  max. Buckets merge exactly across days (quantiles are then interpolated within
-  1 %); see ``metrichub_core.dora._stats``.
+- ``dora_ships``, ``dora_leads``, ``dora_lead_days``, ``dora_lead_months`` and
+  ``dora_incident_links``: as on PostgreSQL, derived by the core's SQL kit
+  (``metrichub_core.storage.sql.dora``; described in docs/storage.md). Migration 2 below
+  created earlier shapes of the first two; migration 4 replaced them.
 - ``dora_deploy_days``: per service (``''`` = all), environment and UTC day, the
   successful deployments, those with status ``failure``, the rework deployments and
   the deployments that caused a failure (under the default attribution).
-- ``dora_incident_links``: per incident, the deployment it is attributed to (by
-  ``caused_by`` or by time) and the deployment that fixed it (rework).
 - ``dora_incident_days``: per service (``''`` = all), environment and UTC day of the
   incidents' start, buckets of the restore and (default) recovery seconds, and the
   counts of open, unattributed and negative incidents (kind ``count``, bucket 1-4).

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import subprocess
@@ -340,6 +341,54 @@ async def test_a_long_queue_is_applied_by_a_rebuild(pg_url: str, monkeypatch: py
         assert "SELECT 'rebuilt'" in rebuilt
         for request in REQUESTS:
             assert await postgres.dora_facts(request) == await reference.dora_facts(request), request
+        assert (await _queued(pg_url))[0] == 0
+    finally:
+        await postgres.close()
+
+
+async def test_a_queue_written_by_the_previous_release_is_applied(pg_url: str) -> None:
+    """Queue rows from before changes carried their stored service (``[source, id]`` only) still derive."""
+    import psycopg
+
+    events = random_events(11, deployments=80)
+    reference, postgres = MemoryStorage(), PostgresStorage(pg_url)
+    await reference.open()
+    await postgres.open()
+    try:
+        await reference.upsert(events)
+        await postgres.upsert(events)
+        assert await postgres.refresh_dora() > 0
+        lead_of = (
+            "SELECT l.committed_at FROM dora_leads l JOIN changes c ON c.service = l.service AND c.id = l.change_id "
+            "WHERE c.source = %s AND c.id = %s"
+        )
+        async with await psycopg.AsyncConnection.connect(pg_url, autocommit=True) as conn:
+            shipped = await (
+                await conn.execute(
+                    "SELECT c.source, c.id, l.committed_at FROM dora_leads l "
+                    "JOIN changes c ON c.service = l.service AND c.id = l.change_id WHERE l.bucket >= 0 LIMIT 1"
+                )
+            ).fetchone()
+            assert shipped is not None
+            source, id_, committed = shipped
+            # The change re-committed an hour earlier, written as the previous release wrote it.
+            async with conn.transaction():
+                await conn.execute(
+                    "UPDATE changes SET committed_at = committed_at - 3600000000 WHERE source = %s AND id = %s",
+                    (source, id_),
+                )
+                await conn.execute(
+                    "INSERT INTO dora_pending (old, deployments, changes, incidents) VALUES ('[]', '[]', %s, '[]')",
+                    (json.dumps([[source, id_]]),),
+                )
+            change = next(e for e in events if isinstance(e, Change) and (e.source, e.id) == (source, id_))
+            await reference.upsert(
+                [change.model_copy(update={"committed_at": change.committed_at - timedelta(hours=1)})]
+            )
+            for request in REQUESTS:
+                assert await postgres.dora_facts(request) == await reference.dora_facts(request), request
+            leads = await (await conn.execute(lead_of, (source, id_))).fetchall()
+            assert leads and all(lead == (committed - 3_600_000_000,) for lead in leads)
         assert (await _queued(pg_url))[0] == 0
     finally:
         await postgres.close()
