@@ -195,6 +195,11 @@ def test_every_filter_shows_the_reports_figures(browser: WebDriver, demo: str) -
     assert_figures_are_the_reports(browser, demo)
     screenshot(browser, "dashboard-overview")
     screenshot(browser, "dashboard-phone", width=390)
+    # Readable at a phone's width: nothing wider than the screen but the tables, which scroll in their box.
+    browser.set_window_size(390, 844)
+    time.sleep(0.2)
+    assert browser.execute_script("return document.documentElement.scrollWidth <= window.innerWidth")
+    browser.set_window_size(1280, 900)
     services = browser.find_elements(By.CSS_SELECTOR, "#services tbody tr[data-service]")
     listed = api(demo, "/metrics/dora/services", {k: v for k, v in pinned(browser).items() if k != "environment"})
     assert [(row.get_attribute("data-service"), row.get_attribute("data-environment")) for row in services] == [
