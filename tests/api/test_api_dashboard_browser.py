@@ -26,6 +26,7 @@ if os.environ.get("CI"):  # CI installs Chromium and the dev extra: a missing br
 else:
     webdriver = pytest.importorskip("selenium.webdriver")
 from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.chromium.webdriver import ChromiumDriver
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.remote.webdriver import WebDriver
@@ -174,6 +175,7 @@ def assert_figures_are_the_reports(driver: WebDriver, base: str) -> dict[str, An
 
 def console_errors(driver: WebDriver) -> list[str]:
     """Errors logged in the browser's console since the last call (a CSP violation is one)."""
+    assert isinstance(driver, ChromiumDriver)
     return [entry["message"] for entry in driver.get_log("browser") if entry["level"] == "SEVERE"]
 
 
