@@ -176,7 +176,8 @@ def assert_figures_are_the_reports(driver: WebDriver, base: str) -> dict[str, An
 def console_errors(driver: WebDriver) -> list[str]:
     """Errors logged in the browser's console since the last call (a CSP violation is one)."""
     assert isinstance(driver, ChromiumDriver)
-    return [entry["message"] for entry in driver.get_log("browser") if entry["level"] == "SEVERE"]
+    entries: list[dict[str, Any]] = driver.get_log("browser")  # type: ignore[no-untyped-call]
+    return [entry["message"] for entry in entries if entry["level"] == "SEVERE"]
 
 
 def screenshot(driver: WebDriver, name: str, width: int = 1280) -> None:
