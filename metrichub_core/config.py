@@ -54,7 +54,7 @@ class ApiSettings(BaseModel):
     )
     keep_alive_seconds: int = Field(5, ge=1, le=300, description="An idle keep-alive connection is closed after this.")
     max_header_bytes: int = Field(
-        16_384, ge=1_024, le=1_048_576, description="Request line and headers larger than this get 400 and a close."
+        16_384, ge=1_024, le=1_048_576, description="An unfinished request head held past this gets 400 and a close."
     )
     max_concurrency: int = Field(
         512, ge=1, description="Open connections or requests in flight beyond this get 503 (per worker)."

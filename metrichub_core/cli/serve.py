@@ -16,10 +16,12 @@ from starlette.applications import Starlette
 
 from metrichub_core.api import create_app
 from metrichub_core.cli._common import BadConfig, HubFactory, hub_options
+from metrichub_core.cli._connections import protocol_with_header_timeout
+from metrichub_core.config import ApiSettings
 from metrichub_core.hub import MetricHub
 from metrichub_core.redaction import redact_url
 
-__all__ = ["command", "worker_app"]
+__all__ = ["command", "connection_limits", "worker_app"]
 
 GRACEFUL_SHUTDOWN_SECONDS = 30
 _LOCK_VARIABLE = "_METRICHUB_SERVE_SCHEDULER_LOCK"  # not METRICHUB_*: that prefix is for settings
@@ -59,6 +61,7 @@ def command(make_hub: HubFactory, host: str, port: int, workers: int, log_level:
         "timeout_graceful_shutdown": GRACEFUL_SHUTDOWN_SECONDS,
         "lifespan": "on",
         "server_header": False,
+        **connection_limits(hub.settings.api),
     }
     if schedules:
         logger.info("sources on a schedule: %s", ", ".join(sorted(schedules)))
@@ -69,6 +72,16 @@ def command(make_hub: HubFactory, host: str, port: int, workers: int, log_level:
         raise BadConfig("memory:// storage cannot be shared by several workers; use sqlite:// or postgresql://")
     _export_for_workers()
     uvicorn.run("metrichub_core.cli.serve:worker_app", factory=True, workers=workers, **options)
+
+
+def connection_limits(api: ApiSettings) -> dict[str, Any]:
+    """uvicorn's options for ``[api]``'s connection limits: slow, idle or too many clients are bounded."""
+    return {
+        "http": protocol_with_header_timeout(api.header_timeout_seconds),
+        "timeout_keep_alive": api.keep_alive_seconds,
+        "h11_max_incomplete_event_size": api.max_header_bytes,
+        "limit_concurrency": api.max_concurrency,
+    }
 
 
 def worker_app() -> Starlette:
