@@ -59,6 +59,10 @@ class Dialect:
             return [f"json_extract({column}, {self.mark}) = {self.mark}"] * len(labels), params
         return [f"{column} @> {self.mark}::jsonb"], [json.dumps(dict(labels))]
 
+    def typed(self, expression: str, kind: ColumnKind) -> str:
+        """``expression`` cast to ``kind`` where the database must know a parameter's type (PostgreSQL)."""
+        return expression if self.json_as_text else f"{expression}::{self.types[kind]}"
+
     def seconds(self, micros: str) -> str:
         """SQL for the seconds (a double) of an integer number of microseconds."""
         if self.json_as_text:

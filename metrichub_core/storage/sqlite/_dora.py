@@ -13,13 +13,13 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Callable
-from datetime import timedelta
 from typing import Any, TypeVar
 
 from metrichub_core.dora import Bucket, DoraFacts, FactsRequest, Summary, Window
 from metrichub_core.dora.reference import facts_from_events
 from metrichub_core.storage.sql.dialect import SQLITE
 from metrichub_core.storage.sql.events import rule_events, scope_events_sql
+from metrichub_core.storage.sql.links import link_facts, run
 from metrichub_core.storage.sql.rollups import (
     BucketRows,
     DeployTally,
@@ -107,7 +107,11 @@ class _Query:
         if options.attribution_window is None and options.recovery_clock == "incident":
             incidents = self._incidents_from_rollups(deployments.failed)
         else:
-            incidents = self._incidents_from_links()
+            # With a non-default attribution window or recovery clock: the links of the window.
+            incidents, _ = run(
+                link_facts(SQLITE, self.request, self.scope, self.plan, fixes=False),  # fixes are in the day counts
+                lambda sql, params: self.conn.execute(sql, params).fetchall(),
+            )
         return assemble(options, deployments, lead, incidents)
 
     def _deployments(self) -> DeployTally:
@@ -200,51 +204,3 @@ class _Query:
 
     def _incidents_known(self) -> bool:
         return bool(self.conn.execute(*self.scope.incidents_known_sql()).fetchone()[0])
-
-    def _incidents_from_links(self) -> IncidentFacts:
-        """With a non-default attribution window or recovery clock: read the incident links of the window."""
-        options = self.request.options
-        limit = None if options.attribution_window is None else options.attribution_window // timedelta(microseconds=1)
-        scope = (*self.scope_params, self.environment)
-        failed = self.conn.execute(
-            "SELECT count(*) FROM (SELECT DISTINCT cause_source, cause_id FROM dora_incident_links "
-            f"WHERE {self.where}environment = ? AND cause_env = ? AND cause_status = 'success' "
-            "AND cause_at >= ? AND cause_at < ? AND (by_time = 0 OR ? IS NULL OR started_at - cause_at <= ?))",
-            (*scope, self.environment, self.plan.since, self.plan.until, limit, limit),
-        ).fetchone()[0]
-
-        recovery: list[float] = []
-        restore: list[float] = []
-        recovery_open = restore_open = unattributed = negative = 0
-        for started, resolved, related, cause_at, by_time in self.conn.execute(
-            "SELECT started_at, resolved_at, related, cause_at, by_time FROM dora_incident_links "
-            f"WHERE {self.where}environment = ? AND started_at >= ? AND started_at < ?",
-            (*scope, self.plan.since, self.plan.until),
-        ):
-            attributed = cause_at is not None and (not by_time or limit is None or started - cause_at <= limit)
-            if related and not attributed:
-                unattributed += 1
-            if resolved is None:
-                restore_open += 1
-                recovery_open += attributed
-                continue
-            if resolved < started:
-                negative += 1
-                continue
-            restore.append((resolved - started) / 1e6)
-            if attributed:
-                start = started if options.recovery_clock == "incident" else cause_at
-                if resolved < start:
-                    negative += 1
-                else:
-                    recovery.append((resolved - start) / 1e6)
-        return IncidentFacts(
-            failed=failed,
-            recovery=Summary.exact(recovery),
-            recovery_open=recovery_open,
-            restore=Summary.exact(restore),
-            restore_open=restore_open,
-            unattributed=unattributed,
-            negative_durations=negative,
-            incidents_known=self._incidents_known(),
-        )

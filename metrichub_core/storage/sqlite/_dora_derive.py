@@ -22,15 +22,20 @@ from metrichub_core.storage.sqlite._dora_schema import (
     sql_bucket,
 )
 
-__all__ = ["REBUILD_AT", "DoraWrite", "prepare", "rebuild", "refresh"]
+__all__ = ["REBUILD_AT", "DoraWrite", "functions", "prepare", "rebuild", "refresh"]
 
 _Row = tuple[Any, ...]
 
 
-def prepare(conn: sqlite3.Connection) -> None:
-    """Register the SQL functions the derived data uses; fill it if a migration asked to."""
+def functions(conn: sqlite3.Connection) -> None:
+    """Register the SQL functions of the kit's SQLite dialect (``dora_bucket``, ``dora_month``)."""
     conn.create_function("dora_bucket", 1, sql_bucket, deterministic=True)
     conn.create_function("dora_month", 1, month_of, deterministic=True)
+
+
+def prepare(conn: sqlite3.Connection) -> None:
+    """Register the SQL functions the derived data uses; fill it if a migration asked to."""
+    functions(conn)
     row = conn.execute("SELECT value FROM dora_meta WHERE key = 'needs_rebuild'").fetchone()
     if row is not None and row[0] == "1":
         conn.execute("BEGIN IMMEDIATE")

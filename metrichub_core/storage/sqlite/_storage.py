@@ -24,7 +24,7 @@ from metrichub_core.storage.sql.events import LISTED_AT, SELECTED, TABLES, Rows,
 from metrichub_core.storage.sql.paging import listing_sql, page_of
 from metrichub_core.storage.sql.state import get_state_sql, set_state, state_of
 from metrichub_core.storage.sqlite._dora import SQLiteDoraData
-from metrichub_core.storage.sqlite._dora_derive import DoraWrite, prepare
+from metrichub_core.storage.sqlite._dora_derive import DoraWrite, functions, prepare
 from metrichub_core.storage.sqlite._schema import migrate, transaction
 
 __all__ = ["SQLiteStorage", "path_from_url"]
@@ -71,6 +71,7 @@ class SQLiteStorage(SQLiteDoraData):
         def connect_reader() -> None:
             self._read_conn = _connect(self.path)
             self._read_conn.execute("PRAGMA query_only=ON")
+            functions(self._read_conn)
 
         await self._on(self._writer, connect_writer)
         await self._on(self._reader, connect_reader)

@@ -18,7 +18,6 @@ as UTC exactly as ``get`` returns them.
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Any
 
 from psycopg import AsyncConnection
@@ -26,7 +25,7 @@ from psycopg.rows import TupleRow
 
 from metrichub_core.dora import Bucket, DoraFacts, FactsRequest, Summary, Window
 from metrichub_core.dora.reference import facts_from_events
-from metrichub_core.storage.sql import rollups
+from metrichub_core.storage.sql import links, rollups
 from metrichub_core.storage.sql.dialect import POSTGRES
 from metrichub_core.storage.sql.events import rule_events, scope_events_sql
 from metrichub_plugin_postgres._dora_write import refresh
@@ -100,14 +99,8 @@ class _Query:
         self._fetched: dict[tuple[str, tuple[Any, ...]], list[TupleRow]] = {}
 
     def between(self, column: str, start: int, end: int) -> tuple[str, tuple[Any, ...]]:
-        """``column`` in ``[start, end)`` within the scope. For one service, as row comparisons that only
-        the (service, environment, time) index can serve, so the plan does not hinge on fresh statistics."""
-        if self.scope.params:
-            return (
-                f"(service, environment, {column}) >= (%s, %s, %s) AND (service, environment, {column}) < (%s, %s, %s)",
-                (self.service, self.environment, start, self.service, self.environment, end),
-            )
-        return f"environment = %s AND {column} >= %s AND {column} < %s", (self.environment, start, end)
+        """``column`` in ``[start, end)`` within the scope (see ``links.between``)."""
+        return links.between(POSTGRES, self.scope, column, start, end)
 
     async def rows(self, sql: str, params: tuple[Any, ...]) -> list[TupleRow]:
         """The rows of a query: from the pipelined batch (see ``facts``), else asked now."""
@@ -118,11 +111,6 @@ class _Query:
             self._planning.append((sql, params))
             return []
         return await (await self.conn.execute(sql, params)).fetchall()
-
-    async def value(self, sql: str, params: tuple[Any, ...]) -> Any:
-        """The single value of a one-row, one-column query (0 in the dry run)."""
-        found = await self.rows(sql, params)
-        return found[0][0] if found else 0
 
     async def questions(self) -> list[tuple[str, tuple[Any, ...]]]:
         """A dry run: the queries the window asks first (see ``_read``)."""
@@ -175,73 +163,16 @@ class _Query:
         return Summary.of_buckets(merged.values()), negative, missing
 
     async def _links(self, *, planning: bool = False) -> tuple[rollups.IncidentFacts, int]:
-        """The incident facts of the window, and the deployments that fixed an incident without
-        being labelled rework (they count as rework too)."""
-        options = self.request.options
-        limit = None if options.attribution_window is None else options.attribution_window // timedelta(microseconds=1)
-        window = self.between("cause_at", self.plan.since, self.plan.until)
-        failed = await self.value(
-            "SELECT count(*) FROM (SELECT DISTINCT cause_source, cause_id FROM dora_incident_links "
-            f"WHERE {window[0]} AND cause_env = %s AND cause_status = 'success' "
-            "AND (NOT by_time OR %s::int8 IS NULL OR started_at - cause_at <= %s)) AS causes",
-            (*window[1], self.environment, limit, limit),
-        )
-        window = self.between("fix_at", self.plan.since, self.plan.until)
-        fixes = await self.value(
-            "SELECT count(*) FROM (SELECT DISTINCT fix_source, fix_id FROM dora_incident_links "
-            f"WHERE {window[0]} AND NOT fix_labelled) AS fixes",
-            window[1],
-        )
-
-        # The incidents of the window with their durations in microseconds (restore: from start to
-        # resolution; recovery: from the clock's start, for attributed ones); NULL where not counted.
-        window = self.between("started_at", self.plan.since, self.plan.until)
-        values = (
-            "SELECT resolved_at, related, attributed, "
-            "CASE WHEN resolved_at >= started_at THEN resolved_at - started_at END AS restore_us, "
-            "CASE WHEN attributed AND resolved_at >= started_at "
-            "THEN resolved_at - CASE WHEN %s THEN started_at ELSE cause_at END END AS recovery_us "
-            "FROM (SELECT *, cause_at IS NOT NULL AND (NOT by_time OR %s::int8 IS NULL OR started_at - cause_at <= %s) "
-            f"AS attributed FROM dora_incident_links WHERE {window[0]}) AS l"
-        )
-        params = (options.recovery_clock == "incident", limit, limit, *window[1])
-        counts = await self.rows(
-            "SELECT count(*) FILTER (WHERE resolved_at IS NULL), "
-            "count(*) FILTER (WHERE resolved_at IS NULL AND attributed), "
-            "count(*) FILTER (WHERE related AND NOT attributed), "
-            "count(*) FILTER (WHERE restore_us IS NULL AND resolved_at IS NOT NULL) "
-            "+ count(*) FILTER (WHERE recovery_us < 0), "
-            f"count(restore_us), count(*) FILTER (WHERE recovery_us >= 0) FROM ({values}) AS v",
-            params,
-        )
-        restore_open, recovery_open, unattributed, negative, restores, recoveries = counts[0] if counts else (0,) * 6
-        summaries: dict[str, Summary] = {}
-        for name, column in (("restore", "restore_us"), ("recovery", "recovery_us")):
-            seconds = f"({column}::float8 / 1000000::float8)"
-            found = await self.rows(
-                f"SELECT count(*), sum({seconds}), min({seconds}), max({seconds}) FROM ({values}) AS v "
-                f"WHERE {column} >= 0 GROUP BY {POSTGRES.bucket(seconds)}",
-                params,
-            )
-            summaries[name] = Summary.of_buckets(Bucket(int(n), total, low, high) for n, total, low, high in found)
-        if not planning and min(restores, recoveries) <= self.request.exact_limit:
-            found = await self.rows(f"SELECT restore_us, recovery_us FROM ({values}) AS v", params)
-            if restores <= self.request.exact_limit:
-                summaries["restore"] = Summary.exact(us / 1e6 for us, _ in found if us is not None)
-            if recoveries <= self.request.exact_limit:
-                summaries["recovery"] = Summary.exact(us / 1e6 for _, us in found if us is not None and us >= 0)
-        known = await self.value(*self.scope.incidents_known_sql())
-        incidents = rollups.IncidentFacts(
-            failed=failed,
-            recovery=summaries["recovery"],
-            recovery_open=recovery_open,
-            restore=summaries["restore"],
-            restore_open=restore_open,
-            unattributed=unattributed,
-            negative_durations=negative,
-            incidents_known=bool(known),
-        )
-        return incidents, fixes
+        """The incident facts of the window (``links.link_facts``), and the deployments that fixed
+        an incident without being labelled rework (they count as rework too)."""
+        ask = links.link_facts(POSTGRES, self.request, self.scope, self.plan, fixes=True, planning=planning)
+        try:
+            question = next(ask)
+            while True:
+                question = ask.send(await self.rows(*question))
+        except StopIteration as stop:
+            found: tuple[rollups.IncidentFacts, int] = stop.value
+            return found
 
 
 async def _facts_from_events(conn: Connection, request: FactsRequest) -> list[DoraFacts]:
