@@ -48,6 +48,8 @@ def command(make_hub: HubFactory, host: str, port: int, workers: int, log_level:
     hub = make_hub()
     for source_id, fault in hub.sources.faults().items():
         click.echo(f"warning: {source_id} will not collect: {redact_url(fault)}", err=True)
+    if not hub.settings.api.tokens and hub.settings.api.auth == "writes":
+        click.echo("warning: no [api] tokens: anyone who reaches the port can write (and read)", err=True)
     schedules = {
         source.id: source.schedule_minutes for source in hub.sources if source.schedule_minutes and not source.fault
     }

@@ -94,3 +94,15 @@ async def test_openapi_declares_bearer_and_415_where_they_apply(make_app: Any, c
         assert ("415" in item["responses"]) is takes_json, operation.path
         if takes_json:
             assert "unsupported_media_type" in item["responses"]["415"]["description"]
+
+
+@pytest.mark.parametrize(("table", "warned"), [("", True), ('tokens = ["t-0e61"]\n', False)])
+def test_serve_warns_when_the_api_is_open(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, table: str, warned: bool
+) -> None:
+    monkeypatch.setattr(uvicorn.Server, "run", lambda self: None)
+    config = tmp_path / "metrichub.toml"
+    config.write_text(f'storage = "sqlite:///{tmp_path / "m.db"}"\n[api]\n{table}', encoding="utf-8")
+    result = CliRunner().invoke(main, ["serve", "--config", str(config), "--port", "0"])
+    assert result.exit_code == 0, result.output
+    assert ("anyone who reaches the port can write" in result.output) is warned
