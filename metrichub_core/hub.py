@@ -14,8 +14,7 @@ import httpx
 
 from metrichub_core.collection import ProgressCallback, SourceResult, collect_sources, stored_source_state
 from metrichub_core.config import Settings, load_settings
-from metrichub_core.dora import DoraOptions, DoraReport, DoraTrend, dora_report, dora_trend, make_scope
-from metrichub_core.dora._windows import resolve_window
+from metrichub_core.dora import DoraOptions, DoraReport, DoraTrend, dora_report, dora_trend, make_scope, resolve_window
 from metrichub_core.dora.drilldown import DoraDrilldown, drilldown
 from metrichub_core.models import Change, Deployment, Event, Incident
 from metrichub_core.plugins import PluginHost

@@ -30,9 +30,11 @@ from metrichub_core.dora._report import (
     TrendBucket,
 )
 from metrichub_core.dora._stats import GAMMA, Bucket, Summary, bucket_of
+from metrichub_core.dora._windows import DEFAULT_DAYS, resolve_window
 from metrichub_core.dora.profiles import DEFAULT_PROFILE, PROFILES, Band, Level, Profile, UnknownProfile
 
 __all__ = [
+    "DEFAULT_DAYS",
     "DEFAULT_PROFILE",
     "GAMMA",
     "PROFILES",
@@ -68,4 +70,5 @@ __all__ = [
     "dora_trend",
     "make_options",
     "make_scope",
+    "resolve_window",
 ]

@@ -10,7 +10,7 @@ incidents with a recovery time ``failed_deployment_recovery_time.count``.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, Literal
@@ -21,7 +21,7 @@ from metrichub_core.dora._engine import make_options
 from metrichub_core.dora._protocol import DoraOptions, DoraScope, Window
 from metrichub_core.dora._stats import Summary
 from metrichub_core.dora._windows import resolve_window
-from metrichub_core.dora.reference import _key, _labelled, _Link, _link, deployed_at, is_rework_labelled
+from metrichub_core.dora.reference import Link, deployed_at, deployed_order, is_rework_labelled, scope_events
 from metrichub_core.models import Change, Deployment, DeploymentStatus, Incident
 
 __all__ = ["DoraDrilldown", "DrillChange", "DrillDeployment", "DrillIncident", "drilldown"]
@@ -122,68 +122,28 @@ def drilldown(
     """The drill-down of one window from the events of (at least) its scope, as ``facts_from_events`` reads them."""
     window = resolve_window(since, until, days, now)
     scope, opts = scope or DoraScope(), make_options(options)
-    in_service = [d for d in deployments if scope.service is None or d.service == scope.service]
-    # The same preparation as facts_from_events: deployments by id (any environment), the
-    # successful timeline per service, earliest commit per change, first shipping deployment.
-    by_id: dict[tuple[str, str], list[Deployment]] = {}
-    for deployment in in_service:
-        by_id.setdefault((deployment.service, deployment.id), []).append(deployment)
-    scoped = [d for d in in_service if d.environment == scope.environment]
-    successes = sorted((d for d in scoped if d.status == "success"), key=_key)
-    timeline: dict[str, list[Deployment]] = {}
-    for deployment in successes:
-        timeline.setdefault(deployment.service, []).append(deployment)
-    times = {service: [deployed_at(d) for d in line] for service, line in timeline.items()}
-    earliest: dict[tuple[str, str], Change] = {}
-    for change in changes:
-        key = (change.service, change.id)
-        if key not in earliest or change.committed_at < earliest[key].committed_at:
-            earliest[key] = change
-    first_ship: dict[tuple[str, str], Deployment] = {}
-    for deployment in successes:
-        for change_id in deployment.change_ids:
-            first_ship.setdefault((deployment.service, change_id), deployment)
-    links = [
-        _link(incident, by_id, timeline, times, scope)
-        for incident in incidents
-        if incident.environment == scope.environment and (scope.service is None or incident.service == scope.service)
-    ]
-    fixes = {id(link.fix) for link in links if link.fix is not None}
+    events = scope_events(deployments, changes, incidents, scope)
 
     def counted(deployment: Deployment) -> bool:
-        return window.since <= deployed_at(deployment) < window.until and _labelled(deployment, scope.labels)
+        return events.counted(deployment, window)
 
-    def attributed(link: _Link) -> Deployment | None:
-        limit = opts.attribution_window
-        if link.cause is not None and link.by_time and limit is not None:
-            if link.incident.started_at - deployed_at(link.cause) > limit:
-                return None
-        return link.cause
-
-    drill_changes = _changes(first_ship, earliest, counted)
+    drill_changes = _changes(events.first_ship, events.earliest, counted)
     caused: dict[int, list[DrillIncident]] = {}
-    for link in links:
-        cause = attributed(link)
+    for link in events.links:
+        cause = link.attributed(opts)
         if cause is not None:
             caused.setdefault(id(cause), []).append(_incident(link, cause, opts))
-    window_incidents = []
-    for link in links:
-        if not window.since <= link.incident.started_at < window.until:
-            continue
-        cause = attributed(link)
-        if scope.labels and (cause is None or not _labelled(cause, scope.labels)):
-            continue  # under a label filter an incident counts only through a labelled deployment
-        window_incidents.append(_incident(link, cause, opts))
+    window_incidents = [_incident(link, cause, opts) for link, cause in events.window_incidents(window, opts)]
     leads: dict[int, list[float]] = {}
     for drilled in drill_changes:
-        shipper = first_ship[(drilled.service, drilled.id)]
+        shipper = events.first_ship[(drilled.service, drilled.id)]
         leads.setdefault(id(shipper), []).append(drilled.lead_time_seconds)
-    window_deployments = sorted((d for d in scoped if counted(d)), key=_key, reverse=True)
+    window_deployments = sorted((d for d in events.scoped if counted(d)), key=deployed_order, reverse=True)
     return DoraDrilldown(
         window=window,
         scope=scope,
         deployments=[
-            _deployment(d, caused.get(id(d), []), leads.get(id(d), []), id(d) in fixes, opts)
+            _deployment(d, caused.get(id(d), []), leads.get(id(d), []), id(d) in events.fixes, opts)
             for d in window_deployments
         ],
         changes=sorted(drill_changes, key=lambda c: (-c.lead_time_seconds, c.service, c.id)),
@@ -194,7 +154,7 @@ def drilldown(
 def _changes(
     first_ship: Mapping[tuple[str, str], Deployment],
     earliest: Mapping[tuple[str, str], Change],
-    counted: Any,
+    counted: Callable[[Deployment], bool],
 ) -> list[DrillChange]:
     found = []
     for key, deployment in first_ship.items():
@@ -221,7 +181,7 @@ def _changes(
     return found
 
 
-def _incident(link: _Link, cause: Deployment | None, options: DoraOptions) -> DrillIncident:
+def _incident(link: Link, cause: Deployment | None, options: DoraOptions) -> DrillIncident:
     incident = link.incident
     restore = recovery = None
     if incident.resolved_at is not None:

@@ -9,15 +9,24 @@ from __future__ import annotations
 
 import bisect
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from metrichub_core.dora._protocol import DoraFacts, DoraScope, FactsRequest, Window
+from metrichub_core.dora._protocol import DoraFacts, DoraOptions, DoraScope, FactsRequest, Window
 from metrichub_core.dora._stats import Summary
 from metrichub_core.models import Change, Deployment, Incident
 
-__all__ = ["REWORK_LABEL_VALUES", "deployed_at", "facts_from_events", "is_rework_labelled"]
+__all__ = [
+    "REWORK_LABEL_VALUES",
+    "Link",
+    "ScopeEvents",
+    "deployed_at",
+    "deployed_order",
+    "facts_from_events",
+    "is_rework_labelled",
+    "scope_events",
+]
 
 REWORK_LABEL_VALUES = frozenset({"true", "yes", "1"})
 """Values of the ``rework`` label that mark a deployment as rework."""
@@ -32,7 +41,8 @@ def is_rework_labelled(deployment: Deployment) -> bool:
     return deployment.labels.get("rework", "").strip().lower() in REWORK_LABEL_VALUES
 
 
-def _key(deployment: Deployment) -> tuple[datetime, str, str]:
+def deployed_order(deployment: Deployment) -> tuple[datetime, str, str]:
+    """The order of deployments in time (ties broken by source and id): it decides which ships a change first."""
     return (deployed_at(deployment), deployment.source, deployment.id)
 
 
@@ -41,7 +51,7 @@ def _labelled(deployment: Deployment, labels: Mapping[str, str]) -> bool:
 
 
 @dataclass
-class _Link:
+class Link:
     """An incident and what it is attributed to."""
 
     incident: Incident
@@ -49,6 +59,82 @@ class _Link:
     by_time: bool
     """Whether ``cause`` was found by time rather than named by ``caused_by``."""
     fix: Deployment | None
+
+    def attributed(self, options: DoraOptions) -> Deployment | None:
+        """Its deployment under ``options``: one found by time must lie within the attribution window."""
+        limit = options.attribution_window
+        if self.cause is not None and self.by_time and limit is not None:
+            if self.incident.started_at - deployed_at(self.cause) > limit:
+                return None
+        return self.cause
+
+
+@dataclass
+class ScopeEvents:
+    """A scope's events as the rules read them, window by window."""
+
+    scope: DoraScope
+    scoped: list[Deployment]
+    """Deployments of the scope's service(s) and environment, any status."""
+    successes: list[Deployment]
+    """The successful ones, in the order that decides which ships a change first."""
+    earliest: dict[tuple[str, str], Change]
+    """Per (service, change id): the version with the earliest commit (several sources may report it)."""
+    first_ship: dict[tuple[str, str], Deployment]
+    """Per (service, change id): the first successful deployment that lists it."""
+    links: list[Link]
+    """The scope's incidents with their deployment and fix."""
+    fixes: set[int]
+    """``id()`` of the deployments that fixed an incident (rework)."""
+
+    def counted(self, deployment: Deployment, window: Window) -> bool:
+        """Whether a deployment counts in ``window``: deployed in it and carrying the scope's labels."""
+        return window.since <= deployed_at(deployment) < window.until and _labelled(deployment, self.scope.labels)
+
+    def window_incidents(self, window: Window, options: DoraOptions) -> Iterator[tuple[Link, Deployment | None]]:
+        """The incidents that started in ``window``, with their deployment; under a label filter only those
+        attributed to a deployment carrying the labels."""
+        for link in self.links:
+            if not window.since <= link.incident.started_at < window.until:
+                continue
+            cause = link.attributed(options)
+            if self.scope.labels and (cause is None or not _labelled(cause, self.scope.labels)):
+                continue
+            yield link, cause
+
+
+def scope_events(
+    deployments: Iterable[Deployment], changes: Iterable[Change], incidents: Iterable[Incident], scope: DoraScope
+) -> ScopeEvents:
+    """Prepare the events of (at least) ``scope``: timelines, first shipments and incident links."""
+    in_service = [d for d in deployments if scope.service is None or d.service == scope.service]
+    by_id: dict[tuple[str, str], list[Deployment]] = defaultdict(list)
+    for deployment in in_service:
+        by_id[(deployment.service, deployment.id)].append(deployment)
+    scoped = [d for d in in_service if d.environment == scope.environment]
+    successes = sorted((d for d in scoped if d.status == "success"), key=deployed_order)
+    timeline: dict[str, list[Deployment]] = defaultdict(list)
+    for deployment in successes:
+        timeline[deployment.service].append(deployment)
+    times = {service: [deployed_at(d) for d in line] for service, line in timeline.items()}
+
+    earliest: dict[tuple[str, str], Change] = {}
+    for change in changes:
+        key = (change.service, change.id)
+        if key not in earliest or change.committed_at < earliest[key].committed_at:
+            earliest[key] = change
+    first_ship: dict[tuple[str, str], Deployment] = {}
+    for deployment in successes:  # in time order: the first one to list a change ships it
+        for change_id in deployment.change_ids:
+            first_ship.setdefault((deployment.service, change_id), deployment)
+
+    links = [
+        _link(incident, by_id, timeline, times)
+        for incident in incidents
+        if incident.environment == scope.environment and (scope.service is None or incident.service == scope.service)
+    ]
+    fixes = {id(link.fix) for link in links if link.fix is not None}
+    return ScopeEvents(scope, scoped, successes, earliest, first_ship, links, fixes)
 
 
 def facts_from_events(
@@ -58,38 +144,8 @@ def facts_from_events(
     request: FactsRequest,
 ) -> list[DoraFacts]:
     """The facts of every window of ``request``, from the events of (at least) its scope."""
-    scope = request.scope
-    in_service = [d for d in deployments if scope.service is None or d.service == scope.service]
-    by_id: dict[tuple[str, str], list[Deployment]] = defaultdict(list)
-    for deployment in in_service:
-        by_id[(deployment.service, deployment.id)].append(deployment)
-    scoped = [d for d in in_service if d.environment == scope.environment]
-    successes = sorted((d for d in scoped if d.status == "success"), key=_key)
-    timeline: dict[str, list[Deployment]] = defaultdict(list)
-    for deployment in successes:
-        timeline[deployment.service].append(deployment)
-    times = {service: [deployed_at(d) for d in line] for service, line in timeline.items()}
-
-    committed: dict[tuple[str, str], datetime] = {}
-    for change in changes:
-        key = (change.service, change.id)
-        if key not in committed or change.committed_at < committed[key]:
-            committed[key] = change.committed_at
-    first_ship: dict[tuple[str, str], Deployment] = {}
-    for deployment in successes:  # in time order: the first one to list a change ships it
-        for change_id in deployment.change_ids:
-            first_ship.setdefault((deployment.service, change_id), deployment)
-
-    links = [
-        _link(incident, by_id, timeline, times, scope)
-        for incident in incidents
-        if incident.environment == scope.environment and (scope.service is None or incident.service == scope.service)
-    ]
-    rework_keys = {id(link.fix) for link in links if link.fix is not None}
-    return [
-        _window_facts(window, request, scoped, successes, first_ship, committed, links, rework_keys)
-        for window in request.windows
-    ]
+    events = scope_events(deployments, changes, incidents, request.scope)
+    return [_window_facts(window, request.options, events) for window in request.windows]
 
 
 def _link(
@@ -97,15 +153,14 @@ def _link(
     by_id: Mapping[tuple[str, str], Sequence[Deployment]],
     timeline: Mapping[str, Sequence[Deployment]],
     times: Mapping[str, Sequence[datetime]],
-    scope: DoraScope,
-) -> _Link:
+) -> Link:
     line, moments = timeline.get(incident.service, ()), times.get(incident.service, ())
     cause: Deployment | None = None
     by_time = False
     if incident.deployment_related:
         named = by_id.get((incident.service, incident.caused_by)) if incident.caused_by else None
         if named:
-            cause = max(named, key=lambda d: (d.status == "success", _key(d)))
+            cause = max(named, key=lambda d: (d.status == "success", deployed_order(d)))
         else:
             position = bisect.bisect_left(moments, incident.started_at)  # strictly before the incident
             cause = line[position - 1] if position else None
@@ -115,52 +170,33 @@ def _link(
         position = bisect.bisect_right(moments, incident.started_at)
         if position < len(line) and moments[position] <= incident.resolved_at:
             fix = line[position]
-    return _Link(incident, cause, by_time, fix)
+    return Link(incident, cause, by_time, fix)
 
 
-def _window_facts(
-    window: Window,
-    request: FactsRequest,
-    scoped: Sequence[Deployment],
-    successes: Sequence[Deployment],
-    first_ship: Mapping[tuple[str, str], Deployment],
-    committed: Mapping[tuple[str, str], datetime],
-    links: Sequence[_Link],
-    rework_keys: set[int],
-) -> DoraFacts:
-    scope, options = request.scope, request.options
-
+def _window_facts(window: Window, options: DoraOptions, events: ScopeEvents) -> DoraFacts:
     def counted(deployment: Deployment) -> bool:
-        return window.since <= deployed_at(deployment) < window.until and _labelled(deployment, scope.labels)
+        return events.counted(deployment, window)
 
-    shipped = [d for d in successes if counted(d)]
-    failures = [d for d in scoped if d.status == "failure" and counted(d)]
+    shipped = [d for d in events.successes if counted(d)]
+    failures = [d for d in events.scoped if d.status == "failure" and counted(d)]
     days = Counter(deployed_at(d).date() for d in shipped)
 
     leads: list[float] = []
     negative = missing = 0
-    for key, deployment in first_ship.items():
+    for key, deployment in events.first_ship.items():
         if not counted(deployment):
             continue
-        if key not in committed:
+        change = events.earliest.get(key)
+        if change is None:
             missing += 1
             continue
-        seconds = (deployed_at(deployment) - committed[key]).total_seconds()
+        seconds = (deployed_at(deployment) - change.committed_at).total_seconds()
         if seconds < 0:
             negative += 1
         else:
             leads.append(seconds)
 
-    def attributed(link: _Link) -> Deployment | None:
-        cause = link.cause
-        if cause is None:
-            return None
-        limit = options.attribution_window
-        if link.by_time and limit is not None and link.incident.started_at - deployed_at(cause) > limit:
-            return None
-        return cause
-
-    caused = {id(cause) for link in links if (cause := attributed(link)) is not None}
+    caused = {id(cause) for link in events.links if (cause := link.attributed(options)) is not None}
     failed = sum(1 for d in shipped if id(d) in caused)
     if options.failed_deployments_count:
         failed += len(failures)
@@ -168,13 +204,8 @@ def _window_facts(
     recovery: list[float] = []
     restore: list[float] = []
     recovery_open = restore_open = unattributed = negative_durations = 0
-    for link in links:
+    for link, cause in events.window_incidents(window, options):
         incident = link.incident
-        if not window.since <= incident.started_at < window.until:
-            continue
-        cause = attributed(link)
-        if scope.labels and (cause is None or not _labelled(cause, scope.labels)):
-            continue
         if cause is None and incident.deployment_related:
             unattributed += 1
         if incident.resolved_at is None:
@@ -194,7 +225,7 @@ def _window_facts(
             else:
                 recovery.append(duration)
 
-    rework = sum(1 for d in shipped if id(d) in rework_keys or is_rework_labelled(d))
+    rework = sum(1 for d in shipped if id(d) in events.fixes or is_rework_labelled(d))
     return DoraFacts(
         deployments=len(shipped),
         deploy_days=dict(sorted(days.items())),
@@ -210,5 +241,5 @@ def _window_facts(
         restore_open=restore_open,
         unattributed=unattributed,
         negative_durations=negative_durations,
-        incidents_known=bool(links),
+        incidents_known=bool(events.links),
     )
