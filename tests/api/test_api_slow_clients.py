@@ -29,7 +29,8 @@ def address(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, int
     config = directory / "metrichub.toml"
     config.write_text(
         f'storage = "sqlite:///{directory / "m.db"}"\n'
-        "[api]\nheader_timeout_seconds = 1\nkeep_alive_seconds = 1\nmax_header_bytes = 4096\n",
+        "[api]\nheader_timeout_seconds = 1\nkeep_alive_seconds = 1\nmax_header_bytes = 4096\n"
+        "request_timeout_seconds = 1\n",
         encoding="utf-8",
     )
     with ServedProcess(config) as served:
@@ -101,6 +102,22 @@ def test_unfinished_headers_past_the_limit_get_400_and_a_close(address: tuple[st
         answer = _response(connection)
         assert answer.startswith(b"HTTP/1.1 400")
         assert _closed(connection, 6.0)
+
+
+def test_a_trickled_body_gets_504_then_the_connection_closes(address: tuple[str, int]) -> None:
+    head = b"POST /api/v1/changes HTTP/1.1\r\nHost: metrichub\r\nContent-Type: application/json\r\n"
+    with socket.create_connection(address, timeout=10) as connection:
+        connection.sendall(head + b"Content-Length: 1000\r\n\r\n[")
+        answer = b""
+        for _ in range(TRICKLE_BYTES):  # the body, a byte every 0.1 s, until the server answers
+            readable, _, _ = select.select([connection], [], [], 0.1)
+            if readable:
+                answer = _response(connection)
+                break
+            connection.sendall(b" ")
+        assert answer.startswith(b"HTTP/1.1 504"), answer
+        assert b'"code":"timeout"' in answer
+        assert _trickle(connection) is not None or _closed(connection, 6.0)
 
 
 def _captured_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, table: str) -> Any:
