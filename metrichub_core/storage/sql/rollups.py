@@ -23,7 +23,7 @@ reference rules).
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, fields
 from datetime import date, timedelta
 from typing import Any
@@ -207,7 +207,7 @@ def merged_buckets_sql(parts: list[str]) -> str:
     return f"SELECT bucket, sum(n), sum(total), min(low), max(high) FROM ({union}) AS parts GROUP BY bucket"
 
 
-def bucket_rows(rows: Iterable[tuple[Any, ...]]) -> BucketRows:
+def bucket_rows(rows: Iterable[Sequence[Any]]) -> BucketRows:
     """Rows of ``merged_buckets_sql`` by bucket."""
     return {row[0]: Bucket(int(row[1]), row[2], row[3], row[4]) for row in rows}
 

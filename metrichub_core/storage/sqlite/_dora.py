@@ -15,11 +15,11 @@ import sqlite3
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from metrichub_core.dora import Bucket, DoraFacts, FactsRequest, Summary, Window
+from metrichub_core.dora import DoraFacts, FactsRequest, Summary, Window
 from metrichub_core.dora.reference import facts_from_events
 from metrichub_core.storage.sql.dialect import SQLITE
 from metrichub_core.storage.sql.events import rule_events, scope_events_sql
-from metrichub_core.storage.sql.links import link_facts, run
+from metrichub_core.storage.sql.facts import lead_facts, link_facts, run
 from metrichub_core.storage.sql.rollups import (
     BucketRows,
     DeployTally,
@@ -102,7 +102,7 @@ class _Query:
 
     def facts(self) -> DoraFacts:
         deployments = self._deployments()
-        lead = self._lead_times()
+        lead = run(lead_facts(SQLITE, self.request, self.scope, self.plan), self._execute)
         options = self.request.options
         if options.attribution_window is None and options.recovery_clock == "incident":
             incidents = self._incidents_from_rollups(deployments.failed)
@@ -110,9 +110,12 @@ class _Query:
             # With a non-default attribution window or recovery clock: the links of the window.
             incidents, _ = run(
                 link_facts(SQLITE, self.request, self.scope, self.plan, fixes=False),  # fixes are in the day counts
-                lambda sql, params: self.conn.execute(sql, params).fetchall(),
+                self._execute,
             )
         return assemble(options, deployments, lead, incidents)
+
+    def _execute(self, sql: str, params: tuple[Any, ...]) -> list[Any]:
+        return self.conn.execute(sql, params).fetchall()
 
     def _deployments(self) -> DeployTally:
         tally = DeployTally()
@@ -128,24 +131,6 @@ class _Query:
                 )
             )
         return tally
-
-    def _lead_times(self) -> tuple[Summary, int, int]:
-        parts, params = self.scope.lead_rollups(self.plan)
-        for start, end in self.plan.edges:
-            parts.append(
-                f"SELECT bucket, 1, {_SECONDS}, {_SECONDS}, {_SECONDS} FROM dora_leads "
-                f"WHERE {self.where}environment = ? AND deployed_at >= ? AND deployed_at < ?"
-            )
-            params += [*self.scope_params, self.environment, start, end]
-        merged = self._merge(parts, params)
-        negative = merged.pop(-1, Bucket(0, 0, 0, 0)).count
-        missing = merged.pop(-2, Bucket(0, 0, 0, 0)).count
-        summary = self._summary(
-            merged,
-            f"SELECT {SQLITE.seconds('lead_us')} FROM dora_leads "
-            f"WHERE {self.where}environment = ? AND deployed_at >= ? AND deployed_at < ? AND bucket >= 0",
-        )
-        return summary, negative, missing
 
     def _merge(self, parts: list[str], params: list[Any]) -> BucketRows:
         """Merge rollup rows by bucket in SQL: counts and sums add, minima and maxima combine."""

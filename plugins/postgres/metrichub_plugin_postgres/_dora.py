@@ -18,22 +18,24 @@ as UTC exactly as ``get`` returns them.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeVar
 
 from psycopg import AsyncConnection
 from psycopg.rows import TupleRow
 
-from metrichub_core.dora import Bucket, DoraFacts, FactsRequest, Summary, Window
+from metrichub_core.dora import DoraFacts, FactsRequest, Summary, Window
 from metrichub_core.dora.reference import facts_from_events
-from metrichub_core.storage.sql import links, rollups
+from metrichub_core.storage.sql import rollups
 from metrichub_core.storage.sql.dialect import POSTGRES
 from metrichub_core.storage.sql.events import rule_events, scope_events_sql
+from metrichub_core.storage.sql.facts import Ask, between, lead_facts, link_facts
 from metrichub_plugin_postgres._dora_write import refresh
 from metrichub_plugin_postgres._schema import DORA_LOCK, LOCK_NAMESPACE
 
 __all__ = ["dora_facts"]
 
 Connection = AsyncConnection[TupleRow]
+T = TypeVar("T")
 
 
 async def dora_facts(conn: Connection, request: FactsRequest) -> list[DoraFacts]:
@@ -99,8 +101,8 @@ class _Query:
         self._fetched: dict[tuple[str, tuple[Any, ...]], list[TupleRow]] = {}
 
     def between(self, column: str, start: int, end: int) -> tuple[str, tuple[Any, ...]]:
-        """``column`` in ``[start, end)`` within the scope (see ``links.between``)."""
-        return links.between(POSTGRES, self.scope, column, start, end)
+        """``column`` in ``[start, end)`` within the scope (see ``metrichub_core.storage.sql.facts.between``)."""
+        return between(POSTGRES, self.scope, column, start, end)
 
     async def rows(self, sql: str, params: tuple[Any, ...]) -> list[TupleRow]:
         """The rows of a query: from the pipelined batch (see ``facts``), else asked now."""
@@ -144,34 +146,21 @@ class _Query:
         return tally
 
     async def _lead_times(self, *, planning: bool = False) -> tuple[Summary, int, int]:
-        # Whole months and days from the rollups, the edges from the lead rows, merged per
-        # bucket by the server: one query and at most a few thousand rows whatever the window.
-        parts, params = self.scope.lead_rollups(self.plan)
-        seconds = "coalesce(lead_us::float8 / 1000000::float8, 0)"
-        for start, end in self.plan.edges:
-            where, edge = self.between("deployed_at", start, end)
-            parts.append(f"SELECT bucket, 1, {seconds}, {seconds}, {seconds} FROM dora_leads WHERE {where}")
-            params += edge
-        merged = rollups.bucket_rows(await self.rows(rollups.merged_buckets_sql(parts), tuple(params))) if parts else {}
-        negative = merged.pop(-1, Bucket(0, 0, 0, 0)).count
-        missing = merged.pop(-2, Bucket(0, 0, 0, 0)).count
-        count = sum(bucket.count for bucket in merged.values())
-        if count <= self.request.exact_limit and not planning:
-            where, window = self.between("deployed_at", self.plan.since, self.plan.until)
-            leads = await self.rows(f"SELECT lead_us FROM dora_leads WHERE {where} AND bucket >= 0", window)
-            return Summary.exact(lead_us / 1e6 for (lead_us,) in leads), negative, missing
-        return Summary.of_buckets(merged.values()), negative, missing
+        return await self._ask(lead_facts(POSTGRES, self.request, self.scope, self.plan, planning=planning))
 
     async def _links(self, *, planning: bool = False) -> tuple[rollups.IncidentFacts, int]:
-        """The incident facts of the window (``links.link_facts``), and the deployments that fixed
+        """The incident facts of the window (``link_facts``), and the deployments that fixed
         an incident without being labelled rework (they count as rework too)."""
-        ask = links.link_facts(POSTGRES, self.request, self.scope, self.plan, fixes=True, planning=planning)
+        return await self._ask(link_facts(POSTGRES, self.request, self.scope, self.plan, fixes=True, planning=planning))
+
+    async def _ask(self, ask: Ask[T]) -> T:
+        """Answer the questions of ``ask`` with ``rows``; return its result."""
         try:
             question = next(ask)
             while True:
                 question = ask.send(await self.rows(*question))
         except StopIteration as stop:
-            found: tuple[rollups.IncidentFacts, int] = stop.value
+            found: T = stop.value
             return found
 
 

@@ -1,7 +1,10 @@
-"""The incident side of a window's facts, read from ``dora_incident_links``: any options, either dialect.
+"""Questions both backends ask of the derived tables for a window's facts, in either dialect.
 
-The questions are written once, as a generator that yields ``(sql, params)`` and is sent
-each answer's rows: SQLite answers them one by one (``run``); PostgreSQL first runs it
+- ``lead_facts``: lead times from the lead rollups and the edges' lead rows;
+- ``link_facts``: the incident side, from ``dora_incident_links``, under any options.
+
+The questions are written once, as generators that yield ``(sql, params)`` and are sent
+each answer's rows: SQLite answers them one by one (``run``); PostgreSQL first runs them
 with empty answers to collect the questions and sends them in one pipeline.
 """
 
@@ -13,9 +16,9 @@ from typing import Any, TypeVar
 
 from metrichub_core.dora import Bucket, FactsRequest, Summary
 from metrichub_core.storage.sql.dialect import Dialect
-from metrichub_core.storage.sql.rollups import IncidentFacts, ScopeSQL, WindowPlan
+from metrichub_core.storage.sql.rollups import IncidentFacts, ScopeSQL, WindowPlan, bucket_rows, merged_buckets_sql
 
-__all__ = ["Ask", "between", "link_facts", "run"]
+__all__ = ["Ask", "between", "lead_facts", "link_facts", "run"]
 
 T = TypeVar("T")
 Rows = Sequence[Sequence[Any]]
@@ -53,6 +56,31 @@ def between(dialect: Dialect, scope: ScopeSQL, column: str, start: int, end: int
 
 def _value(rows: Rows) -> Any:
     return rows[0][0] if rows else 0
+
+
+def lead_facts(
+    dialect: Dialect, request: FactsRequest, scope: ScopeSQL, plan: WindowPlan, *, planning: bool = False
+) -> Ask[tuple[Summary, int, int]]:
+    """Lead times of the window, and how many were negative or of changes not stored.
+
+    Whole months and days from the rollups, the edges from the lead rows, merged per bucket
+    by the database: one query and at most a few thousand rows whatever the window. Exact
+    values when the window holds at most ``request.exact_limit`` of them.
+    """
+    parts, params = scope.lead_rollups(plan)
+    seconds = f"coalesce({dialect.seconds('lead_us')}, 0)"
+    for start, end in plan.edges:
+        where, edge = between(dialect, scope, "deployed_at", start, end)
+        parts.append(f"SELECT bucket, 1, {seconds}, {seconds}, {seconds} FROM dora_leads WHERE {where}")
+        params += edge
+    merged = bucket_rows((yield merged_buckets_sql(parts), tuple(params))) if parts else {}
+    negative = merged.pop(-1, Bucket(0, 0, 0, 0)).count
+    missing = merged.pop(-2, Bucket(0, 0, 0, 0)).count
+    if sum(bucket.count for bucket in merged.values()) <= request.exact_limit and not planning:
+        where, window = between(dialect, scope, "deployed_at", plan.since, plan.until)
+        leads = yield f"SELECT lead_us FROM dora_leads WHERE {where} AND bucket >= 0", window
+        return Summary.exact(lead_us / 1e6 for (lead_us,) in leads), negative, missing
+    return Summary.of_buckets(merged.values()), negative, missing
 
 
 def link_facts(
