@@ -12,6 +12,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationErr
 from starlette.requests import Request
 
 from metrichub_core.api.errors import ApiError, field_errors
+from metrichub_core.api.nul import nul_parameter_error
 from metrichub_core.timeparse import parse_moment
 
 __all__ = [
@@ -175,7 +176,7 @@ def parse_query(request: Request, model: type[M]) -> M:
     for key in request.query_params.keys():
         values = request.query_params.getlist(key)
         if "\x00" in key or any("\x00" in value for value in values):
-            raise _nul_error("query", key.replace("\x00", "\\x00"))
+            raise nul_parameter_error("query", key.replace("\x00", "\\x00"))
         field = model.model_fields.get(key)
         if field is not None and _is_list(field.annotation):
             raw[key] = values
@@ -200,14 +201,8 @@ def path_param(request: Request, name: str) -> str:
     """The path parameter ``name``; a NUL in it is ``400 validation_error`` naming it."""
     value = str(request.path_params[name])
     if "\x00" in value:
-        raise _nul_error("path", name)
+        raise nul_parameter_error("path", name)
     return value
-
-
-def _nul_error(where: str, name: str) -> ApiError:
-    message = "must not contain NUL characters"
-    details = [{"field": f"{where}.{name}", "loc": [where, name], "message": message, "type": "value_error"}]
-    return ApiError("validation_error", f"Invalid {where} parameter {name}: {message}.", details)
 
 
 def parse_labels(values: list[str]) -> dict[str, str]:

@@ -9,7 +9,7 @@ from typing import Any
 
 import httpx
 import pytest
-from api_helpers import assert_error, data, make_hub
+from api_helpers import WEBHOOK_SECRET, assert_error, data, make_hub, sign
 
 from metrichub_core.api.params import MAX_LABEL_FILTERS
 from metrichub_core.models import MAX_CHANGE_IDS, MAX_LABELS
@@ -120,3 +120,12 @@ async def test_a_literal_backslash_u0000_is_text_not_nul(client: httpx.AsyncClie
     incident = {"id": "i1", "source": "pd", "service": "checkout", "started_at": "2026-03-01T10:00:00Z"}
     stored = await client.post("/api/v1/incidents", json={**incident, "title": title})
     assert data(stored)["ingested"] == 1
+
+
+async def test_nul_in_a_signed_webhook_delivery(client: httpx.AsyncClient) -> None:
+    payload = {"event": "deployment", "deployment": {**DEPLOYMENT, "id": "w1", "environment": "prod\u0000"}}
+    body = json.dumps(payload).encode()
+    headers = {"X-Signature": sign(body, WEBHOOK_SECRET), "Content-Type": "application/json"}
+    response = await client.post("/api/v1/webhooks/hooks", content=body, headers=headers)
+    assert fields(response) == {"[0].environment"}
+    assert [item["id"] for item in data(await client.get("/api/v1/deployments"))["items"]] == ["d1"]

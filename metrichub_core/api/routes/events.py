@@ -12,6 +12,7 @@ from starlette.responses import Response
 from metrichub_core.api.context import context
 from metrichub_core.api.envelope import ok
 from metrichub_core.api.errors import ApiError, field_errors
+from metrichub_core.api.nul import refuse_nul_in_events
 from metrichub_core.api.operations import Operations
 from metrichub_core.api.params import (
     ChangeListQuery,
@@ -89,30 +90,9 @@ def parse_body(body: bytes, model: type[M]) -> list[M]:
         invalid = len({error["loc"][0] for error in errors if error["loc"]}) if many else 1
         what = f"{max(invalid, 1)} invalid {_kind(model)}(s)" if many else f"Invalid {_kind(model)}"
         raise ApiError("validation_error", f"{what}; nothing was stored.", errors) from None
-    if b"\\u0000" in body:  # JSON's only way to carry a NUL, which PostgreSQL cannot store
-        _refuse_nul(items, many)
+    if b"\\u0000" in body:  # JSON's only way to carry a NUL
+        refuse_nul_in_events(items, indexed=many, message="NUL characters are not allowed; nothing was stored.")
     return items
-
-
-def _refuse_nul(items: list[M], many: bool) -> None:
-    errors = []
-    for index, item in enumerate(items):
-        for loc in _nul_locations(item.model_dump(), ()):
-            loc = (index, *loc) if many else loc
-            errors.append({"loc": loc, "msg": "must not contain NUL characters", "type": "value_error"})
-    if errors:
-        raise ApiError("validation_error", "NUL characters are not allowed; nothing was stored.", field_errors(errors))
-
-
-def _nul_locations(value: Any, loc: tuple[str | int, ...]) -> list[tuple[str | int, ...]]:
-    if isinstance(value, str):
-        return [loc] if "\x00" in value else []
-    if isinstance(value, dict):
-        found = [(*loc, key.replace("\x00", "\\x00")) for key in value if isinstance(key, str) and "\x00" in key]
-        return found + [where for key, item in value.items() for where in _nul_locations(item, (*loc, key))]
-    if isinstance(value, list):
-        return [where for index, item in enumerate(value) for where in _nul_locations(item, (*loc, index))]
-    return []
 
 
 def _kind(model: type[BaseModel]) -> str:

@@ -11,6 +11,7 @@ from starlette.responses import Response
 from metrichub_core.api.context import context
 from metrichub_core.api.envelope import ok, trace_id_of
 from metrichub_core.api.errors import ApiError, field_errors
+from metrichub_core.api.nul import refuse_nul_in_events
 from metrichub_core.api.operations import Operations
 from metrichub_core.api.webhooks import delivery_id
 from metrichub_core.sources import WebhookNotSupported, WebhookRejected
@@ -79,6 +80,11 @@ async def receive_webhook(request: Request) -> Response:
         ctx.metrics.webhook_deliveries.labels(source_id, "invalid").inc()
         details = field_errors(exc.errors(include_input=False, include_url=False))
         raise ApiError("validation_error", "The delivery holds invalid events.", details) from None
+    try:
+        refuse_nul_in_events(events, indexed=True, message="The delivery holds NUL characters; nothing was stored.")
+    except ApiError:
+        ctx.metrics.webhook_deliveries.labels(source_id, "invalid").inc()
+        raise
     stored = await ctx.hub.ingest(events) if events else 0
     if stored:
         ctx.data_changed()
