@@ -9,8 +9,15 @@ from __future__ import annotations
 from metrichub_core.storage.sql.dialect import Dialect
 
 __all__ = [
+    "CAUSED_FAILURE",
+    "DEPLOY_DAY_COLUMNS",
+    "FIXED",
+    "INCIDENT_COUNTS",
     "LINK_COLUMNS",
+    "RESOLVED",
     "SHIPS_AND_LEADS_DDL",
+    "incident_days_sql",
+    "incident_kinds",
     "lead_day_aggregates",
     "leads_sql",
     "link_sql",
@@ -145,11 +152,54 @@ def lead_day_aggregates(dialect: Dialect) -> str:
     return f"bucket, count(*), coalesce(sum({seconds}), 0), coalesce(min({seconds}), 0), coalesce(max({seconds}), 0)"
 
 
-def rebuild_sql(dialect: Dialect) -> list[str]:
-    """Recompute ships, leads, their rollups and the incident links from the events (in a transaction).
+CAUSED_FAILURE = (
+    "EXISTS (SELECT 1 FROM dora_incident_links l WHERE l.cause_source = d.source AND l.cause_id = d.id "
+    "AND l.environment = d.environment)"
+)
+"""Whether deployment ``d`` caused a failure: an incident of its environment is attributed to it
+(under the default options: any attribution counts)."""
+FIXED = "EXISTS (SELECT 1 FROM dora_incident_links l WHERE l.fix_source = d.source AND l.fix_id = d.id)"
+"""Whether deployment ``d`` fixed an incident: then it is rework, labelled or not."""
+DEPLOY_DAY_COLUMNS = (
+    "count(*) FILTER (WHERE d.status = 'success'), count(*) FILTER (WHERE d.status = 'failure'), "
+    f"count(*) FILTER (WHERE d.status = 'success' AND (d.rework OR {FIXED})), "
+    f"count(*) FILTER (WHERE d.status = 'success' AND {CAUSED_FAILURE})"
+)
+"""``dora_deploy_days``' counts of the deployments ``d``: successful, ``failure``, rework, caused a failure."""
+RESOLVED = "resolved_at IS NOT NULL AND resolved_at >= started_at"
+INCIDENT_COUNTS = (
+    (1, "resolved_at IS NULL"),
+    (2, "resolved_at IS NULL AND cause_at IS NOT NULL"),
+    (3, "related AND cause_at IS NULL"),
+    (4, "resolved_at < started_at"),
+)
+"""``dora_incident_days`` of kind ``count``, by bucket: open, open attributed, unattributed, negative."""
 
-    Each backend then recomputes its deployment (and incident) day rollups.
-    """
+
+def incident_kinds(dialect: Dialect) -> tuple[tuple[str, str, str], ...]:
+    """``dora_incident_days``' duration kinds under the default options: (kind, which links, seconds)."""
+    seconds = dialect.seconds("resolved_at - started_at")
+    return (("restore", RESOLVED, seconds), ("recovery", f"{RESOLVED} AND cause_at IS NOT NULL", seconds))
+
+
+def incident_days_sql(dialect: Dialect, links: str, day: str) -> list[str]:
+    """SELECTs of ``dora_incident_days`` rows of the links of ``links`` (FROM items, the links
+    aliased ``l``, then a WHERE clause to extend with AND), at day ``day`` (an expression), one per kind."""
+    selects = [
+        f"SELECT l.service, l.environment, {day}, '{kind}', {dialect.bucket(seconds)}, count(*), sum({seconds}), "
+        f"min({seconds}), max({seconds}) FROM {links} AND {which} GROUP BY 1, 2, 3, 5"
+        for kind, which, seconds in incident_kinds(dialect)
+    ]
+    selects += [
+        f"SELECT l.service, l.environment, {day}, 'count', {code}, count(*), 0, 0, 0 FROM {links} AND {which} "
+        "GROUP BY 1, 2, 3"
+        for code, which in INCIDENT_COUNTS
+    ]
+    return selects
+
+
+def rebuild_sql(dialect: Dialect) -> list[str]:
+    """Recompute every derived table from the events (in a transaction), and empty the queue."""
     return [
         *dialect.empty(("dora_ships", "dora_leads", "dora_lead_days", "dora_lead_months", "dora_incident_links")),
         f"INSERT INTO dora_ships {ships_sql(dialect, 'deployments d')}",
@@ -161,4 +211,15 @@ def rebuild_sql(dialect: Dialect) -> list[str]:
         f"INSERT INTO dora_lead_months SELECT service, environment, {dialect.month('day')}, bucket, sum(n), "
         "sum(total), min(low), max(high) FROM dora_lead_days GROUP BY 1, 2, 3, 4",
         f"INSERT INTO dora_incident_links {link_sql(dialect, 'incidents i')}",
+        *dialect.empty(("dora_deploy_days", "dora_incident_days", "dora_pending")),
+        f"INSERT INTO dora_deploy_days SELECT d.service, d.environment, {dialect.day('d.listed_at')}, "
+        f"{DEPLOY_DAY_COLUMNS} FROM deployments d GROUP BY 1, 2, 3",
+        "INSERT INTO dora_deploy_days SELECT '', environment, day, sum(deployments), sum(failures), sum(rework), "
+        "sum(failed) FROM dora_deploy_days WHERE service <> '' GROUP BY environment, day",
+        *(
+            f"INSERT INTO dora_incident_days {select}"
+            for select in incident_days_sql(dialect, "dora_incident_links l WHERE true", dialect.day("started_at"))
+        ),
+        "INSERT INTO dora_incident_days SELECT '', environment, day, kind, bucket, sum(n), sum(total), min(low), "
+        "max(high) FROM dora_incident_days WHERE service <> '' GROUP BY environment, day, kind, bucket",
     ]

@@ -1,7 +1,13 @@
 """Questions both backends ask of the derived tables for a window's facts, in either dialect.
 
+- ``window_facts``: the facts of one window (scope without labels), from the pieces below;
 - ``lead_facts``: lead times from the lead rollups and the edges' lead rows;
-- ``link_facts``: the incident side, from ``dora_incident_links``, under any options.
+- ``rollup_incident_facts``: the incident side under the default options, from the
+  incident day rollups and the edges' links;
+- ``link_facts``: the incident side from ``dora_incident_links``, under any options.
+
+A window is cut into whole months, whole days and the partial days at its edges
+(``WindowPlan``): whole months and days are read from the rollups, the edges from rows.
 
 The questions are written once, as generators that yield ``(sql, params)`` and are sent
 each answer's rows: SQLite answers them one by one (``run``); PostgreSQL first runs them
@@ -14,11 +20,22 @@ from collections.abc import Callable, Generator, Sequence
 from datetime import timedelta
 from typing import Any, TypeVar
 
-from metrichub_core.dora import Bucket, FactsRequest, Summary
+from metrichub_core.dora import Bucket, DoraFacts, FactsRequest, Summary, Window
 from metrichub_core.storage.sql.dialect import Dialect
-from metrichub_core.storage.sql.rollups import IncidentFacts, ScopeSQL, WindowPlan, bucket_rows, merged_buckets_sql
+from metrichub_core.storage.sql.dora import CAUSED_FAILURE, FIXED, INCIDENT_COUNTS, incident_kinds
+from metrichub_core.storage.sql.rollups import (
+    BucketRows,
+    DeployTally,
+    IncidentFacts,
+    ScopeSQL,
+    WindowPlan,
+    assemble,
+    bucket_rows,
+    merged_buckets_sql,
+    with_values,
+)
 
-__all__ = ["Ask", "between", "lead_facts", "link_facts", "run"]
+__all__ = ["Ask", "between", "lead_facts", "link_facts", "rollup_incident_facts", "run", "window_facts"]
 
 T = TypeVar("T")
 Rows = Sequence[Sequence[Any]]
@@ -54,8 +71,88 @@ def between(dialect: Dialect, scope: ScopeSQL, column: str, start: int, end: int
     return where, (*scope.params, scope.environment, start, end)
 
 
+def rollup_incident_facts(
+    dialect: Dialect, request: FactsRequest, scope: ScopeSQL, plan: WindowPlan, failed: int, *, planning: bool = False
+) -> Ask[IncidentFacts]:
+    """The incident side under the default options; ``failed`` is the day counts' failed deployments."""
+    mark = dialect.mark
+    parts: dict[str, list[str]] = {"restore": [], "recovery": [], "count": []}
+    params: dict[str, list[Any]] = {"restore": [], "recovery": [], "count": []}
+    if plan.days is not None:
+        for kind, kind_parts in parts.items():
+            kind_parts.append(
+                "SELECT bucket, n, total, low, high FROM dora_incident_days "
+                f"WHERE service = {mark} AND environment = {mark} AND day >= {mark} AND day < {mark} AND kind = {mark}"
+            )
+            params[kind] += [scope.service, scope.environment, *plan.days, kind]
+    edges: dict[str, list[float]] = {"restore": [], "recovery": []}
+    for start, end in plan.edges:
+        where, edge = between(dialect, scope, "started_at", start, end)
+        for kind, which, seconds in incident_kinds(dialect):
+            found = yield f"SELECT {seconds} FROM dora_incident_links WHERE {where} AND {which}", edge
+            edges[kind] += [row[0] for row in found]
+        for code, which in INCIDENT_COUNTS:
+            parts["count"].append(f"SELECT {code}, 1, 0, 0, 0 FROM dora_incident_links WHERE {where} AND {which}")
+            params["count"] += edge
+    merged: dict[str, BucketRows] = {}
+    for kind, kind_parts in parts.items():
+        sql = merged_buckets_sql(kind_parts)
+        merged[kind] = bucket_rows((yield sql, tuple(params[kind]))) if kind_parts else {}
+    counts = {bucket: value.count for bucket, value in merged["count"].items()}
+    where, window = between(dialect, scope, "started_at", plan.since, plan.until)
+    summaries: dict[str, Summary] = {}
+    for kind, which, seconds in incident_kinds(dialect):
+        buckets = with_values(merged[kind], edges[kind])
+        if sum(bucket.count for bucket in buckets.values()) <= request.exact_limit and not planning:
+            found = yield f"SELECT {seconds} FROM dora_incident_links WHERE {where} AND {which}", window
+            summaries[kind] = Summary.exact(row[0] for row in found)
+        else:
+            summaries[kind] = Summary.of_buckets(buckets.values())
+    known = _value((yield scope.incidents_known_sql()))
+    return IncidentFacts(
+        failed=failed,
+        recovery=summaries["recovery"],
+        recovery_open=counts.get(2, 0),
+        restore=summaries["restore"],
+        restore_open=counts.get(1, 0),
+        unattributed=counts.get(3, 0),
+        negative_durations=counts.get(4, 0),
+        incidents_known=bool(known),
+    )
+
+
 def _value(rows: Rows) -> Any:
     return rows[0][0] if rows else 0
+
+
+def window_facts(dialect: Dialect, request: FactsRequest, window: Window, *, planning: bool = False) -> Ask[DoraFacts]:
+    """The facts of one window of ``request`` (whose scope has no labels).
+
+    Under the default options every count comes from the day rollups and the edges' rows;
+    with an attribution window or the deployment recovery clock, the incident side is read
+    from the window's links (``link_facts``). ``planning``: a dry run (see the module).
+    """
+    scope, plan = ScopeSQL.of(request.scope, dialect.mark), WindowPlan.of(window)
+    tally = DeployTally()
+    if plan.days is not None:
+        tally.add_days((yield scope.deploy_days_sql("day, deployments, failures, rework, failed", plan.days)))
+    for start, end in plan.edges:
+        where, params = between(dialect, scope, "listed_at", start, end)
+        tally.add_deployments(
+            (
+                yield (
+                    f"SELECT listed_at, status, rework OR {FIXED}, {CAUSED_FAILURE} FROM deployments d WHERE {where}",
+                    params,
+                )
+            )
+        )
+    lead = yield from lead_facts(dialect, request, scope, plan, planning=planning)
+    options = request.options
+    if options.attribution_window is None and options.recovery_clock == "incident":
+        incidents = yield from rollup_incident_facts(dialect, request, scope, plan, tally.failed, planning=planning)
+    else:  # the day counts hold the fixes already
+        incidents, _ = yield from link_facts(dialect, request, scope, plan, fixes=False, planning=planning)
+    return assemble(options, tally, lead, incidents)
 
 
 def lead_facts(

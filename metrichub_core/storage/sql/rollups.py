@@ -239,7 +239,7 @@ class DeployTally:
         self.count = self.failures = self.rework = self.failed = 0
         self._days: Counter[date] = Counter()
 
-    def add_days(self, rows: Iterable[tuple[Any, ...]]) -> None:
+    def add_days(self, rows: Iterable[Sequence[Any]]) -> None:
         """Rollup rows ``(day, successful, failure status, rework[, caused a failure])``."""
         for day, deployed, failing, reworked, *caused in rows:
             if deployed:
@@ -249,7 +249,7 @@ class DeployTally:
             self.rework += reworked
             self.failed += caused[0] if caused else 0
 
-    def add_deployments(self, rows: Iterable[tuple[Any, ...]]) -> None:
+    def add_deployments(self, rows: Iterable[Sequence[Any]]) -> None:
         """Deployment rows ``(listed_at, status, rework[, caused a failure])``."""
         for listed_at, status, reworked, *caused in rows:
             if status == "success":

@@ -12,15 +12,17 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from metrichub_core.storage.sql.dialect import SQLITE
-from metrichub_core.storage.sql.dora import lead_day_aggregates, leads_sql, link_sql, rebuild_sql, ships_sql
-from metrichub_core.storage.sql.rollups import DAY_US, day_of, month_days, month_of
-from metrichub_core.storage.sqlite._dora_schema import (
+from metrichub_core.storage.sql.dora import (
     DEPLOY_DAY_COLUMNS,
-    INCIDENT_COUNTS,
-    INCIDENT_KINDS,
-    LINKS_BY_SERVICE,
-    sql_bucket,
+    incident_days_sql,
+    lead_day_aggregates,
+    leads_sql,
+    link_sql,
+    rebuild_sql,
+    ships_sql,
 )
+from metrichub_core.storage.sql.rollups import DAY_US, day_of, month_days, month_of
+from metrichub_core.storage.sqlite._dora_schema import LINKS_BY_SERVICE, sql_bucket
 
 __all__ = ["REBUILD_AT", "DoraWrite", "functions", "prepare", "rebuild", "refresh"]
 
@@ -52,31 +54,6 @@ def rebuild(conn: sqlite3.Connection) -> None:
     """Recompute every derived table from the events, set-based (inside a transaction)."""
     for statement in rebuild_sql(SQLITE):
         conn.execute(statement)
-    for table in ("dora_deploy_days", "dora_incident_days", "dora_pending"):
-        conn.execute(f"DELETE FROM {table}")
-    conn.execute(
-        f"INSERT INTO dora_deploy_days SELECT service, environment, {SQLITE.day('listed_at')}, {DEPLOY_DAY_COLUMNS} "
-        "FROM deployments d GROUP BY 1, 2, 3"
-    )
-    conn.execute(
-        "INSERT INTO dora_deploy_days SELECT '', environment, day, sum(deployments), sum(failures), sum(rework), "
-        "sum(failed) FROM dora_deploy_days WHERE service != '' GROUP BY environment, day"
-    )
-    for kind, where, seconds in INCIDENT_KINDS:
-        conn.execute(
-            f"INSERT INTO dora_incident_days SELECT service, environment, {SQLITE.day('started_at')}, '{kind}', "
-            f"dora_bucket({seconds}), count(*), sum({seconds}), min({seconds}), max({seconds}) "
-            f"FROM dora_incident_links WHERE {where} GROUP BY 1, 2, 3, 5"
-        )
-    for code, where in INCIDENT_COUNTS:
-        conn.execute(
-            f"INSERT INTO dora_incident_days SELECT service, environment, {SQLITE.day('started_at')}, 'count', "
-            f"{code}, count(*), 0, 0, 0 FROM dora_incident_links WHERE {where} GROUP BY 1, 2, 3"
-        )
-    conn.execute(
-        "INSERT INTO dora_incident_days SELECT '', environment, day, kind, bucket, sum(n), sum(total), min(low), "
-        "max(high) FROM dora_incident_days WHERE service != '' GROUP BY environment, day, kind, bucket"
-    )
 
 
 class DoraWrite:
@@ -277,22 +254,15 @@ def _recount_deploy_days(conn: sqlite3.Connection, days: set[tuple[str, str, int
 
 def _recount_incident_days(conn: sqlite3.Connection, days: set[tuple[str, str, int]]) -> None:
     for service, environment, day in days:
-        key = (service, environment, day)
-        conn.execute("DELETE FROM dora_incident_days WHERE service = ? AND environment = ? AND day = ?", key)
-        where = "service = ? AND environment = ? AND started_at >= ? AND started_at < ?"
-        params = (service, environment, day * DAY_US, (day + 1) * DAY_US)
-        for kind, which, seconds in INCIDENT_KINDS:
+        conn.execute(
+            "DELETE FROM dora_incident_days WHERE service = ? AND environment = ? AND day = ?",
+            (service, environment, day),
+        )
+        links = f"{LINKS_BY_SERVICE} WHERE service = ? AND environment = ? AND started_at >= ? AND started_at < ?"
+        for select in incident_days_sql(SQLITE, links, "?"):
             conn.execute(
-                f"INSERT INTO dora_incident_days SELECT service, environment, ?, '{kind}', dora_bucket({seconds}), "
-                f"count(*), sum({seconds}), min({seconds}), max({seconds}) FROM {LINKS_BY_SERVICE} "
-                f"WHERE {where} AND {which} GROUP BY 1, 2, 3, 5",
-                (day, *params),
-            )
-        for code, which in INCIDENT_COUNTS:
-            conn.execute(
-                f"INSERT INTO dora_incident_days SELECT service, environment, ?, 'count', {code}, count(*), 0, 0, 0 "
-                f"FROM {LINKS_BY_SERVICE} WHERE {where} AND {which} GROUP BY 1, 2, 3",
-                (day, *params),
+                f"INSERT INTO dora_incident_days {select}",
+                (day, service, environment, day * DAY_US, (day + 1) * DAY_US),
             )
     for environment, day in {(environment, day) for _, environment, day in days}:
         conn.execute(

@@ -26,17 +26,7 @@ from __future__ import annotations
 from metrichub_core.dora import bucket_of
 from metrichub_core.storage.sql.rollups import lead_rollups_ddl, rollup_table
 
-__all__ = [
-    "CAUSED_FAILURE",
-    "DEPLOY_DAY_COLUMNS",
-    "DORA_MIGRATION",
-    "FIXED",
-    "INCIDENT_COUNTS",
-    "INCIDENT_KINDS",
-    "LINKS_BY_SERVICE",
-    "RESOLVED",
-    "sql_bucket",
-]
+__all__ = ["DORA_MIGRATION", "LINKS_BY_SERVICE", "sql_bucket"]
 
 
 _TYPES = {"integer": "INTEGER", "real": "REAL", "suffix": " WITHOUT ROWID"}
@@ -132,29 +122,5 @@ def sql_bucket(seconds: float | None) -> int | None:
     return None if seconds is None else bucket_of(seconds)
 
 
-CAUSED_FAILURE = (
-    "EXISTS (SELECT 1 FROM dora_incident_links l WHERE l.cause_source = d.source AND l.cause_id = d.id "
-    "AND l.environment = d.environment)"
-)
-FIXED = "EXISTS (SELECT 1 FROM dora_incident_links l WHERE l.fix_source = d.source AND l.fix_id = d.id)"
-DEPLOY_DAY_COLUMNS = (
-    f"sum(status = 'success'), sum(status = 'failure'), sum(status = 'success' AND (rework OR {FIXED})), "
-    f"sum(status = 'success' AND {CAUSED_FAILURE})"
-)
-RESOLVED = "resolved_at IS NOT NULL AND resolved_at >= started_at"
-INCIDENT_KINDS = (
-    ("restore", RESOLVED, "(resolved_at - started_at) / 1e6"),
-    ("recovery", f"{RESOLVED} AND cause_at IS NOT NULL", "(resolved_at - started_at) / 1e6"),
-)
-"""Duration buckets per incident day: (kind, which links, seconds)."""
-INCIDENT_COUNTS = (
-    (1, "resolved_at IS NULL"),
-    (2, "resolved_at IS NULL AND cause_at IS NOT NULL"),
-    (3, "related = 1 AND cause_at IS NULL"),
-    (4, "resolved_at < started_at"),
-)
-"""Counts per incident day (kind ``count``): open, open attributed, unattributed, negative."""
-
-
-LINKS_BY_SERVICE = "dora_incident_links INDEXED BY dora_links_by_service"
+LINKS_BY_SERVICE = "dora_incident_links l INDEXED BY dora_links_by_service"
 """Else the planner may pick the cause index for ``cause_at IS NULL`` and scan every link."""

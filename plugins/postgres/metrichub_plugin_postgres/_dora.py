@@ -23,12 +23,11 @@ from typing import Any, TypeVar
 from psycopg import AsyncConnection
 from psycopg.rows import TupleRow
 
-from metrichub_core.dora import DoraFacts, FactsRequest, Summary, Window
+from metrichub_core.dora import DoraFacts, FactsRequest, Window
 from metrichub_core.dora.reference import facts_from_events
-from metrichub_core.storage.sql import rollups
 from metrichub_core.storage.sql.dialect import POSTGRES
 from metrichub_core.storage.sql.events import rule_events, scope_events_sql
-from metrichub_core.storage.sql.facts import Ask, between, lead_facts, link_facts
+from metrichub_core.storage.sql.facts import Ask, window_facts
 from metrichub_plugin_postgres._dora_write import refresh
 from metrichub_plugin_postgres._schema import DORA_LOCK, LOCK_NAMESPACE
 
@@ -90,19 +89,13 @@ async def _read(conn: Connection, request: FactsRequest, *, unless_pending: bool
 
 
 class _Query:
-    """The facts of one window, for a scope without labels."""
+    """The facts of one window, for a scope without labels: the kit's ``window_facts``, whose
+    questions are sent in one pipeline (see ``_read``)."""
 
     def __init__(self, conn: Connection, request: FactsRequest, window: Window) -> None:
-        self.conn, self.request = conn, request
-        self.scope = rollups.ScopeSQL.of(request.scope, "%s")
-        self.plan = rollups.WindowPlan.of(window)
-        self.service, self.environment = self.scope.service, self.scope.environment
+        self.conn, self.request, self.window = conn, request, window
         self._planning: list[tuple[str, tuple[Any, ...]]] | None = None
         self._fetched: dict[tuple[str, tuple[Any, ...]], list[TupleRow]] = {}
-
-    def between(self, column: str, start: int, end: int) -> tuple[str, tuple[Any, ...]]:
-        """``column`` in ``[start, end)`` within the scope (see ``metrichub_core.storage.sql.facts.between``)."""
-        return between(POSTGRES, self.scope, column, start, end)
 
     async def rows(self, sql: str, params: tuple[Any, ...]) -> list[TupleRow]:
         """The rows of a query: from the pipelined batch (see ``facts``), else asked now."""
@@ -117,9 +110,7 @@ class _Query:
     async def questions(self) -> list[tuple[str, tuple[Any, ...]]]:
         """A dry run: the queries the window asks first (see ``_read``)."""
         self._planning = []
-        await self._deployments()
-        await self._lead_times(planning=True)
-        await self._links(planning=True)
+        await self._ask(window_facts(POSTGRES, self.request, self.window, planning=True))
         planned, self._planning = self._planning, None
         return planned
 
@@ -128,30 +119,7 @@ class _Query:
 
     async def facts(self) -> DoraFacts:
         """The facts, from the answers to the planned queries (and any query they lead to)."""
-        deployments = await self._deployments()
-        lead = await self._lead_times()
-        incidents, fixes = await self._links()
-        deployments.rework += fixes
-        return rollups.assemble(self.request.options, deployments, lead, incidents)
-
-    async def _deployments(self) -> rollups.DeployTally:
-        tally = rollups.DeployTally()
-        if self.plan.days is not None:
-            columns = "day, deployments, failures, rework_labelled"
-            tally.add_days(await self.rows(*self.scope.deploy_days_sql(columns, self.plan.days)))
-        for start, end in self.plan.edges:
-            where, params = self.between("listed_at", start, end)
-            sql = f"SELECT listed_at, status, rework FROM deployments WHERE {where}"
-            tally.add_deployments(await self.rows(sql, params))
-        return tally
-
-    async def _lead_times(self, *, planning: bool = False) -> tuple[Summary, int, int]:
-        return await self._ask(lead_facts(POSTGRES, self.request, self.scope, self.plan, planning=planning))
-
-    async def _links(self, *, planning: bool = False) -> tuple[rollups.IncidentFacts, int]:
-        """The incident facts of the window (``link_facts``), and the deployments that fixed
-        an incident without being labelled rework (they count as rework too)."""
-        return await self._ask(link_facts(POSTGRES, self.request, self.scope, self.plan, fixes=True, planning=planning))
+        return await self._ask(window_facts(POSTGRES, self.request, self.window))
 
     async def _ask(self, ask: Ask[T]) -> T:
         """Answer the questions of ``ask`` with ``rows``; return its result."""

@@ -7,18 +7,11 @@ take one transaction-level advisory lock (``DORA_LOCK``), so derived rows are al
 recomputed from a state that includes every committed write. A query that finds the
 queue empty in its snapshot reads without waiting.
 
-- ``dora_ships``: per successful deployment, one row per change it lists, keyed so that
-  the first one to ship a change (by time, source, id) is one index probe away.
-- ``dora_leads``: per (service, environment, change) its first successful shipping
-  deployment (ordered by time, source, id), the earliest commit over sources, the lead
-  in microseconds and its bucket (``metrichub_core.dora.bucket_of``; ``-1`` a
-  negative span, ``-2`` a change that is not stored).
-- ``dora_lead_days`` / ``dora_lead_months``: per service (``''`` = all services),
-  environment and UTC day or month, the lead seconds per bucket: count, sum, min, max.
-- ``dora_deploy_days``: per service (``''`` = all), environment and UTC day, the
-  successful deployments, the ``failure`` ones and the successful ones labelled rework.
-- ``dora_incident_links``: per incident, the deployment it is attributed to (named by
-  ``caused_by``, else the last successful one before it) and the one that fixed it.
+The tables, the same on SQLite, are described in the core's docs/storage.md: ``dora_ships``,
+``dora_leads``, ``dora_lead_days``, ``dora_lead_months``, ``dora_deploy_days``,
+``dora_incident_links`` and ``dora_incident_days``. Migration 1 created the first six (with
+``dora_deploy_days.rework_labelled``), migration 4 (``SHARED_LAYOUT``) brought the day
+rollups to SQLite's shape.
 
 The rules are those of ``metrichub_core.dora.reference``, written as SQL once for both
 backends in ``metrichub_core.storage.sql.dora``; the tests compare both.
@@ -28,9 +21,9 @@ from __future__ import annotations
 
 from metrichub_core.storage.sql.dialect import POSTGRES
 from metrichub_core.storage.sql.dora import rebuild_sql
-from metrichub_core.storage.sql.rollups import lead_rollups_ddl
+from metrichub_core.storage.sql.rollups import lead_rollups_ddl, rollup_table
 
-__all__ = ["DDL", "REBUILD"]
+__all__ = ["DDL", "REBUILD", "SHARED_LAYOUT"]
 
 _TYPES = {"integer": "BIGINT", "real": "FLOAT8"}
 
@@ -99,13 +92,23 @@ CREATE INDEX incidents_by_cause ON incidents (service, caused_by);
 """
 """Migration 1's derived tables (the rollups' shape is shared with SQLite: ``rollup_table``)."""
 
-REBUILD: list[str] = [
-    *rebuild_sql(POSTGRES),
-    "TRUNCATE dora_deploy_days, dora_pending",
-    f"INSERT INTO dora_deploy_days SELECT service, environment, {POSTGRES.day('listed_at')}, "
-    "count(*) FILTER (WHERE status = 'success'), count(*) FILTER (WHERE status = 'failure'), "
-    "count(*) FILTER (WHERE status = 'success' AND rework) FROM deployments GROUP BY 1, 2, 3",
-    "INSERT INTO dora_deploy_days SELECT '', environment, day, sum(deployments), sum(failures), sum(rework_labelled) "
-    "FROM dora_deploy_days WHERE service <> '' GROUP BY environment, day",
-]
+REBUILD: list[str] = rebuild_sql(POSTGRES)
 """Recompute every derived table from the events (inside a transaction holding ``DORA_LOCK``)."""
+
+SHARED_LAYOUT = ";\n".join(
+    [
+        "ALTER TABLE dora_deploy_days RENAME COLUMN rework_labelled TO rework",
+        "ALTER TABLE dora_deploy_days ADD COLUMN failed BIGINT NOT NULL DEFAULT 0",
+        rollup_table(
+            "dora_incident_days",
+            "service TEXT NOT NULL, environment TEXT NOT NULL, day INTEGER NOT NULL, kind TEXT NOT NULL",
+            **_TYPES,
+        ),
+        "CREATE INDEX dora_incident_days_by_env ON dora_incident_days (environment, day)",
+        "CREATE INDEX dora_links_by_cause_key ON dora_incident_links (cause_source, cause_id)",
+        "CREATE INDEX dora_links_by_fix_key ON dora_incident_links (fix_source, fix_id)",
+        *REBUILD,
+    ]
+)
+"""Migration 4: SQLite's day rollups (rework with the fixes, failed deployments, incident days), so
+that both backends keep one layout and answer with the same queries; rebuilt from the events."""

@@ -21,7 +21,14 @@ from psycopg import AsyncConnection
 from psycopg.rows import TupleRow
 
 from metrichub_core.storage.sql.dialect import POSTGRES
-from metrichub_core.storage.sql.dora import LINK_COLUMNS, lead_day_aggregates, leads_sql, link_sql
+from metrichub_core.storage.sql.dora import (
+    DEPLOY_DAY_COLUMNS,
+    LINK_COLUMNS,
+    incident_days_sql,
+    lead_day_aggregates,
+    leads_sql,
+    link_sql,
+)
 from metrichub_core.storage.sql.events import Rows
 from metrichub_core.storage.sql.rollups import DAY_US, day_of, month_days, month_of
 from metrichub_plugin_postgres._dora_schema import REBUILD
@@ -79,7 +86,7 @@ _ENV_DAY_KEYS = _unnest("environment, day", "text int4")
 _ALL_MATCH = "t.service = '' AND t.environment = k.environment AND t.day = k.day"
 _MONTH_KEYS = _unnest("service, environment, month, first, stop", "text text int4 int4 int4")
 
-_RELINKED = f"""(
+_RELINKED = f"""
     SELECT i.* FROM {_unnest("source, id", "text text")}
         CROSS JOIN LATERAL (SELECT * FROM incidents i WHERE i.source = k.source AND i.id = k.id OFFSET 0) i
     UNION
@@ -91,11 +98,25 @@ _RELINKED = f"""(
     UNION
     SELECT i.* FROM {_unnest("service, id", "text text")}
         CROSS JOIN LATERAL (SELECT * FROM incidents i WHERE i.service = k.service AND i.caused_by = k.id OFFSET 0) i
-) i"""
-RELINK_SQL = (
-    f"INSERT INTO dora_incident_links {link_sql(POSTGRES, _RELINKED)} ON CONFLICT (inc_source, inc_id) DO UPDATE SET "
-    + ", ".join(f"{column} = excluded.{column}" for column in LINK_COLUMNS[2:])
+"""
+_TOUCHED_LINK = "service, environment, started_at, cause_env, cause_at, fix_at"
+_LINK_UPDATES = ", ".join(f"{column} = excluded.{column}" for column in LINK_COLUMNS[2:])
+RELINK_SQL = f"""
+WITH i AS MATERIALIZED ({_RELINKED}),
+old AS (
+    SELECT l.{_TOUCHED_LINK.replace(", ", ", l.")} FROM i CROSS JOIN LATERAL (
+        SELECT * FROM dora_incident_links l WHERE l.inc_source = i.source AND l.inc_id = i.id OFFSET 0
+    ) l
+),
+new AS (
+    INSERT INTO dora_incident_links {link_sql(POSTGRES, "i")}
+    ON CONFLICT (inc_source, inc_id) DO UPDATE SET {_LINK_UPDATES}
+    RETURNING {_TOUCHED_LINK}
 )
+SELECT * FROM old UNION ALL SELECT * FROM new
+"""
+"""Relink the incidents named by key, in a scope since a time, or naming a deployment; return
+the links they had and have (``_TOUCHED_LINK``), whose days must be recounted."""
 
 
 class DoraWrite:
@@ -232,13 +253,12 @@ async def _derive(
         lead_keys.update(await cursor.fetchall())
 
     lead_days = await _relead(conn, sorted(lead_keys)) if lead_keys else set()
-    if deploy_days:
-        await _recount_deploy_days(conn, deploy_days)
     if lead_days:
         await _recount_lead_days(conn, lead_days)
 
+    incident_days: set[tuple[str, str, int]] = set()
     if incidents or relink_from or named:
-        await conn.execute(
+        cursor = await conn.execute(
             RELINK_SQL,
             [
                 *_columns(incidents, 2),
@@ -246,6 +266,17 @@ async def _derive(
                 *_columns(named, 2),
             ],
         )
+        # The days of the incidents, and of the deployments that caused or fixed them, before and after.
+        for service, environment, started, cause_env, cause_at, fix_at in await cursor.fetchall():
+            incident_days.add((service, environment, day_of(started)))
+            if cause_at is not None:
+                deploy_days.add((service, cause_env, day_of(cause_at)))
+            if fix_at is not None:
+                deploy_days.add((service, environment, day_of(fix_at)))
+    if deploy_days:
+        await _recount_deploy_days(conn, deploy_days)
+    if incident_days:
+        await _recount_incident_days(conn, incident_days)
 
 
 async def _relead(conn: Connection, keys: list[tuple[str, str, str]]) -> set[tuple[str, str, int]]:
@@ -274,21 +305,40 @@ async def _recount_deploy_days(conn: Connection, days: set[tuple[str, str, int]]
     arrays = _columns(sorted(days), 3)
     await conn.execute(_delete("dora_deploy_days", _DAY_KEYS, _DAY_MATCH), arrays)
     await conn.execute(
-        f"INSERT INTO dora_deploy_days SELECT k.service, k.environment, k.day, "
-        "count(*) FILTER (WHERE d.status = 'success'), count(*) FILTER (WHERE d.status = 'failure'), "
-        f"count(*) FILTER (WHERE d.status = 'success' AND d.rework) FROM {_DAY_KEYS} CROSS JOIN LATERAL ("
-        "SELECT status, rework FROM deployments d WHERE d.service = k.service AND d.environment = k.environment "
-        f"AND d.listed_at >= k.day::int8 * {DAY_US} AND d.listed_at < (k.day::int8 + 1) * {DAY_US} OFFSET 0) d "
-        "GROUP BY k.service, k.environment, k.day",
+        f"INSERT INTO dora_deploy_days SELECT k.service, k.environment, k.day, {DEPLOY_DAY_COLUMNS} "
+        f"FROM {_DAY_KEYS} CROSS JOIN LATERAL (SELECT * FROM deployments d WHERE d.service = k.service "
+        f"AND d.environment = k.environment AND d.listed_at >= k.day::int8 * {DAY_US} "
+        f"AND d.listed_at < (k.day::int8 + 1) * {DAY_US} OFFSET 0) d GROUP BY k.service, k.environment, k.day",
         arrays,
     )
     every = _columns(sorted({(environment, day) for _, environment, day in days}), 2)
     await conn.execute(_delete("dora_deploy_days", _ENV_DAY_KEYS, _ALL_MATCH), every)
     await conn.execute(
         "INSERT INTO dora_deploy_days SELECT '', k.environment, k.day, sum(t.deployments), sum(t.failures), "
-        f"sum(t.rework_labelled) FROM {_ENV_DAY_KEYS} CROSS JOIN LATERAL (SELECT * FROM dora_deploy_days t "
+        f"sum(t.rework), sum(t.failed) FROM {_ENV_DAY_KEYS} CROSS JOIN LATERAL (SELECT * FROM dora_deploy_days t "
         "WHERE t.environment = k.environment AND t.day = k.day AND t.service <> '' OFFSET 0) t "
         "GROUP BY k.environment, k.day",
+        every,
+    )
+
+
+async def _recount_incident_days(conn: Connection, days: set[tuple[str, str, int]]) -> None:
+    arrays = _columns(sorted(days), 3)
+    await conn.execute(_delete("dora_incident_days", _DAY_KEYS, _DAY_MATCH), arrays)
+    links = (
+        f"{_DAY_KEYS} CROSS JOIN LATERAL (SELECT * FROM dora_incident_links l WHERE l.service = k.service "
+        f"AND l.environment = k.environment AND l.started_at >= k.day::int8 * {DAY_US} "
+        f"AND l.started_at < (k.day::int8 + 1) * {DAY_US} OFFSET 0) l WHERE true"
+    )
+    for select in incident_days_sql(POSTGRES, links, "k.day"):
+        await conn.execute(f"INSERT INTO dora_incident_days {select}", arrays)
+    every = _columns(sorted({(environment, day) for _, environment, day in days}), 2)
+    await conn.execute(_delete("dora_incident_days", _ENV_DAY_KEYS, _ALL_MATCH), every)
+    await conn.execute(
+        "INSERT INTO dora_incident_days SELECT '', k.environment, k.day, t.kind, t.bucket, sum(t.n), sum(t.total), "
+        f"min(t.low), max(t.high) FROM {_ENV_DAY_KEYS} CROSS JOIN LATERAL (SELECT * FROM dora_incident_days t "
+        "WHERE t.environment = k.environment AND t.day = k.day AND t.service <> '' OFFSET 0) t "
+        "GROUP BY k.environment, k.day, t.kind, t.bucket",
         every,
     )
 

@@ -392,3 +392,40 @@ async def test_a_queue_written_by_the_previous_release_is_applied(pg_url: str) -
         assert (await _queued(pg_url))[0] == 0
     finally:
         await postgres.close()
+
+
+async def test_a_database_written_at_version_3_is_migrated_and_reports_as_fresh(pg_url: str) -> None:
+    """Migration 4 (the shared day rollups) on a database as the previous release left it."""
+    import psycopg
+    from metrichub_plugin_postgres._schema import MIGRATIONS, migrate
+
+    from metrichub_core.storage.sql.dialect import POSTGRES
+    from metrichub_core.storage.sql.events import Rows, json_records, upsert_sql
+
+    events = random_events(12, deployments=150)
+    early, late = events[: len(events) // 2], events[len(events) // 2 :]
+    async with await psycopg.AsyncConnection.connect(pg_url, autocommit=True) as conn:
+        assert await migrate(conn, migrations=MIGRATIONS[:3]) == 3
+        for table, rows in Rows(early, POSTGRES).tables():
+            await conn.execute(upsert_sql(POSTGRES, table), (json_records(table, rows),))
+        keys = {table: json.dumps([list(row[:2]) for row in rows]) for table, rows in Rows(early, POSTGRES).tables()}
+        await conn.execute(  # the queue row the previous release wrote with them
+            "INSERT INTO dora_pending (old, deployments, changes, incidents) VALUES ('[]', %s, %s, %s)",
+            (keys.get("deployments", "[]"), keys.get("changes", "[]"), keys.get("incidents", "[]")),
+        )
+    reference, postgres = MemoryStorage(), PostgresStorage(pg_url)
+    await reference.open()
+    await postgres.open()
+    try:
+        assert postgres.schema_version == len(MIGRATIONS) == 4
+        await reference.upsert(early)
+        for request in REQUESTS:
+            assert await postgres.dora_facts(request) == await reference.dora_facts(request), request
+        # Then kept incrementally, as on a fresh database.
+        for start in range(0, len(late), 40):
+            await postgres.upsert(late[start : start + 40])
+        await reference.upsert(late)
+        for request in REQUESTS:
+            assert await postgres.dora_facts(request) == await reference.dora_facts(request), request
+    finally:
+        await postgres.close()
