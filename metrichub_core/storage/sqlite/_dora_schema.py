@@ -1,24 +1,10 @@
-"""The derived DORA data of the SQLite backend: its own tables and the SQL shared by writer and reader.
+"""The SQLite backend's history of derived DORA tables, and its SQL helpers.
 
-Each upsert queues the keys it wrote in ``dora_pending``, in its own transaction;
-``refresh`` applies the queue in one transaction before the next DORA query. So the
-derived data is never half-written, ingest stays a plain insert, and every event is
-derived once, not at every report:
-
-- ``dora_ships``, ``dora_leads``, ``dora_lead_days``, ``dora_lead_months`` and
-  ``dora_incident_links``: as on PostgreSQL, derived by the core's SQL kit
-  (``metrichub_core.storage.sql.dora``; described in docs/storage.md). Migration 2 below
-  created earlier shapes of the first two; migration 4 replaced them.
-- ``dora_deploy_days``: per service (``''`` = all), environment and UTC day, the
-  successful deployments, those with status ``failure``, the rework deployments and
-  the deployments that caused a failure (under the default attribution).
-- ``dora_incident_days``: per service (``''`` = all), environment and UTC day of the
-  incidents' start, buckets of the restore and (default) recovery seconds, and the
-  counts of open, unattributed and negative incidents (kind ``count``, bucket 1-4).
-
-A refresh recomputes only what the queued events touched: the leads of the changes
-they name, the days and months those leads and deployments fall in, and the links of
-incidents whose attribution they can change (``_dora_derive``).
+The derived tables are those of both backends (docs/storage.md; their SQL is the core's
+kit, ``metrichub_core.storage.sql.dora``). ``DORA_MIGRATION`` is migration 2 as released:
+migration 4 replaced its ``dora_deployment_changes`` and ``dora_leads``. Each upsert queues
+the keys it wrote in ``dora_pending`` (with the stored versions' service, environment and
+time); ``_dora_derive.refresh`` applies the queue before the next DORA query.
 """
 
 from __future__ import annotations

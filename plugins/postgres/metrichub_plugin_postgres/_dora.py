@@ -1,13 +1,9 @@
-"""The DORA query side of ``postgresql://``: facts from the derived tables (``_dora_schema``).
+"""The DORA query side of ``postgresql://``: facts from the derived tables.
 
-A window is cut into whole months, whole days and the partial days at its edges.
-Whole months and days are read from the rollups, the edges from the per-change and
-per-deployment rows; lead times come back exact whenever the window holds at most
-``FactsRequest.exact_limit`` of them (else as 1 % buckets, like SQLite's). Everything
-is read from one consistent state (see ``dora_facts``), so a report never mixes two writes. The
-dialect-independent half (window planning, bucket merging, facts assembly) is the
-core's ``metrichub_core.storage.sql.rollups``, which SQLite uses too; it is part of
-the core's surface for storage backends.
+The questions are the core's (``metrichub_core.storage.sql.facts.window_facts``), the same
+as SQLite's: whole months and days from the rollups, the partial days at the edges from
+rows. Here they travel in one pipeline per report (see ``_read``), and everything is read
+from one consistent state (see ``dora_facts``), so a report never mixes two writes.
 
 A label filter cannot use the rollups: PostgreSQL then narrows the rows to the scope
 and sends only the columns the rules read, and ``metrichub_core.dora.reference``
