@@ -10,6 +10,9 @@
     │   └── WebhookNotSupported  the source takes no webhooks
     ├── HTTPLayerError           the policy-wrapped client gave up          (also an httpx.RequestError)
     │   ├── RetriesExhausted, RateLimitWaitTooLong, CircuitOpen, PaginationLoop
+    ├── ResolveError             an incident cannot be resolved as asked
+    │   ├── UnknownIncident      no stored incident has that id (and source)   (also a LookupError)
+    │   └── ResolveConflict      resolved at another time, or several sources report the id
     ├── StorageError             a backend could not complete an operation; nothing of it was written
     │   ├── UnknownStorageScheme no installed backend handles the URL's scheme
     │   └── MigrationError       the database's schema cannot be used by this version
@@ -30,9 +33,12 @@ __all__ = [
     "MetricHubError",
     "MigrationError",
     "PluginError",
+    "ResolveConflict",
+    "ResolveError",
     "SourceError",
     "SourceFault",
     "StorageError",
+    "UnknownIncident",
     "UnknownProfile",
     "UnknownSource",
     "UnknownStorageScheme",
@@ -79,6 +85,22 @@ class WebhookRejected(SourceError):
 
 class WebhookNotSupported(SourceError):
     """The source does not accept webhooks."""
+
+
+class ResolveError(MetricHubError):
+    """An incident cannot be resolved as asked."""
+
+
+class UnknownIncident(ResolveError, LookupError):
+    """No stored incident has that id (from that source)."""
+
+
+class ResolveConflict(ResolveError):
+    """The incident is resolved at another time already, or several sources report its id; ``details`` says which."""
+
+    def __init__(self, message: str, details: dict[str, object]) -> None:
+        super().__init__(message)
+        self.details = details
 
 
 class StorageError(MetricHubError):

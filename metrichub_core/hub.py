@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable, Mapping, Sequence
+import contextlib
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from dataclasses import replace
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -16,11 +17,14 @@ from metrichub_core.collection import ProgressCallback, SourceResult, collect_so
 from metrichub_core.config import Settings, load_settings
 from metrichub_core.dora import DoraOptions, DoraReport, DoraTrend, dora_report, dora_trend, make_scope, resolve_window
 from metrichub_core.dora.drilldown import DoraDrilldown, drilldown
+from metrichub_core.errors import ResolveConflict, UnknownIncident
 from metrichub_core.models import Change, Deployment, Event, Incident
 from metrichub_core.plugins import PluginHost
 from metrichub_core.registry import SourceHealth, SourceRegistry
+from metrichub_core.scheduling import DEFAULT_GRACE_SECONDS, CollectionOutcome, CollectionRunner
 from metrichub_core.sources import Source
-from metrichub_core.storage.base import DataVersioned, EventQuery, SourceLocking, Storage
+from metrichub_core.storage.base import DataVersioned, EventQuery, Page, SourceLocking, Storage, StorageHealth
+from metrichub_core.storage.memory import MemoryStorage
 
 __all__ = ["MetricHub"]
 
@@ -218,6 +222,11 @@ class MetricHub:
             for name, env in scopes
         ]
 
+    async def event_page(self, query: EventQuery) -> Page:
+        """One page of the stored events matching ``query`` (pass ``page.next_cursor`` on for the next)."""
+        await self.open()
+        return await self.storage.list_events(query)
+
     async def events(self, query: EventQuery) -> list[Event]:
         """Every stored event matching ``query`` (all pages; ``query.limit`` is the page size read)."""
         await self.open()
@@ -229,6 +238,67 @@ class MetricHub:
             if page.next_cursor is None:
                 return found
             cursor = page.next_cursor
+
+    async def resolve_incident(
+        self, incident_id: str, *, source: str | None = None, resolved_at: datetime | None = None
+    ) -> tuple[Incident, bool]:
+        """Set a stored incident's ``resolved_at`` (default now): the incident, and whether it changed
+        (resolving again at the same time, or without a time, changes nothing).
+
+        Raises ``UnknownIncident``; ``ResolveConflict`` when it is resolved at another time already or
+        several sources report the id (name one with ``source``); ``ValueError`` naming ``resolved_at``
+        when it is before the incident started.
+        """
+        page = await self.event_page(EventQuery(kind="incident", id=incident_id, source=source, limit=2))
+        found = [item for item in page.items if isinstance(item, Incident)]
+        if not found:
+            raise UnknownIncident(f"no incident {incident_id!r}" + (f" from source {source!r}" if source else ""))
+        if len(found) > 1:
+            sources = sorted(item.source for item in found)
+            raise ResolveConflict(f"several sources report incident {incident_id!r}", {"sources": sources})
+        (incident,) = found
+        moment = resolved_at or datetime.now(UTC)
+        if incident.resolved_at is not None:
+            if resolved_at is None or incident.resolved_at == moment:
+                return incident, False
+            when = incident.resolved_at.isoformat()
+            raise ResolveConflict(f"incident {incident_id!r} is already resolved at {when}", {"resolved_at": when})
+        if moment < incident.started_at:
+            raise ValueError("resolved_at is before the incident started")
+        resolved = incident.model_copy(update={"resolved_at": moment})
+        await self.ingest([resolved])
+        return resolved, True
+
+    async def dora_scopes(
+        self, since: datetime, until: datetime, *, limit: int = 200, scan: int = 50_000
+    ) -> list[tuple[str, str]]:
+        """The (service, environment) pairs with a deployment in ``[since, until)``, sorted; at most ``limit``
+        pairs, found among at most ``scan`` deployments (a bound on the cost of asking)."""
+        scopes: set[tuple[str, str]] = set()
+        query = EventQuery(kind="deployment", since=since, until=until, limit=_PAGE)
+        scanned = 0
+        while scanned < scan and len(scopes) < limit:
+            page = await self.event_page(query)
+            scopes.update((event.service, event.environment) for event in page.items if isinstance(event, Deployment))
+            scanned += len(page.items)
+            if page.next_cursor is None:
+                break
+            query = replace(query, cursor=page.next_cursor)
+        return sorted(scopes)[:limit]
+
+    async def storage_health(self) -> StorageHealth:
+        """Whether the storage answers, and its schema version; a storage that raises is not ``ok``."""
+        try:
+            await self.open()
+            return await self.storage.health()
+        except Exception as exc:  # health reports trouble, it does not raise it
+            backend = str(getattr(self.storage, "backend", type(self.storage).__name__))
+            return StorageHealth(ok=False, backend=backend, detail=type(exc).__name__)
+
+    @property
+    def shared_storage(self) -> bool:
+        """Whether other processes can use this hub's storage (not ``memory://``)."""
+        return not isinstance(self.storage, MemoryStorage)
 
     async def collect(
         self,
@@ -249,6 +319,54 @@ class MetricHub:
         return await collect_sources(
             self.sources, self.storage, source_ids, full=full, progress=progress, on_stored=self.plugins.events_ingested
         )
+
+    def runner(
+        self,
+        *,
+        on_finished: Callable[[CollectionOutcome], None] | None = None,
+        grace_seconds: float = DEFAULT_GRACE_SECONDS,
+    ) -> CollectionRunner:
+        """Background collections of this hub's sources, one per source at a time (the API's, ``scheduled()``'s)."""
+
+        async def collect_one(source_id: str, full: bool) -> SourceResult:
+            (result,) = await self.collect([source_id], full=full)
+            return result
+
+        return CollectionRunner(collect_one, on_finished=on_finished, grace_seconds=grace_seconds)
+
+    def schedules(self) -> dict[str, float]:
+        """``{source id: schedule_minutes}`` of the sources that collect on a schedule (and can)."""
+        return {
+            source.id: source.schedule_minutes
+            for source in self.sources
+            if source.schedule_minutes and not source.fault
+        }
+
+    @contextlib.asynccontextmanager
+    async def scheduled(self, runner: CollectionRunner | None = None) -> AsyncIterator[CollectionRunner]:
+        """Collect every source on its ``schedule_minutes`` while the block runs, without the API::
+
+            async with hub.scheduled():
+                await stop_requested.wait()
+
+        A source's first run is due one period after its last success (at once if it never
+        succeeded). Leaving the block stops the timers and gives collections in flight the
+        runner's grace period to finish.
+        """
+        runner = runner or self.runner()
+        runner.schedule(self.schedules(), last_success=self.last_success)
+        try:
+            yield runner
+        finally:
+            await runner.close()
+
+    async def last_success(self, source_id: str) -> datetime | None:
+        """When the last successful collection of ``source_id`` started; ``None`` if it never succeeded."""
+        moment = (await self.source_health(source_id)).last_success_at
+        if moment is None:
+            return None
+        parsed = datetime.fromisoformat(moment)
+        return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
 
     @property
     def sources(self) -> SourceRegistry:

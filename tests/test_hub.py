@@ -1,11 +1,13 @@
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
 from metrichub_core import Change, Deployment, Incident, MetricHub
+from metrichub_core.config import Settings
 from metrichub_core.demo import demo_events
 from metrichub_core.storage.base import EventQuery, UnknownStorageScheme
 
@@ -56,3 +58,21 @@ def test_demo_is_deterministic_and_realistic() -> None:
     assert per_service["checkout"] > 10 * per_service["reporting"] > 0
     keys = [(e.kind, e.source, e.id) for e in first]
     assert len(keys) == len(set(keys))
+
+
+async def test_scheduled_collects_each_source_on_its_schedule_without_the_api() -> None:
+    settings = Settings(sources={"ticks": {"kind": "demo", "days": 30, "schedule_minutes": 0.002}})  # every 0.12 s
+    async with MetricHub("memory://", settings=settings) as hub:
+        assert hub.schedules() == {"ticks": 0.002}
+        async with hub.scheduled() as runner:
+            for _ in range(200):  # bounded: 10 s at most
+                if runner.last.get("ticks"):
+                    break
+                await asyncio.sleep(0.05)
+            outcome = runner.last["ticks"]
+            assert outcome.ok and outcome.trigger == "schedule"
+            assert outcome.result is not None and outcome.result.events > 0
+        assert runner.running == {}  # leaving the block stopped the timers and waited for the run in flight
+        assert await hub.last_success("ticks") is not None
+        deployments = await hub.events(EventQuery(kind="deployment", source="ticks"))
+        assert len(deployments) > 0

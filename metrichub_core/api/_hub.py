@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 from metrichub_core.hub import MetricHub
@@ -58,23 +57,10 @@ class HubAccess:
         health = await self.hub.source_health(source_id)
         return health.as_dict()
 
-    async def last_success(self, source_id: str) -> datetime | None:
-        """When the last successful collection of ``source_id`` started; ``None`` if it never succeeded."""
-        moment = (await self.hub.source_health(source_id)).last_success_at
-        if moment is None:
-            return None
-        parsed = datetime.fromisoformat(moment)
-        return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
-
     async def collection_holder(self, source_id: str) -> str | None:
         """Another process collecting ``source_id`` now, if any (redacted)."""
         holder = await self.hub.collection_holder(source_id)
         return redact_url(holder) if holder else None
-
-    async def collect(self, source_id: str, *, full: bool) -> dict[str, Any]:
-        """Collect one source: its ``SourceResult`` as JSON-ready data (errors already redacted by the host)."""
-        (result,) = await self.hub.collect([source_id], full=full)
-        return result.as_dict()
 
     def webhook_source(self, source_id: str) -> Source:
         """The source instance that verifies ``source_id``'s webhooks (built once, no state)."""

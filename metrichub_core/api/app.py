@@ -7,7 +7,6 @@ import contextlib
 import functools
 import logging
 from collections.abc import AsyncIterator, Sequence
-from typing import Any
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -33,11 +32,11 @@ from metrichub_core.api.openapi import build_openapi
 from metrichub_core.api.operations import API_PREFIX, Endpoint, Operation
 from metrichub_core.api.prometheus import ApiMetrics
 from metrichub_core.api.routes import OPERATIONS
-from metrichub_core.api.scheduler import DEFAULT_GRACE_SECONDS, CollectionOutcome, CollectionRunner
 from metrichub_core.api.webhooks import DeliveryLog
 from metrichub_core.config import ApiSettings
 from metrichub_core.hookspecs import hookimpl
 from metrichub_core.hub import MetricHub
+from metrichub_core.scheduling import DEFAULT_GRACE_SECONDS, CollectionOutcome
 
 __all__ = ["create_app"]
 
@@ -78,12 +77,8 @@ def create_app(
     access = HubAccess(hub)
     ctx: ApiContext
 
-    def collected(outcome: CollectionOutcome) -> None:
-        ctx.data_changed()
+    def collected(outcome: CollectionOutcome) -> None:  # its batches emptied the cache as they were stored
         metrics.collections.labels(outcome.source, "succeeded" if outcome.ok else "failed").inc()
-
-    async def collect(source_id: str, full: bool) -> dict[str, Any]:
-        return await access.collect(source_id, full=full)
 
     auth = BearerAuth.from_settings(settings)
     ctx = ApiContext(
@@ -93,11 +88,7 @@ def create_app(
         auth=auth,
         metrics=metrics,
         cache=DoraCache(ttl_seconds=cache_ttl_seconds),
-        runner=CollectionRunner(
-            collect,
-            on_finished=collected,
-            grace_seconds=shutdown_grace_seconds,
-        ),
+        runner=hub.runner(on_finished=collected, grace_seconds=shutdown_grace_seconds),
         deliveries=DeliveryLog(),
         operations=list(OPERATIONS),
         openapi_document=to_json(build_openapi(OPERATIONS, auth=auth)),
@@ -110,33 +101,30 @@ def create_app(
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await hub.open()
         ctx.writes_task = asyncio.create_task(follow_writes(ctx.cache, hub.data_version), name="metrichub-writes")
-        if schedule:
-            schedules = {
-                entry.id: entry.schedule_minutes
-                for entry in access.sources()
-                if entry.schedule_minutes and entry.fault is None
-            }
-            if schedules:
-                logger.info(
-                    "scheduled collection: %s",
-                    ", ".join(f"{key} every {value:g} min" for key, value in schedules.items()),
-                )
-            ctx.runner.schedule(schedules, last_success=access.last_success)
-        try:
-            yield
-        finally:
-            await ctx.runner.close()
-            ctx.writes_task.cancel()
-            await asyncio.gather(ctx.writes_task, return_exceptions=True)
-            await ctx.cache.close()
-            if ctx.scrape_task is not None:
-                ctx.scrape_task.cancel()
-                with contextlib.suppress(BaseException):
-                    await ctx.scrape_task
-            await access.close()
-            hub.plugins.manager.unregister(observer)
-            if close_hub:
-                await hub.close()
+        async with contextlib.AsyncExitStack() as stack:
+            if schedule:
+                schedules = hub.schedules()
+                if schedules:
+                    logger.info(
+                        "scheduled collection: %s",
+                        ", ".join(f"{key} every {value:g} min" for key, value in schedules.items()),
+                    )
+                await stack.enter_async_context(hub.scheduled(ctx.runner))
+            try:
+                yield
+            finally:
+                await ctx.runner.close()
+                ctx.writes_task.cancel()
+                await asyncio.gather(ctx.writes_task, return_exceptions=True)
+                await ctx.cache.close()
+                if ctx.scrape_task is not None:
+                    ctx.scrape_task.cancel()
+                    with contextlib.suppress(BaseException):
+                        await ctx.scrape_task
+                await access.close()
+                hub.plugins.manager.unregister(observer)
+                if close_hub:
+                    await hub.close()
 
     routes = [_route(operation, auth) for operation in OPERATIONS]
     middleware = [

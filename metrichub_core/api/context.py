@@ -14,10 +14,10 @@ from metrichub_core.api.cache import DoraCache
 from metrichub_core.api.prometheus import ApiMetrics
 from metrichub_core.config import ApiSettings
 from metrichub_core.hub import MetricHub
+from metrichub_core.scheduling import CollectionRunner
 
 if TYPE_CHECKING:
     from metrichub_core.api.operations import Operation
-    from metrichub_core.api.scheduler import CollectionRunner
     from metrichub_core.api.webhooks import DeliveryLog
 
 __all__ = ["ApiContext", "context"]

@@ -23,7 +23,7 @@ def command(make_hub: HubFactory, days: int, seed: int, if_empty: bool) -> None:
 
     async def load() -> None:
         async with make_hub() as hub:
-            if if_empty and (await hub.storage.list_events(EventQuery(kind="deployment", limit=1))).items:
+            if if_empty and (await hub.event_page(EventQuery(kind="deployment", limit=1))).items:
                 click.echo("storage already holds deployments; demo not loaded")
                 return
             events = list(demo_events(days=days, seed=seed))

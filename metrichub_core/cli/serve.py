@@ -50,9 +50,7 @@ def command(make_hub: HubFactory, host: str, port: int, workers: int, log_level:
         click.echo(f"warning: {source_id} will not collect: {redact_url(fault)}", err=True)
     if not hub.settings.api.tokens and hub.settings.api.auth == "writes":
         click.echo("warning: no [api] tokens: anyone who reaches the port can write (and read)", err=True)
-    schedules = {
-        source.id: source.schedule_minutes for source in hub.sources if source.schedule_minutes and not source.fault
-    }
+    schedules = hub.schedules()
     _configure_logging(log_level, access_log)
     logger = logging.getLogger("metrichub.serve")
     options: dict[str, Any] = {
@@ -70,7 +68,7 @@ def command(make_hub: HubFactory, host: str, port: int, workers: int, log_level:
     if workers == 1:
         uvicorn.Server(uvicorn.Config(create_app(hub), **options)).run()
         return
-    if type(hub.storage).__name__ == "MemoryStorage" or getattr(hub.storage, "url", "").startswith("memory:"):
+    if not hub.shared_storage:
         raise BadConfig("memory:// storage cannot be shared by several workers; use sqlite:// or postgresql://")
     _export_for_workers()
     uvicorn.run("metrichub_core.cli.serve:worker_app", factory=True, workers=workers, **options)

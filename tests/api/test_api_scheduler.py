@@ -1,14 +1,19 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 from api_helpers import data, make_hub
 
-from metrichub_core.api.scheduler import CollectionBusy, CollectionRunner
+from metrichub_core.collection import SourceResult
+from metrichub_core.scheduling import CollectionBusy, CollectionRunner
 from metrichub_core.storage.base import EventQuery, StorageError
+
+
+def result(source_id: str, *, ok: bool = True, events: int = 0, **failure: Any) -> SourceResult:
+    return SourceResult(source_id, "fake", ok, events, 0.0, datetime.now(UTC), **failure)
 
 
 async def test_scheduled_collection_runs_in_the_background(make_app: Any, client_for: Any) -> None:
@@ -40,7 +45,7 @@ async def test_shutdown_lets_the_collection_in_flight_finish(make_app: Any, clie
 async def test_shutdown_cancels_a_collection_past_the_grace_period() -> None:
     started = asyncio.Event()
 
-    async def never_ends(source_id: str, full: bool) -> Mapping[str, Any]:
+    async def never_ends(source_id: str, full: bool) -> SourceResult:
         started.set()
         await asyncio.sleep(3600)
         raise AssertionError("unreachable")
@@ -55,7 +60,7 @@ async def test_shutdown_cancels_a_collection_past_the_grace_period() -> None:
 
 
 async def test_a_raising_collect_is_a_failed_outcome() -> None:
-    async def boom(source_id: str, full: bool) -> Mapping[str, Any]:
+    async def boom(source_id: str, full: bool) -> SourceResult:
         raise RuntimeError("secret-ish detail")
 
     finished: list[Any] = []
@@ -70,9 +75,9 @@ async def test_the_first_scheduled_run_follows_the_last_success() -> None:
 
     runs: list[str] = []
 
-    async def collect(source_id: str, full: bool) -> Mapping[str, Any]:
+    async def collect(source_id: str, full: bool) -> SourceResult:
         runs.append(source_id)
-        return {"ok": True}
+        return result(source_id)
 
     async def last_success(source_id: str) -> datetime | None:
         if source_id == "recent":
@@ -91,10 +96,11 @@ async def test_the_first_scheduled_run_follows_the_last_success() -> None:
 async def test_a_scheduled_run_is_skipped_while_another_process_holds_the_source_lock() -> None:
     held = "pid 4242 on build-7 since 2026-11-30T05:00:00+00:00"
 
-    async def collect(source_id: str, full: bool) -> Mapping[str, Any]:
+    async def collect(source_id: str, full: bool) -> SourceResult:
         if source_id == "busy":
-            return {"ok": False, "locked_by": held, "error": f"busy is being collected by another process ({held})"}
-        return {"ok": True, "events": 3}
+            error = f"busy is being collected by another process ({held})"
+            return result(source_id, ok=False, error=error, locked_by=held)
+        return result(source_id, events=3)
 
     finished: list[Any] = []
     runner = CollectionRunner(collect, on_finished=finished.append)
@@ -109,7 +115,7 @@ async def test_a_scheduled_run_is_skipped_while_another_process_holds_the_source
 
 
 async def test_a_collection_that_raises_is_a_failed_run() -> None:
-    async def collect(source_id: str, full: bool) -> Mapping[str, Any]:
+    async def collect(source_id: str, full: bool) -> SourceResult:
         raise StorageError("down")
 
     runner = CollectionRunner(collect)

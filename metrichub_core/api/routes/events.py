@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, RootModel, TypeAdapter, ValidationError
@@ -23,6 +22,7 @@ from metrichub_core.api.params import (
     parse_query,
     path_param,
 )
+from metrichub_core.errors import ResolveConflict, UnknownIncident
 from metrichub_core.models import Change, Deployment, EventKind, Incident, UTCDateTime
 from metrichub_core.storage.base import EventQuery
 
@@ -102,9 +102,8 @@ def _kind(model: type[BaseModel]) -> str:
 async def _ingest(request: Request, model: type[E]) -> Response:
     ctx = context(request)
     events = parse_body(await request.body(), model)
-    stored = await ctx.hub.ingest(events)
+    stored = await ctx.hub.ingest(events)  # the cache is emptied by the app's ingest observer
     if stored:
-        ctx.data_changed()
         ctx.metrics.events_ingested.labels(model.kind, "api").inc(stored)
     return ok(request, Ingested(kind=model.kind, ingested=stored))
 
@@ -129,9 +128,8 @@ async def _list(
         limit=query.limit,
         cursor=query.cursor,
     )
-    await ctx.hub.open()
     try:
-        page = await ctx.hub.storage.list_events(event_query)
+        page = await ctx.hub.event_page(event_query)
     except (ValueError, OverflowError):  # OverflowError: an integer SQLite cannot hold
         message = "The cursor is not one this API returned."
         raise ApiError(
@@ -229,37 +227,19 @@ async def resolve_incident(request: Request) -> Response:
         raise ApiError(
             "validation_error", "Invalid body.", field_errors(exc.errors(include_input=False, include_url=False))
         ) from None
-    await ctx.hub.open()
-    page = await ctx.hub.storage.list_events(EventQuery(kind="incident", id=incident_id, source=query.source, limit=2))
-    if not page.items:
-        raise ApiError(
-            "not_found", f"No incident {incident_id!r}" + (f" from source {query.source!r}." if query.source else ".")
+    try:
+        resolved, changed = await ctx.hub.resolve_incident(
+            incident_id, source=query.source, resolved_at=body.resolved_at
         )
-    if len(page.items) > 1:
-        sources = sorted(item.source for item in page.items)
-        raise ApiError(
-            "conflict", f"Several sources report incident {incident_id!r}; pass ?source=.", {"sources": sources}
-        )
-    incident = page.items[0]
-    assert isinstance(incident, Incident)
-    resolved_at = body.resolved_at or datetime.now(UTC)
-    if incident.resolved_at is not None:
-        if body.resolved_at is None or incident.resolved_at == resolved_at:
-            return ok(request, incident)
-        raise ApiError(
-            "conflict",
-            f"Incident {incident_id!r} is already resolved at {incident.resolved_at.isoformat()}.",
-            {"resolved_at": incident.resolved_at.isoformat()},
-        )
-    if resolved_at < incident.started_at:
-        message = "resolved_at is before the incident started."
-        raise ApiError(
-            "validation_error",
-            message,
-            [{"field": "resolved_at", "loc": ["resolved_at"], "message": message, "type": "value_error"}],
-        )
-    resolved = incident.model_copy(update={"resolved_at": resolved_at})
-    await ctx.hub.ingest([resolved])
-    ctx.data_changed()
-    ctx.metrics.events_ingested.labels("incident", "resolve").inc()
+    except UnknownIncident as exc:
+        raise ApiError("not_found", f"{str(exc).capitalize()}.") from None
+    except ResolveConflict as exc:
+        hint = "; pass ?source=" if "sources" in exc.details else ""
+        raise ApiError("conflict", f"{str(exc).capitalize()}{hint}.", exc.details) from None
+    except ValueError as exc:
+        message = f"{exc}."
+        details = [{"field": "resolved_at", "loc": ["resolved_at"], "message": message, "type": "value_error"}]
+        raise ApiError("validation_error", message, details) from None
+    if changed:
+        ctx.metrics.events_ingested.labels("incident", "resolve").inc()
     return ok(request, resolved)

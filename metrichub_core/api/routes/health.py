@@ -48,17 +48,13 @@ async def health(request: Request) -> Response:
 )
 async def storage_health(request: Request) -> Response:
     """Whether the storage backend answers, and its schema version; 503 with the same body when it does not."""
-    hub = context(request).hub
-    try:
-        await hub.open()
-        state = await hub.storage.health()
-        result = StorageHealthOut(
-            ok=state.ok,
-            backend=state.backend,
-            schema_version=state.schema_version,
-            detail=redact_url(state.detail) if state.detail else None,
-        )
-    except Exception as exc:
-        logger.warning("storage health check failed: %s", type(exc).__name__)
-        result = StorageHealthOut(ok=False, backend=type(hub.storage).__name__, detail=type(exc).__name__)
+    state = await context(request).hub.storage_health()
+    if not state.ok:
+        logger.warning("storage health check failed: %s", redact_url(state.detail or ""))
+    result = StorageHealthOut(
+        ok=state.ok,
+        backend=state.backend,
+        schema_version=state.schema_version,
+        detail=redact_url(state.detail) if state.detail else None,
+    )
     return ok(request, result, status_code=200 if result.ok else 503)

@@ -16,7 +16,7 @@ from metrichub_core.api.envelope import ok
 from metrichub_core.api.errors import ApiError
 from metrichub_core.api.operations import Operations
 from metrichub_core.api.params import CollectQuery, parse_query
-from metrichub_core.api.scheduler import CollectionBusy, CollectionOutcome
+from metrichub_core.scheduling import CollectionBusy, CollectionOutcome
 
 __all__ = ["CollectionOut", "SourceHealthOut", "SourceOut", "operations"]
 
@@ -144,7 +144,7 @@ async def collect_source(request: Request) -> Response:
     if not query.wait:
         return ok(request, CollectionOut(source=entry.id, status="started", trigger="api"), status_code=202)
     outcome = await asyncio.shield(task)
-    if outcome.result and outcome.result.get("locked_by"):  # another process took the lock in the meantime
+    if outcome.result and outcome.result.locked_by:  # another process took the lock in the meantime
         raise ApiError("conflict", f"{outcome.error}.")
     return ok(request, _outcome(outcome))
 
@@ -159,14 +159,12 @@ def _entry(ctx: ApiContext, source_id: str) -> SourceEntry:
 def _outcome(outcome: CollectionOutcome | None) -> CollectionOut | None:
     if outcome is None:
         return None
-    result = outcome.result if isinstance(outcome.result, dict) else {}
-    events = result.get("events")
     return CollectionOut(
         source=outcome.source,
         status="succeeded" if outcome.ok else "failed",
         trigger=outcome.trigger,
         started_at=outcome.started_at,
         finished_at=outcome.finished_at,
-        events=events if isinstance(events, int) else None,
+        events=None if outcome.result is None else outcome.result.events,
         error=outcome.error,
     )

@@ -1,5 +1,7 @@
-"""Collections started by the API: on request, and every ``schedule_minutes`` per source in the background.
+"""Collections in the background: on request, and every ``schedule_minutes`` per source.
 
+``MetricHub.runner()`` builds a ``CollectionRunner`` for a hub and ``MetricHub.scheduled()``
+keeps its sources on their schedules, with or without the API (which uses the same).
 One collection per source at a time in this process. Across processes, every collection
 holds the source's lock where the storage provides ``SourceLocking`` (SQLite, PostgreSQL):
 a scheduled run whose lock another process holds is skipped (and is not an outcome); one
@@ -15,17 +17,16 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
 
-from metrichub_core.api.logsafe import loggable
+from metrichub_core.collection import SourceResult
 
 __all__ = ["DEFAULT_GRACE_SECONDS", "CollectionBusy", "CollectionOutcome", "CollectionRunner"]
 
-logger = logging.getLogger("metrichub.api.scheduler")
+logger = logging.getLogger("metrichub.scheduling")
 
 DEFAULT_GRACE_SECONDS = 30.0
 
-Collect = Callable[[str, bool], Awaitable[Mapping[str, Any]]]
+Collect = Callable[[str, bool], Awaitable[SourceResult]]
 LastSuccess = Callable[[str], Awaitable[datetime | None]]
 
 
@@ -40,7 +41,7 @@ class CollectionOutcome:
     started_at: datetime
     finished_at: datetime
     ok: bool
-    result: Mapping[str, Any] | None = None
+    result: SourceResult | None = None
     error: str | None = None
     skipped: bool = False
     """A scheduled run not made: another process holds the source's lock (never in ``last``)."""
@@ -54,7 +55,7 @@ class CollectionRunner:
         on_finished: Callable[[CollectionOutcome], None] | None = None,
         grace_seconds: float = DEFAULT_GRACE_SECONDS,
     ) -> None:
-        """``collect(source_id, full)`` returns the ``SourceResult`` as a dict."""
+        """``collect(source_id, full)`` collects one source; ``on_finished`` hears of every outcome."""
         self._collect = collect
         self._on_finished = on_finished
         self.grace_seconds = grace_seconds
@@ -77,7 +78,7 @@ class CollectionRunner:
         started = datetime.now(UTC)
         clock = time.perf_counter()
         try:
-            result = dict(await self._collect(source_id, full))
+            result = await self._collect(source_id, full)
         except asyncio.CancelledError:
             raise
         except Exception as exc:
@@ -85,14 +86,13 @@ class CollectionRunner:
             return self._finished(
                 CollectionOutcome(source_id, trigger, started, datetime.now(UTC), ok=False, error=type(exc).__name__)
             )
-        if result.get("locked_by") and trigger == "schedule":
-            logger.info("scheduled collection of %s skipped: %s", source_id, loggable(result.get("error")))
+        if result.locked_by and trigger == "schedule":
+            logger.info("scheduled collection of %s skipped: %s", source_id, result.error)
             return CollectionOutcome(source_id, trigger, started, datetime.now(UTC), ok=True, skipped=True)
-        succeeded = bool(result.get("ok", True))
-        error = None if succeeded else str(result.get("error") or "failed")
+        error = None if result.ok else result.error or "failed"
         logger.info("collection of %s (%s) finished in %.1fs", source_id, trigger, time.perf_counter() - clock)
         return self._finished(
-            CollectionOutcome(source_id, trigger, started, datetime.now(UTC), succeeded, result, error)
+            CollectionOutcome(source_id, trigger, started, datetime.now(UTC), result.ok, result, error)
         )
 
     def _finished(self, outcome: CollectionOutcome) -> CollectionOutcome:
