@@ -20,7 +20,7 @@ from metrichub_core.api.auth import BearerAuth
 from metrichub_core.api.cache import DEFAULT_TTL_SECONDS, DoraCache, follow_writes
 from metrichub_core.api.context import ApiContext
 from metrichub_core.api.envelope import error_response, to_json, trace_id_of
-from metrichub_core.api.errors import ApiError, ErrorCode
+from metrichub_core.api.errors import ApiError, ErrorCode, field_error
 from metrichub_core.api.mediatype import require_json, takes_json_body
 from metrichub_core.api.middleware.bodylimit import BodyLimitMiddleware
 from metrichub_core.api.middleware.instrumentation import InstrumentationMiddleware
@@ -178,15 +178,7 @@ def _without_query(endpoint: Endpoint) -> Endpoint:
     async def checked(request: Request) -> Response:
         if request.scope["query_string"]:
             names = sorted(set(request.query_params.keys()))
-            details = [
-                {
-                    "field": f"query.{name}",
-                    "loc": ["query", name],
-                    "message": "unknown parameter",
-                    "type": "extra_forbidden",
-                }
-                for name in names
-            ]
+            details = [field_error("unknown parameter", "query", name, kind="extra_forbidden") for name in names]
             raise ApiError("validation_error", "This route takes no query parameters.", details)
         return await endpoint(request)
 

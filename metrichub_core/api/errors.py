@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Literal
 
-__all__ = ["ERROR_STATUS", "ApiError", "ErrorCode", "field_errors"]
+__all__ = ["ERROR_STATUS", "ApiError", "ErrorCode", "field_error", "field_errors", "invalid"]
 
 ErrorCode = Literal[
     "validation_error",
@@ -62,20 +62,22 @@ class ApiError(Exception):
         return f"{type(self).__name__}(code={self.code!r}, message={self.message!r})"
 
 
+def field_error(message: str, *loc: str | int, kind: str = "value_error") -> dict[str, Any]:
+    """One ``{"field", "loc", "message", "type"}`` detail naming the field at ``loc`` (``()``: the whole body)."""
+    return {"field": _dotted(list(loc)), "loc": list(loc), "message": message, "type": kind}
+
+
+def invalid(message: str, *loc: str | int, kind: str = "value_error") -> ApiError:
+    """``400 validation_error`` with one detail naming the field at ``loc``."""
+    return ApiError("validation_error", message, [field_error(message, *loc, kind=kind)])
+
+
 def field_errors(errors: list[Any], *, prefix: tuple[str | int, ...] = ()) -> list[dict[str, Any]]:
     """Pydantic's ``errors(include_input=False)`` as ``{"field", "loc", "message", "type"}`` (inputs never echoed)."""
-    result = []
-    for error in errors:
-        loc = [*prefix, *error.get("loc", ())]
-        result.append(
-            {
-                "field": _dotted(loc),
-                "loc": loc,
-                "message": str(error.get("msg", "")),
-                "type": str(error.get("type", "")),
-            }
-        )
-    return result
+    return [
+        field_error(str(error.get("msg", "")), *prefix, *error.get("loc", ()), kind=str(error.get("type", "")))
+        for error in errors
+    ]
 
 
 def _dotted(loc: list[str | int]) -> str:

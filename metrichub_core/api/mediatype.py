@@ -12,7 +12,7 @@ import functools
 from starlette.requests import Request
 from starlette.responses import Response
 
-from metrichub_core.api.errors import ApiError
+from metrichub_core.api.errors import ApiError, field_error
 from metrichub_core.api.operations import Endpoint, Operation
 
 __all__ = ["JSON", "require_json", "takes_json_body"]
@@ -36,8 +36,8 @@ def require_json(endpoint: Endpoint, *, optional: bool) -> Endpoint:
         if content_type is None or content_type.partition(";")[0].strip().lower() != JSON:
             given = "no Content-Type" if content_type is None else "another Content-Type"
             message = f"This route takes {JSON} bodies only ({given} was sent)."
-            detail = {"field": "header.content-type", "loc": ["header", "content-type"], "message": message}
-            raise ApiError("unsupported_media_type", message, [{**detail, "type": "media_type"}])
+            detail = field_error(message, "header", "content-type", kind="media_type")
+            raise ApiError("unsupported_media_type", message, [detail])
         return await endpoint(request)
 
     return checked

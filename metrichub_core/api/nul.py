@@ -7,7 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from metrichub_core.api.errors import ApiError, field_errors
+from metrichub_core.api.errors import ApiError, field_error, field_errors
 
 __all__ = ["MESSAGE", "nul_parameter_error", "refuse_nul_in_events"]
 
@@ -16,8 +16,9 @@ MESSAGE = "must not contain NUL characters"
 
 def nul_parameter_error(where: str, name: str) -> ApiError:
     """``400 validation_error`` naming the query or path parameter ``name``."""
-    details = [{"field": f"{where}.{name}", "loc": [where, name], "message": MESSAGE, "type": "value_error"}]
-    return ApiError("validation_error", f"Invalid {where} parameter {name}: {MESSAGE}.", details)
+    return ApiError(
+        "validation_error", f"Invalid {where} parameter {name}: {MESSAGE}.", [field_error(MESSAGE, where, name)]
+    )
 
 
 def refuse_nul_in_events(events: Sequence[BaseModel], *, indexed: bool, message: str) -> None:

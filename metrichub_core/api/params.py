@@ -11,7 +11,7 @@ from typing import Annotated, Any, Literal, TypeVar
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator
 from starlette.requests import Request
 
-from metrichub_core.api.errors import ApiError, field_errors
+from metrichub_core.api.errors import ApiError, field_error, field_errors
 from metrichub_core.api.nul import nul_parameter_error
 from metrichub_core.timeparse import parse_moment
 
@@ -185,10 +185,7 @@ def parse_query(request: Request, model: type[M]) -> M:
         else:
             raw[key] = values[0]
     if repeated:
-        details = [
-            {"field": f"query.{key}", "loc": ["query", key], "message": "given more than once", "type": "repeated"}
-            for key in repeated
-        ]
+        details = [field_error("given more than once", "query", key, kind="repeated") for key in repeated]
         raise ApiError("validation_error", "Invalid query parameters.", details)
     try:
         return model.model_validate(raw)
@@ -258,8 +255,9 @@ def _moment(name: str, text: str, *, now: datetime | None = None) -> datetime:
 
 
 def _window_error(name: str, message: str) -> ApiError:
-    details = [{"field": f"query.{name}", "loc": ["query", name], "message": message, "type": "value_error"}]
-    return ApiError("validation_error", f"Invalid query parameter {name}: {message}.", details)
+    return ApiError(
+        "validation_error", f"Invalid query parameter {name}: {message}.", [field_error(message, "query", name)]
+    )
 
 
 def _is_list(annotation: Any) -> bool:

@@ -12,7 +12,7 @@ from starlette.responses import Response
 from metrichub_core.api.cache import report_key
 from metrichub_core.api.context import ApiContext, context
 from metrichub_core.api.envelope import ok_json, to_json
-from metrichub_core.api.errors import ApiError
+from metrichub_core.api.errors import ApiError, field_error
 from metrichub_core.api.operations import Operations
 from metrichub_core.api.params import DoraQuery, TrendQuery, next_minute, parse_labels, parse_query
 from metrichub_core.dora import DoraQueryError, DoraReport, DoraTrend
@@ -117,8 +117,7 @@ async def _cached(
     try:
         data, hit = await ctx.cache.get_or_compute(key, serialised)
     except DoraQueryError as exc:  # the engine refuses the query (unknown profile, ...)
-        name = f"query.{exc.parameter}"
-        detail = {"field": name, "loc": ["query", exc.parameter], "message": str(exc), "type": "value_error"}
+        detail = field_error(str(exc), "query", exc.parameter)
         raise ApiError("validation_error", f"Invalid query parameter {exc}.", [detail]) from None
     ctx.cache.alias(alias, key)
     (ctx.metrics.dora_cache_hits if hit else ctx.metrics.dora_cache_misses).inc()

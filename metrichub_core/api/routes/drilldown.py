@@ -20,7 +20,7 @@ from starlette.responses import Response
 
 from metrichub_core.api.context import context
 from metrichub_core.api.envelope import ok
-from metrichub_core.api.errors import ApiError
+from metrichub_core.api.errors import ApiError, field_error, invalid
 from metrichub_core.api.operations import Operations
 from metrichub_core.api.params import DoraQuery, DoraWindow, parse_labels, parse_query
 from metrichub_core.dora import DoraQueryError, DoraReport
@@ -211,9 +211,7 @@ def _decode(cursor: str) -> tuple[DoraWindow, int]:
             raise ValueError(cursor)
         return window, int(offset)
     except (ValueError, binascii.Error, UnicodeDecodeError):
-        message = "The cursor is not one this API returned."
-        detail = {"field": "query.cursor", "loc": ["query", "cursor"], "message": message, "type": "value_error"}
-        raise ApiError("validation_error", message, [detail]) from None
+        raise invalid("The cursor is not one this API returned.", "query", "cursor") from None
 
 
 @contextlib.contextmanager
@@ -222,6 +220,5 @@ def _refused() -> Iterator[None]:
     try:
         yield
     except DoraQueryError as exc:
-        detail = {"field": f"query.{exc.parameter}", "loc": ["query", exc.parameter], "message": str(exc),
-                  "type": "value_error"}  # fmt: skip
+        detail = field_error(str(exc), "query", exc.parameter)
         raise ApiError("validation_error", f"Invalid query parameter {exc}.", [detail]) from None

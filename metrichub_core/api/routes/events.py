@@ -10,7 +10,7 @@ from starlette.responses import Response
 
 from metrichub_core.api.context import context
 from metrichub_core.api.envelope import ok
-from metrichub_core.api.errors import ApiError, field_errors
+from metrichub_core.api.errors import ApiError, field_errors, invalid
 from metrichub_core.api.nul import refuse_nul_in_events
 from metrichub_core.api.operations import Operations
 from metrichub_core.api.params import (
@@ -63,7 +63,7 @@ class ResolveBody(BaseModel):
 
 
 def _body_error(message: str, kind: str) -> ApiError:
-    return ApiError("validation_error", message, [{"field": "(body)", "loc": [], "message": message, "type": kind}])
+    return invalid(message, kind=kind)
 
 
 _ADAPTERS: dict[type[BaseModel], TypeAdapter[Any]] = {
@@ -131,12 +131,7 @@ async def _list(
     try:
         page = await ctx.hub.event_page(event_query)
     except (ValueError, OverflowError):  # OverflowError: an integer SQLite cannot hold
-        message = "The cursor is not one this API returned."
-        raise ApiError(
-            "validation_error",
-            message,
-            [{"field": "query.cursor", "loc": ["query", "cursor"], "message": message, "type": "value_error"}],
-        ) from None
+        raise invalid("The cursor is not one this API returned.", "query", "cursor") from None
     return ok(request, {"items": page.items, "next_cursor": page.next_cursor})
 
 
@@ -237,9 +232,7 @@ async def resolve_incident(request: Request) -> Response:
         hint = "; pass ?source=" if "sources" in exc.details else ""
         raise ApiError("conflict", f"{str(exc).capitalize()}{hint}.", exc.details) from None
     except ValueError as exc:
-        message = f"{exc}."
-        details = [{"field": "resolved_at", "loc": ["resolved_at"], "message": message, "type": "value_error"}]
-        raise ApiError("validation_error", message, details) from None
+        raise invalid(f"{exc}.", "resolved_at") from None
     if changed:
         ctx.metrics.events_ingested.labels("incident", "resolve").inc()
     return ok(request, resolved)
