@@ -13,11 +13,10 @@ from starlette.requests import Request
 
 from metrichub_core.api.errors import ApiError, field_error, field_errors
 from metrichub_core.api.nul import nul_parameter_error
-from metrichub_core.timeparse import parse_moment
+from metrichub_core.dora import DEFAULT_DAYS
+from metrichub_core.filters import LABEL_PATTERN, MAX_LABEL_FILTERS, parse_moment
 
 __all__ = [
-    "LABEL_PATTERN",
-    "MAX_LABEL_FILTERS",
     "MAX_WINDOW_DAYS",
     "ChangeListQuery",
     "CollectQuery",
@@ -27,7 +26,6 @@ __all__ = [
     "IncidentListQuery",
     "ResolveQuery",
     "TrendQuery",
-    "parse_labels",
     "next_minute",
     "parse_query",
     "path_param",
@@ -35,7 +33,6 @@ __all__ = [
 ]
 
 MAX_WINDOW_DAYS = 3660
-DEFAULT_DAYS = 30
 
 _Moment = Annotated[
     str,
@@ -48,11 +45,6 @@ _Moment = Annotated[
 ]
 _Name = Annotated[str, Field(min_length=1, max_length=512)]
 
-MAX_LABEL_FILTERS = 20
-"""``label=`` parameters per request, at most (each is one more condition on every matching event)."""
-LABEL_PATTERN = r"^ *[A-Za-z0-9_][A-Za-z0-9_.:/-]{0,127} *= *[^\x00-\x1f\x7f]{0,256}$"
-"""``KEY=VALUE``: KEY 1-128 of ``A-Za-z0-9_.:/-`` (not starting with ``.:/-``), VALUE up to 256 characters,
-no control characters; spaces around either are dropped."""
 _Label = Annotated[
     str,
     Field(
@@ -200,14 +192,6 @@ def path_param(request: Request, name: str) -> str:
     if "\x00" in value:
         raise nul_parameter_error("path", name)
     return value
-
-
-def parse_labels(values: list[str]) -> dict[str, str]:
-    labels = {}
-    for value in values:
-        key, _, label = value.partition("=")
-        labels[key.strip()] = label.strip()
-    return labels
 
 
 def resolve_window(

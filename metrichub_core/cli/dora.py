@@ -9,7 +9,7 @@ from typing import Any
 import click
 
 from metrichub_core.cli._common import HubFactory, hub_options, run_async
-from metrichub_core.timeparse import parse_moment
+from metrichub_core.filters import parse_labels, parse_moment
 
 
 class _Moment(click.ParamType):  # type: ignore[type-arg]  # generic only in click >= 8.2
@@ -25,13 +25,10 @@ class _Moment(click.ParamType):  # type: ignore[type-arg]  # generic only in cli
 
 
 def _label(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> dict[str, str]:
-    labels = {}
-    for value in values:
-        key, sep, label = value.partition("=")
-        if not sep or not key:
-            raise click.BadParameter(f"{value!r} is not KEY=VALUE", ctx, param)
-        labels[key] = label
-    return labels
+    try:
+        return parse_labels(values)  # the grammar and limits of the API's label= parameter
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), ctx, param) from None
 
 
 @click.command("dora")

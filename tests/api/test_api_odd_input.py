@@ -11,7 +11,7 @@ import httpx
 import pytest
 from api_helpers import WEBHOOK_SECRET, assert_error, data, make_hub, sign
 
-from metrichub_core.api.params import MAX_LABEL_FILTERS
+from metrichub_core.filters import MAX_LABEL_FILTERS
 from metrichub_core.models import MAX_CHANGE_IDS, MAX_LABELS
 
 DEPLOYMENT = {

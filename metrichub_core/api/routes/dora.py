@@ -14,8 +14,9 @@ from metrichub_core.api.context import ApiContext, context
 from metrichub_core.api.envelope import ok_json, to_json
 from metrichub_core.api.errors import ApiError, field_error
 from metrichub_core.api.operations import Operations
-from metrichub_core.api.params import DoraQuery, TrendQuery, next_minute, parse_labels, parse_query
+from metrichub_core.api.params import DoraQuery, TrendQuery, next_minute, parse_query
 from metrichub_core.dora import DoraQueryError, DoraReport, DoraTrend
+from metrichub_core.filters import parse_labels
 from metrichub_core.hub import MetricHub
 
 __all__ = ["operations"]

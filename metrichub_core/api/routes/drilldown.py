@@ -22,10 +22,11 @@ from metrichub_core.api.context import context
 from metrichub_core.api.envelope import ok
 from metrichub_core.api.errors import ApiError, field_error, invalid
 from metrichub_core.api.operations import Operations
-from metrichub_core.api.params import DoraQuery, DoraWindow, parse_labels, parse_query
+from metrichub_core.api.params import DoraQuery, DoraWindow, parse_query
 from metrichub_core.dora import DoraQueryError, DoraReport
 from metrichub_core.dora.drilldown import DoraDrilldown, DrillChange, DrillDeployment, DrillIncident
 from metrichub_core.dora.profiles import LEVELS, PROFILES, Band, Bound, Level, get_profile
+from metrichub_core.filters import parse_labels
 
 __all__ = ["DrillPage", "ProfileThresholds", "operations"]
 

@@ -18,11 +18,11 @@ from metrichub_core.api.params import (
     EventListQuery,
     IncidentListQuery,
     ResolveQuery,
-    parse_labels,
     parse_query,
     path_param,
 )
 from metrichub_core.errors import ResolveConflict, UnknownIncident
+from metrichub_core.filters import parse_labels
 from metrichub_core.models import Change, Deployment, EventKind, Incident, UTCDateTime
 from metrichub_core.storage.base import EventQuery
 
