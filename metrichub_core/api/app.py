@@ -19,6 +19,7 @@ from metrichub_core.api._hub import HubAccess
 from metrichub_core.api.auth import BearerAuth
 from metrichub_core.api.cache import DEFAULT_TTL_SECONDS, DoraCache, follow_writes
 from metrichub_core.api.context import ApiContext
+from metrichub_core.api.deliveries import DeliveryLog
 from metrichub_core.api.envelope import error_response, to_json, trace_id_of
 from metrichub_core.api.errors import ApiError, ErrorCode, field_error
 from metrichub_core.api.mediatype import require_json, takes_json_body
@@ -32,7 +33,6 @@ from metrichub_core.api.openapi import build_openapi
 from metrichub_core.api.operations import API_PREFIX, Endpoint, Operation
 from metrichub_core.api.prometheus import ApiMetrics
 from metrichub_core.api.routes import OPERATIONS
-from metrichub_core.api.webhooks import DeliveryLog
 from metrichub_core.config import ApiSettings
 from metrichub_core.hookspecs import hookimpl
 from metrichub_core.hub import MetricHub

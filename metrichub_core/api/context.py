@@ -17,8 +17,8 @@ from metrichub_core.hub import MetricHub
 from metrichub_core.scheduling import CollectionRunner
 
 if TYPE_CHECKING:
+    from metrichub_core.api.deliveries import DeliveryLog
     from metrichub_core.api.operations import Operation
-    from metrichub_core.api.webhooks import DeliveryLog
 
 __all__ = ["ApiContext", "context"]
 

@@ -9,11 +9,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from metrichub_core.api.context import context
+from metrichub_core.api.deliveries import delivery_id
 from metrichub_core.api.envelope import ok, trace_id_of
 from metrichub_core.api.errors import ApiError, field_errors
 from metrichub_core.api.nul import refuse_nul_in_events
 from metrichub_core.api.operations import Operations
-from metrichub_core.api.webhooks import delivery_id
 from metrichub_core.sources import WebhookNotSupported, WebhookRejected
 
 __all__ = ["WebhookAck", "operations"]
