@@ -17,7 +17,7 @@ from metrichub_core.collection import ProgressCallback, SourceResult, collect_so
 from metrichub_core.config import Settings, load_settings
 from metrichub_core.dora import DoraOptions, DoraReport, DoraTrend, dora_report, dora_trend, make_scope, resolve_window
 from metrichub_core.dora.drilldown import DoraDrilldown, drilldown
-from metrichub_core.errors import ResolveConflict, UnknownIncident
+from metrichub_core.errors import ResolveConflict, ResolveError, UnknownIncident
 from metrichub_core.models import Change, Deployment, Event, Incident
 from metrichub_core.plugins import PluginHost
 from metrichub_core.registry import SourceHealth, SourceRegistry
@@ -246,8 +246,8 @@ class MetricHub:
         (resolving again at the same time, or without a time, changes nothing).
 
         Raises ``UnknownIncident``; ``ResolveConflict`` when it is resolved at another time already or
-        several sources report the id (name one with ``source``); ``ValueError`` naming ``resolved_at``
-        when it is before the incident started.
+        several sources report the id (name one with ``source``); ``ResolveError`` when ``resolved_at``
+        is before the incident started.
         """
         page = await self.event_page(EventQuery(kind="incident", id=incident_id, source=source, limit=2))
         found = [item for item in page.items if isinstance(item, Incident)]
@@ -264,7 +264,7 @@ class MetricHub:
             when = incident.resolved_at.isoformat()
             raise ResolveConflict(f"incident {incident_id!r} is already resolved at {when}", {"resolved_at": when})
         if moment < incident.started_at:
-            raise ValueError("resolved_at is before the incident started")
+            raise ResolveError("resolved_at is before the incident started")
         resolved = incident.model_copy(update={"resolved_at": moment})
         await self.ingest([resolved])
         return resolved, True

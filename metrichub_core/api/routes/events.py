@@ -21,7 +21,7 @@ from metrichub_core.api.params import (
     parse_query,
     path_param,
 )
-from metrichub_core.errors import ResolveConflict, UnknownIncident
+from metrichub_core.errors import ResolveConflict, ResolveError, UnknownIncident
 from metrichub_core.filters import parse_labels
 from metrichub_core.models import Change, Deployment, EventKind, Incident, UTCDateTime
 from metrichub_core.storage.base import EventQuery
@@ -231,7 +231,7 @@ async def resolve_incident(request: Request) -> Response:
     except ResolveConflict as exc:
         hint = "; pass ?source=" if "sources" in exc.details else ""
         raise ApiError("conflict", f"{str(exc).capitalize()}{hint}.", exc.details) from None
-    except ValueError as exc:
+    except ResolveError as exc:  # the time itself
         raise invalid(f"{exc}.", "resolved_at") from None
     if changed:
         ctx.metrics.events_ingested.labels("incident", "resolve").inc()
