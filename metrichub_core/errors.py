@@ -9,7 +9,7 @@
     │   ├── WebhookRejected      a delivery's signature or payload is refused; nothing stored
     │   └── WebhookNotSupported  the source takes no webhooks
     ├── HTTPLayerError           the policy-wrapped client gave up          (also an httpx.RequestError)
-    │   ├── RetriesExhausted, RateLimitWaitTooLong, CircuitOpen, PaginationLoop
+    │   └── RetriesExhausted, RateLimitWaitTooLong, CircuitOpen, PaginationLoop
     ├── ResolveError             an incident cannot be resolved as asked
     │   ├── UnknownIncident      no stored incident has that id (and source)   (also a LookupError)
     │   └── ResolveConflict      resolved at another time, or several sources report the id
