@@ -10,12 +10,15 @@ source state.
 from __future__ import annotations
 
 import bisect
+import logging
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
-__all__ = ["SHIPPED_SHAS", "SUCCESS_HISTORY", "ShipHistory", "caused_by_reference"]
+from metrichub_core.models import MAX_CHANGE_IDS
+
+__all__ = ["SHIPPED_SHAS", "SUCCESS_HISTORY", "ShipHistory", "caused_by_reference", "capped_change_ids"]
 
 SUCCESS_HISTORY = 20  # successful deployments remembered per environment (compare bases)
 SHIPPED_SHAS = 500  # production commit → deployment entries kept for ``Caused-by: <sha>``
@@ -26,6 +29,18 @@ MIN_SHA_PREFIX = 7  # as git's default abbreviation
 # punctuation or Markdown are not part of it.
 _CAUSED_BY = re.compile(r"^[ \t>*_-]*caused[- ]by[*_]*[ \t]*:[ \t*_`]*#?([^\s`*]+)", re.IGNORECASE | re.MULTILINE)
 _TRAILING = ".,;:)!?_'\""
+
+
+def capped_change_ids(change_ids: Sequence[str], deployment_id: str, logger: logging.Logger) -> list[str]:
+    """At most ``MAX_CHANGE_IDS`` of a deployment's change ids, as the model allows: given oldest first, the
+    newest are kept, and a warning says how many of the oldest were dropped (they get no lead time)."""
+    if len(change_ids) <= MAX_CHANGE_IDS:
+        return list(change_ids)
+    dropped = len(change_ids) - MAX_CHANGE_IDS
+    logger.warning(
+        "deployment %s ships %d changes: the oldest %d are left out", deployment_id, len(change_ids), dropped
+    )
+    return list(change_ids[dropped:])
 
 
 def caused_by_reference(text: str | None) -> str | None:

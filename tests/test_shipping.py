@@ -1,10 +1,13 @@
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from metrichub_core.shipping import SHIPPED_SHAS, SUCCESS_HISTORY, ShipHistory, caused_by_reference
+from metrichub_core import Deployment
+from metrichub_core.models import MAX_CHANGE_IDS
+from metrichub_core.shipping import SHIPPED_SHAS, SUCCESS_HISTORY, ShipHistory, capped_change_ids, caused_by_reference
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
@@ -88,3 +91,14 @@ def test_shipped_map_keeps_the_newest_entries() -> None:
     assert len(history.shipped) == SHIPPED_SHAS
     assert history.resolve(f"{0:040x}") == f"{0:040x}"  # forgotten
     assert history.resolve(f"{SHIPPED_SHAS + 2:040x}") == str(SHIPPED_SHAS + 2)
+
+
+def test_change_ids_are_capped_to_the_models_bound_keeping_the_newest(caplog: pytest.LogCaptureFixture) -> None:
+    logger = logging.getLogger("test.shipping")
+    few = [f"c{n}" for n in range(3)]
+    assert capped_change_ids(few, "d1", logger) == few and not caplog.records
+    many = [f"c{n}" for n in range(MAX_CHANGE_IDS + 5)]  # oldest first
+    kept = capped_change_ids(many, "d2", logger)
+    assert len(kept) == MAX_CHANGE_IDS and kept[0] == "c5" and kept[-1] == many[-1]
+    assert "deployment d2 ships 10005 changes: the oldest 5 are left out" in caplog.text
+    Deployment(id="d2", source="ci", service="api", status="success", started_at=T0, change_ids=kept)  # accepted

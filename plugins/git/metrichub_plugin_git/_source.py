@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import ClassVar
 
 from metrichub_core import Change, Deployment, Event, Source, SourceConfig, SourceContext
+from metrichub_core.shipping import capped_change_ids
 from metrichub_plugin_git._config import GitConfig
 from metrichub_plugin_git._graph import Commit, attribute
 from metrichub_plugin_git._repository import check_repository, open_repository
@@ -152,7 +153,7 @@ class GitSource(Source):
             started_at=tag.at,
             finished_at=tag.at,
             commit_sha=tag.sha,
-            change_ids=[commit.sha for commit in commits],
+            change_ids=capped_change_ids([commit.sha for commit in commits], tag.name, self.ctx.logger),
             labels=labels,
         )
 

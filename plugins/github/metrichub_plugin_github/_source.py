@@ -10,6 +10,7 @@ from typing import Any, ClassVar
 import httpx
 
 from metrichub_core import Event, Source, SourceConfig, SourceContext
+from metrichub_core.shipping import capped_change_ids
 from metrichub_plugin_github._changes import compare_changes
 from metrichub_plugin_github._client import GitHubClient, unchanged
 from metrichub_plugin_github._config import GitHubConfig
@@ -90,7 +91,7 @@ class GitHubSource(Source):
                     changes = await compare_changes(
                         client, repository, base, record.sha, source=self.id, service=service
                     )
-                    record.change_ids = [change.id for change in changes]
+                    record.change_ids = capped_change_ids([c.id for c in changes], record.id, self.ctx.logger)
                     for change in changes:
                         yield change
                 state.add_success(environment, record)

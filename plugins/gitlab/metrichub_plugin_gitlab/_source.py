@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any, ClassVar
 
 from metrichub_core import Event, Source, SourceConfig, SourceContext
+from metrichub_core.shipping import capped_change_ids
 from metrichub_plugin_gitlab._changes import compare_changes
 from metrichub_plugin_gitlab._client import GitLabClient, Params, project_ref
 from metrichub_plugin_gitlab._config import GitLabConfig
@@ -92,7 +93,7 @@ class GitLabSource(Source):
                         service=service,
                         merged=merged,
                     )
-                    record.change_ids = [change.id for change in changes]
+                    record.change_ids = capped_change_ids([c.id for c in changes], record.id, self.ctx.logger)
                     for change in changes:
                         yield change
                 production = environment == "production"

@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any, ClassVar
 
 from metrichub_core import Change, Deployment, Event, Source, SourceConfig, SourceContext
+from metrichub_core.shipping import capped_change_ids
 from metrichub_plugin_jenkins._builds import (
     BuildRecord,
     Status,
@@ -189,7 +190,7 @@ class JenkinsSource(Source):
             started_at=record.started_at,
             finished_at=None if status == "running" else record.finished_at,
             commit_sha=record.sha,
-            change_ids=change_ids,
+            change_ids=capped_change_ids(change_ids, f"{target.full_name}#{record.number}", self.ctx.logger),
             url=record.url,
             labels=labels,
         )
