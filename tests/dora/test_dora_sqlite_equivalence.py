@@ -24,7 +24,7 @@ from metrichub_core.storage.sqlite._dora_derive import rebuild
 
 _DERIVED = (
     "dora_ships", "dora_leads", "dora_lead_days", "dora_lead_months", "dora_deploy_days",
-    "dora_incident_links",
+    "dora_incident_links", "dora_incident_days",
 )  # fmt: skip
 
 
@@ -200,35 +200,3 @@ def _dump(conn: sqlite3.Connection) -> dict[str, list[tuple[object, ...]]]:
         ]
         dumped[table] = sorted(rows, key=repr)
     return dumped
-
-
-async def test_outdated_derived_tables_are_recreated_and_current_ones_kept(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path}/dev.db"
-    events = _stream(6)
-    first = SQLiteStorage(url)
-    await first.open()
-    await first.upsert(events)
-    await first.refresh_dora()
-    expected = await first.read(_dump)
-
-    def mark(conn: sqlite3.Connection) -> None:
-        conn.execute("INSERT INTO dora_meta VALUES ('marker', 'kept')")
-
-    await first.write(mark)
-    await first.close()
-    second = SQLiteStorage(url)
-    await second.open()  # same shape: nothing recreated
-    assert await second.read(lambda conn: conn.execute("SELECT value FROM dora_meta WHERE key = 'marker'").fetchone())
-
-    def outdate(conn: sqlite3.Connection) -> None:  # as a database from an earlier draft of migration 2
-        conn.execute("DROP TABLE dora_pending")
-        conn.execute("DROP TABLE dora_incident_days")
-
-    await second.write(outdate)
-    await second.close()
-    third = SQLiteStorage(url)
-    await third.open()
-    try:
-        assert await third.read(_dump) == expected
-    finally:
-        await third.close()

@@ -176,7 +176,7 @@ async def derived_tables(url: str) -> dict[str, list[tuple[object, ...]]]:
     import psycopg
 
     tables = ["dora_ships", "dora_leads", "dora_lead_days", "dora_lead_months", "dora_deploy_days"]
-    tables.append("dora_incident_links")
+    tables += ["dora_incident_links", "dora_incident_days"]
     found = {}
     async with await psycopg.AsyncConnection.connect(url) as conn:
         for table in tables:
