@@ -18,6 +18,7 @@ import httpx
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 
 from metrichub_core.errors import SourceFault, UnknownSource
+from metrichub_core.redaction import redact_url
 from metrichub_core.resilience.cache import HttpCache
 from metrichub_core.resilience.client import SourceResilience
 from metrichub_core.resilience.policy import Policy
@@ -128,7 +129,7 @@ class ConfiguredSource:
             "id": self.id,
             "kind": self.kind,
             "plugin": self.plugin,
-            "base_url": self.base_url,
+            "base_url": redact_url(self.base_url) if self.base_url else None,
             "schedule_minutes": self.schedule_minutes,
             "accepts_webhooks": self.accepts_webhooks,
             "fault": self.fault,
