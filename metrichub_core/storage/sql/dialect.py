@@ -38,6 +38,15 @@ class Dialect:
     types: Mapping[ColumnKind, str]
     json_as_text: bool
 
+    @property
+    def fence(self) -> str:
+        """What ends a subquery the planner must run once, not inline into its outer query.
+
+        Both planners would otherwise repeat a scalar subquery of its select list at every
+        reference to that column (an OFFSET keeps either from flattening the subquery).
+        """
+        return " LIMIT -1 OFFSET 0" if self.json_as_text else " OFFSET 0"
+
     def marks(self, count: int) -> str:
         """``count`` placeholders, comma-separated."""
         return ", ".join([self.mark] * count)

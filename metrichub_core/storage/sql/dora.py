@@ -142,7 +142,7 @@ def leads_sql(dialect: Dialect, ships: str) -> str:
 SELECT f.service, f.environment, f.change_id, f.dep_source, f.dep_id, f.listed_at, f.committed, {span},
        CASE WHEN f.committed IS NULL THEN -2 WHEN f.listed_at < f.committed THEN -1
             ELSE {dialect.bucket(dialect.seconds(span))} END
-FROM (SELECT f.*, {committed} AS committed FROM ({first}) f WHERE f.rank = 1) f
+FROM (SELECT f.*, {committed} AS committed FROM ({first}) f WHERE f.rank = 1{dialect.fence}) f
 """
 
 
