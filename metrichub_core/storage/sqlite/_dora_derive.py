@@ -22,7 +22,8 @@ from metrichub_core.storage.sql.dora import (
     ships_sql,
 )
 from metrichub_core.storage.sql.rollups import DAY_US, day_of, month_days, month_of
-from metrichub_core.storage.sqlite._dora_schema import LINKS_BY_SERVICE, sql_bucket
+from metrichub_core.storage.sqlite._dora_schema import LINKS_BY_SERVICE, dora_bucket
+from metrichub_core.storage.sqlite._schema import transaction
 
 __all__ = ["REBUILD_AT", "DoraWrite", "functions", "prepare", "rebuild", "refresh"]
 
@@ -31,7 +32,7 @@ _Row = tuple[Any, ...]
 
 def functions(conn: sqlite3.Connection) -> None:
     """Register the SQL functions of the kit's SQLite dialect (``dora_bucket``, ``dora_month``)."""
-    conn.create_function("dora_bucket", 1, sql_bucket, deterministic=True)
+    conn.create_function("dora_bucket", 1, dora_bucket, deterministic=True)
     conn.create_function("dora_month", 1, month_of, deterministic=True)
 
 
@@ -40,14 +41,9 @@ def prepare(conn: sqlite3.Connection) -> None:
     functions(conn)
     row = conn.execute("SELECT value FROM dora_meta WHERE key = 'needs_rebuild'").fetchone()
     if row is not None and row[0] == "1":
-        conn.execute("BEGIN IMMEDIATE")
-        try:
+        with transaction(conn):
             rebuild(conn)
             conn.execute("UPDATE dora_meta SET value = '0' WHERE key = 'needs_rebuild'")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        conn.execute("COMMIT")
 
 
 def rebuild(conn: sqlite3.Connection) -> None:
@@ -93,18 +89,13 @@ def refresh(conn: sqlite3.Connection) -> int:
     """Apply the pending queue in one write transaction; return how many entries it held."""
     if conn.execute("SELECT NOT EXISTS (SELECT 1 FROM dora_pending)").fetchone()[0]:
         return 0
-    conn.execute("BEGIN IMMEDIATE")
-    try:
+    with transaction(conn):
         top, count = conn.execute("SELECT max(rowid), count(*) FROM dora_pending").fetchone()
         if count > REBUILD_AT:
             rebuild(conn)
         elif count:
             _apply(conn, top)
             conn.execute("DELETE FROM dora_pending WHERE rowid <= ?", (top,))
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
-    conn.execute("COMMIT")
     return int(count)
 
 
