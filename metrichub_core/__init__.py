@@ -16,6 +16,7 @@ from metrichub_core.errors import (
     UnknownProfile,
     UnknownSource,
     UnknownStorageScheme,
+    UpstreamError,
     WebhookNotSupported,
     WebhookRejected,
 )
@@ -65,6 +66,7 @@ __all__ = [
     "UnknownProfile",
     "UnknownSource",
     "UnknownStorageScheme",
+    "UpstreamError",
     "WebhookNotSupported",
     "WebhookRejected",
 ]

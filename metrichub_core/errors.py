@@ -6,6 +6,7 @@
     ├── SourceError
     │   ├── UnknownSource        no source with that id is configured          (also a LookupError)
     │   ├── SourceFault          a source's table or plugin code is at fault
+    │   ├── UpstreamError        the upstream refused in a way retrying cannot fix (``status_code``)
     │   ├── WebhookRejected      a delivery's signature or payload is refused; nothing stored
     │   └── WebhookNotSupported  the source takes no webhooks
     ├── HTTPLayerError           the policy-wrapped client gave up          (also an httpx.RequestError)
@@ -42,6 +43,7 @@ __all__ = [
     "UnknownProfile",
     "UnknownSource",
     "UnknownStorageScheme",
+    "UpstreamError",
     "WebhookNotSupported",
     "WebhookRejected",
 ]
@@ -77,6 +79,17 @@ class UnknownSource(SourceError, LookupError):
 
 class SourceFault(SourceError):
     """A configured source cannot be used: its table, its plugin or its ``Source`` class is at fault."""
+
+
+class UpstreamError(SourceError):
+    """The upstream answered with an error the source cannot work around; ``status_code`` when it was HTTP.
+
+    Plugins subclass it (``GitHubError``, ``GitLabError``...) so callers can catch one upstream or all.
+    """
+
+    def __init__(self, message: str, status_code: int | None = None) -> None:
+        super().__init__(message)
+        self.status_code = status_code
 
 
 class WebhookRejected(SourceError):

@@ -8,6 +8,8 @@ import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
+from metrichub_core.errors import SourceError
+
 # Credentials in a URL (user info, secret-looking query parameters) are masked by the core's one helper.
 from metrichub_core.redaction import redact_url as redact
 
@@ -26,7 +28,7 @@ _REPOSITORY_ENV = (
 _STDERR_TAIL = 600  # characters of git's own message kept in an error
 
 
-class GitError(Exception):
+class GitError(SourceError):
     """A git command failed, timed out or could not be started; the message never holds credentials."""
 
 

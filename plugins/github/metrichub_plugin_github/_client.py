@@ -21,6 +21,7 @@ from typing import Any
 
 import httpx
 
+from metrichub_core.errors import UpstreamError
 from metrichub_core.resilience import CACHE_EXTENSION, CACHE_HEADER, CacheControl, PaginationLoop, paginate_pages
 
 __all__ = ["API_VERSION", "PER_PAGE", "GitHubClient", "GitHubError", "Page", "unchanged"]
@@ -30,12 +31,8 @@ PER_PAGE = 100
 MAX_PAGES = 1000  # a guard against a server whose next links never end
 
 
-class GitHubError(Exception):
+class GitHubError(UpstreamError):
     """GitHub answered with an error the source cannot work around."""
-
-    def __init__(self, message: str, status_code: int | None = None) -> None:
-        super().__init__(message)
-        self.status_code = status_code
 
 
 @dataclass

@@ -17,7 +17,7 @@ from urllib.parse import quote
 
 import httpx
 
-from metrichub_core.errors import SourceError
+from metrichub_core.errors import UpstreamError
 from metrichub_core.resilience import CACHE_EXTENSION, CACHE_HEADER, CacheControl, PaginationLoop, paginate_pages
 
 __all__ = ["MAX_PAGES", "PER_PAGE", "GitLabClient", "GitLabError", "Page", "project_ref"]
@@ -28,12 +28,8 @@ MAX_PAGES = 1000  # a guard against next links that never end
 Params = dict[str, str | int]
 
 
-class GitLabError(SourceError):
+class GitLabError(UpstreamError):
     """GitLab answered with an error the source cannot work around."""
-
-    def __init__(self, message: str, status_code: int | None = None) -> None:
-        super().__init__(message)
-        self.status_code = status_code
 
 
 @dataclass

@@ -16,17 +16,14 @@ from urllib.parse import quote
 
 import httpx
 
+from metrichub_core.errors import UpstreamError
 from metrichub_core.resilience import CACHE_EXTENSION
 
 __all__ = ["JenkinsClient", "JenkinsError", "job_path"]
 
 
-class JenkinsError(Exception):
+class JenkinsError(UpstreamError):
     """Jenkins answered with an error the source cannot work around."""
-
-    def __init__(self, message: str, status_code: int | None = None) -> None:
-        super().__init__(message)
-        self.status_code = status_code
 
 
 def job_path(full_name: str) -> str:

@@ -15,6 +15,7 @@ from typing import Any
 
 import httpx
 
+from metrichub_core.errors import UpstreamError
 from metrichub_core.resilience import CACHE_EXTENSION
 
 __all__ = ["ACCEPT", "MAX_RECORDS", "PAGE_LIMIT", "OffsetPages", "PagerDutyClient", "PagerDutyError"]
@@ -26,12 +27,8 @@ MAX_RECORDS = 10_000  # ``offset + limit`` above this answers 400 (classic pagin
 Params = Mapping[str, str | int | Sequence[str]]
 
 
-class PagerDutyError(Exception):
+class PagerDutyError(UpstreamError):
     """PagerDuty answered with an error the source cannot work around."""
-
-    def __init__(self, message: str, status_code: int | None = None) -> None:
-        super().__init__(message)
-        self.status_code = status_code
 
 
 @dataclass
