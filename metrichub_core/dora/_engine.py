@@ -100,8 +100,15 @@ def build_report(
     recovery_level = profile.classify(profile.recovery_time, recovery.quantile(0.5) or 0.0) if recovery.count else None
     if not facts.incidents_known:
         recovery_level = None
-    elif not recovery.count:
+    elif not recovery.count and not facts.recovery_before_deployment:
         notes.append("failed-deployment recovery time: no resolved incident attributed to a deployment, not rated")
+    if facts.recovery_before_deployment:
+        # They resolved after they started and count in time to restore; only this clock has nothing to measure.
+        notes.append(
+            f"failed-deployment recovery time: {facts.recovery_before_deployment} incident(s) resolved before the "
+            "deployment they are attributed to finished were dropped (recovery_clock = deployment)"
+            + (", not rated" if facts.incidents_known and not recovery.count else "")
+        )
     _note_estimate(notes, "failed-deployment recovery time", recovery, "incidents")
     _note_estimate(notes, "time to restore", facts.restore, "incidents")
     if facts.negative_durations:

@@ -111,6 +111,10 @@ class DoraFacts:
     """Deployment-related incidents of the window attributed to no deployment."""
     negative_durations: int
     """Incidents dropped because they were resolved before they started."""
+    recovery_before_deployment: int
+    """Attributed incidents resolved after they started but before the deployment they are
+    attributed to finished, dropped from recovery (``recovery_clock="deployment"`` only;
+    they still count in time to restore)."""
     incidents_known: bool
     """Whether the scope has any incident at all (else: probably no incident source)."""
 

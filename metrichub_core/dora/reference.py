@@ -203,7 +203,7 @@ def _window_facts(window: Window, options: DoraOptions, events: ScopeEvents) -> 
 
     recovery: list[float] = []
     restore: list[float] = []
-    recovery_open = restore_open = unattributed = negative_durations = 0
+    recovery_open = restore_open = unattributed = negative_durations = before_deployment = 0
     for link, cause in events.window_incidents(window, options):
         incident = link.incident
         if cause is None and incident.deployment_related:
@@ -220,8 +220,8 @@ def _window_facts(window: Window, options: DoraOptions, events: ScopeEvents) -> 
         if cause is not None:
             if options.recovery_clock == "deployment":
                 duration = (incident.resolved_at - deployed_at(cause)).total_seconds()
-            if duration < 0:
-                negative_durations += 1
+            if duration < 0:  # only the deployment clock: a caused_by incident may start before its deployment ends
+                before_deployment += 1
             else:
                 recovery.append(duration)
 
@@ -241,5 +241,6 @@ def _window_facts(window: Window, options: DoraOptions, events: ScopeEvents) -> 
         restore_open=restore_open,
         unattributed=unattributed,
         negative_durations=negative_durations,
+        recovery_before_deployment=before_deployment,
         incidents_known=bool(events.links),
     )

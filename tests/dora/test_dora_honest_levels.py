@@ -124,3 +124,44 @@ async def test_one_supported_range_of_times_stored_exactly(hub: MetricHub) -> No
         await hub.dora(since=date(1969, 12, 31), until=T0)
     with pytest.raises(DoraQueryError, match=r"^days: "):
         await hub.dora(until=T0, days=10_000_000)
+
+
+async def test_deployment_clock_notes_say_what_happened(hub: MetricHub) -> None:
+    # Item 5. d1 finishes at 10:00. Each incident names it by caused_by (an incident may start
+    # while its deployment is still finishing).
+    # - early: 09:50 -> 09:55. Restore 5 min = 300 s. Deployment clock: 09:55 - 10:00 = -300 s,
+    #   so it is dropped from recovery: resolved before its deployment finished, not before it started.
+    # - late: 09:58 -> 10:20. Restore 22 min = 1320 s. Deployment clock: 10:20 - 10:00 = 20 min = 1200 s.
+    # - backwards: 11:00 -> 10:50, resolved before it started: dropped from both.
+    early = inc("early", 9 * H + 50 * M, 9 * H + 55 * M, caused_by="d1")
+    late = inc("late", 9 * H + 58 * M, 10 * H + 20 * M, caused_by="d1")
+    backwards = inc("backwards", 11 * H, 10 * H + 50 * M, caused_by="d1")
+    await hub.ingest([dep("d1", 10 * H), early, late, backwards])
+    clock = {"recovery_clock": "deployment"}
+    report = await hub.dora(since=T0, until=T0 + 7 * D, options=clock)
+    recovery, restore = report.failed_deployment_recovery_time, report.time_to_restore
+    assert (recovery.count, recovery.median_seconds) == (1, 1200.0)
+    # Time to restore keeps early and late: median of 300 and 1320 = 810 s.
+    assert (restore.count, restore.median_seconds) == (2, 810.0)
+    assert (
+        "failed-deployment recovery time: 1 incident(s) resolved before the deployment they are attributed to "
+        "finished were dropped (recovery_clock = deployment)" in report.notes
+    )
+    assert "incidents: 1 resolved before they started were dropped" in report.notes  # backwards only
+    assert not any("no resolved incident attributed" in note for note in report.notes)
+
+    # The incident clock measures early and late from their starts: 300 s and 1320 s, no such note.
+    default = await hub.dora(since=T0, until=T0 + 7 * D)
+    assert default.failed_deployment_recovery_time.count == 2
+    assert not any("before the deployment they are attributed to" in note for note in default.notes)
+
+    # Only early in the window (09:00 to 09:55): nothing left to measure, so recovery is not
+    # rated, and the note says why instead of claiming that no attributed incident was resolved.
+    only = await hub.dora(since=T0 + 9 * H, until=T0 + 9 * H + 55 * M, options=clock)
+    assert (only.failed_deployment_recovery_time.count, only.failed_deployment_recovery_time.level) == (0, None)
+    assert (only.time_to_restore.count, only.time_to_restore.median_seconds) == (1, 300.0)
+    assert (
+        "failed-deployment recovery time: 1 incident(s) resolved before the deployment they are attributed to "
+        "finished were dropped (recovery_clock = deployment), not rated" in only.notes
+    )
+    assert not any("no resolved incident attributed" in note or "before they started" in note for note in only.notes)

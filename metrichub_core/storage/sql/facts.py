@@ -232,12 +232,14 @@ def link_facts(
         "SELECT count(*) FILTER (WHERE resolved_at IS NULL), "
         "count(*) FILTER (WHERE resolved_at IS NULL AND attributed), "
         "count(*) FILTER (WHERE related AND NOT attributed), "
-        "count(*) FILTER (WHERE restore_us IS NULL AND resolved_at IS NOT NULL) "
-        "+ count(*) FILTER (WHERE recovery_us < 0), "
+        "count(*) FILTER (WHERE restore_us IS NULL AND resolved_at IS NOT NULL), "
+        "count(*) FILTER (WHERE recovery_us < 0), "  # resolved after their start, before their deployment's finish
         f"count(restore_us), count(*) FILTER (WHERE recovery_us >= 0) FROM ({values}) AS v",
         params,
     )
-    restore_open, recovery_open, unattributed, negative, restores, recoveries = counts[0] if counts else (0,) * 6
+    restore_open, recovery_open, unattributed, negative, before_deployment, restores, recoveries = (
+        counts[0] if counts else (0,) * 7
+    )
     summaries: dict[str, Summary] = {}
     for name, column in (("restore", "restore_us"), ("recovery", "recovery_us")):
         seconds = dialect.seconds(column)
@@ -263,5 +265,6 @@ def link_facts(
         unattributed=unattributed,
         negative_durations=negative,
         incidents_known=bool(known),
+        recovery_before_deployment=before_deployment,
     )
     return incidents, fixed

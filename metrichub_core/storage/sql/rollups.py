@@ -276,6 +276,8 @@ class IncidentFacts:
     unattributed: int
     negative_durations: int
     incidents_known: bool
+    recovery_before_deployment: int = 0
+    """Only the deployment recovery clock (``link_facts``) can drop these."""
 
 
 def assemble(
