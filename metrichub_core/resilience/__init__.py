@@ -6,7 +6,7 @@ errors below.
 """
 
 from metrichub_core.resilience.budget import Budget
-from metrichub_core.resilience.cache import CACHE_EXTENSION, CACHE_HEADER, CacheControl, HttpCache
+from metrichub_core.resilience.cache import CACHE_EXTENSION, CACHE_HEADER, CacheControl, HttpCache, replayed
 from metrichub_core.resilience.client import SourceResilience
 from metrichub_core.resilience.errors import CircuitOpen, HTTPLayerError, RateLimitWaitTooLong, RetriesExhausted
 from metrichub_core.resilience.pagination import PaginationLoop, json_items, paginate, paginate_pages
@@ -32,4 +32,5 @@ __all__ = [
     "json_items",
     "paginate",
     "paginate_pages",
+    "replayed",
 ]

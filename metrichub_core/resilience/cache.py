@@ -27,7 +27,7 @@ from typing import Any
 
 import httpx
 
-__all__ = ["CACHE_EXTENSION", "CACHE_HEADER", "CacheControl", "HttpCache"]
+__all__ = ["CACHE_EXTENSION", "CACHE_HEADER", "CacheControl", "HttpCache", "replayed"]
 
 CACHE_HEADER = "X-MetricHub-Cache"
 CACHE_EXTENSION = "metrichub.cache"
@@ -115,3 +115,12 @@ class HttpCache:
         while len(cache._entries) > cache.max_entries:
             cache._entries.popitem(last=False)
         return cache
+
+
+def replayed(response: httpx.Response) -> bool:
+    """Whether the upstream said ``304 Not Modified`` and the host replayed its cached copy.
+
+    The host saves its cache only with a successful run, so this means "as the last successful
+    run saw it": a collector may stop reading a list there.
+    """
+    return response.status_code == 304 or response.headers.get(CACHE_HEADER) == "hit"

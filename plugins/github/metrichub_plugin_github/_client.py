@@ -22,9 +22,9 @@ from typing import Any
 import httpx
 
 from metrichub_core.errors import UpstreamError
-from metrichub_core.resilience import CACHE_EXTENSION, CACHE_HEADER, CacheControl, PaginationLoop, paginate_pages
+from metrichub_core.resilience import CACHE_EXTENSION, CacheControl, PaginationLoop, paginate_pages, replayed
 
-__all__ = ["API_VERSION", "PER_PAGE", "GitHubClient", "GitHubError", "Page", "unchanged"]
+__all__ = ["API_VERSION", "PER_PAGE", "GitHubClient", "GitHubError", "Page"]
 
 API_VERSION = "2022-11-28"
 PER_PAGE = 100
@@ -41,15 +41,6 @@ class Page:
 
     items: list[dict[str, Any]]
     unchanged: bool = False
-
-
-def unchanged(response: httpx.Response) -> bool:
-    """The upstream said ``304 Not Modified``: the host replayed its cached copy.
-
-    The host saves its cache only with a successful run, so this means "as the last
-    successful run saw it".
-    """
-    return response.status_code == 304 or response.headers.get(CACHE_HEADER) == "hit"
 
 
 @dataclass
@@ -113,7 +104,7 @@ class GitHubClient:
                     count += 1
                     if count > MAX_PAGES:
                         raise GitHubError(f"GET {_path(response)}: the next links loop or never end")
-                    yield Page(items=_items(response, items_key), unchanged=unchanged(response))
+                    yield Page(items=_items(response, items_key), unchanged=replayed(response))
         except httpx.HTTPStatusError as exc:
             self.requests += 1
             raise _error(exc.response) from None

@@ -10,9 +10,10 @@ from typing import Any, ClassVar
 import httpx
 
 from metrichub_core import Event, Source, SourceConfig, SourceContext
+from metrichub_core.resilience import replayed
 from metrichub_core.shipping import capped_change_ids
 from metrichub_plugin_github._changes import compare_changes
-from metrichub_plugin_github._client import GitHubClient, unchanged
+from metrichub_plugin_github._client import GitHubClient
 from metrichub_plugin_github._config import GitHubConfig
 from metrichub_plugin_github._deployments import (
     RunRecord,
@@ -142,7 +143,7 @@ class GitHubSource(Source):
             if self.settings.deployments_from == "workflow_runs":
                 path = f"/repos/{repository}/actions/runs/{deployment_id}"
                 response = await client.get(client.url(path), cache=_run_in_progress)
-                if unchanged(response):
+                if replayed(response):
                     continue
                 record = self._run(repository, response.json())
                 if record is None or record.outcome.final:

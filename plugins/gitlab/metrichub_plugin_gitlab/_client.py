@@ -18,7 +18,7 @@ from urllib.parse import quote
 import httpx
 
 from metrichub_core.errors import UpstreamError
-from metrichub_core.resilience import CACHE_EXTENSION, CACHE_HEADER, CacheControl, PaginationLoop, paginate_pages
+from metrichub_core.resilience import CACHE_EXTENSION, CacheControl, PaginationLoop, paginate_pages, replayed
 
 __all__ = ["MAX_PAGES", "PER_PAGE", "GitLabClient", "GitLabError", "Page", "project_ref"]
 
@@ -101,17 +101,12 @@ class GitLabClient:
             async with aclosing(responses):
                 async for response in responses:
                     self.requests += 1
-                    yield Page(items=_items(response), unchanged=_unchanged(response))
+                    yield Page(items=_items(response), unchanged=replayed(response))
         except httpx.HTTPStatusError as exc:
             self.requests += 1
             raise _error(exc.response) from None
         except PaginationLoop:
             raise GitLabError(f"GET {path}: the next links loop") from None
-
-
-def _unchanged(response: httpx.Response) -> bool:
-    """``304 Not Modified``: the host replayed the page as the last successful run saw it."""
-    return response.status_code == 304 or response.headers.get(CACHE_HEADER) == "hit"
 
 
 def _items(response: httpx.Response) -> list[dict[str, Any]]:
