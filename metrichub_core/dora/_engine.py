@@ -90,6 +90,13 @@ def build_report(
             "a deployment (no earlier successful deployment"
             + (" within the attribution window)" if options.attribution_window is not None else ")")
         )
+    if facts.caused_by_ignored:
+        counting = "success or failure" if options.failed_deployments_count else "success"
+        notes.append(
+            f"change failure rate: {facts.caused_by_ignored} incident(s) named a deployment by caused_by that does "
+            f"not count (no deployment of that id in the incident's service and environment with status {counting}): "
+            "attributed by time"
+        )
     if facts.failure_status and not options.failed_deployments_count:
         notes.append(
             f"change failure rate: {facts.failure_status} deployment(s) with status failure are not counted "

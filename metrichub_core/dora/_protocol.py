@@ -115,6 +115,11 @@ class DoraFacts:
     """Attributed incidents resolved after they started but before the deployment they are
     attributed to finished, dropped from recovery (``recovery_clock="deployment"`` only;
     they still count in time to restore)."""
+    caused_by_ignored: int
+    """Deployment-related incidents of the window whose ``caused_by`` names no deployment that
+    counts in the change failure rate under the options (none of that id in the incident's
+    service and environment with status ``success``, or ``failure`` under
+    ``failed_deployments_count``): they are attributed by time."""
     incidents_known: bool
     """Whether the scope has any incident at all (else: probably no incident source)."""
 

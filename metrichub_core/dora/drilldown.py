@@ -202,7 +202,7 @@ def _incident(link: Link, cause: Deployment | None, options: DoraOptions) -> Dri
         title=incident.title,
         url=incident.url,
         deployment_related=incident.deployment_related,
-        attribution=None if cause is None else ("time" if link.by_time else "caused_by"),
+        attribution=None if cause is None else ("time" if link.found_by_time(options) else "caused_by"),
         deployment_id=None if cause is None else cause.id,
         deployment_source=None if cause is None else cause.source,
         recovery_seconds=recovery,

@@ -56,17 +56,36 @@ class Link:
 
     incident: Incident
     cause: Deployment | None
+    """Its deployment under the default options: the latest successful deployment its
+    ``caused_by`` names in its service and environment, else one found by time."""
     by_time: bool
     """Whether ``cause`` was found by time rather than named by ``caused_by``."""
     fix: Deployment | None
+    named_failure: Deployment | None = None
+    """The ``failure`` deployment its ``caused_by`` names in its service and environment, when
+    it is later than any successful one of that id: its deployment under ``failed_deployments_count``."""
 
     def attributed(self, options: DoraOptions) -> Deployment | None:
         """Its deployment under ``options``: one found by time must lie within the attribution window."""
+        if options.failed_deployments_count and self.named_failure is not None:
+            return self.named_failure
         limit = options.attribution_window
         if self.cause is not None and self.by_time and limit is not None:
             if self.incident.started_at - deployed_at(self.cause) > limit:
                 return None
         return self.cause
+
+    def found_by_time(self, options: DoraOptions) -> bool:
+        """Whether its deployment under ``options`` was found by time (else named, or none)."""
+        return self.by_time and not (options.failed_deployments_count and self.named_failure is not None)
+
+    def name_ignored(self, options: DoraOptions) -> bool:
+        """Whether it is deployment-related and its ``caused_by`` names no deployment that counts in
+        the change failure rate under ``options`` (so it is attributed by time, if at all)."""
+        if not (self.incident.deployment_related and self.incident.caused_by):
+            return False
+        named = self.cause is not None and not self.by_time
+        return not named and not (options.failed_deployments_count and self.named_failure is not None)
 
 
 @dataclass
@@ -108,10 +127,13 @@ def scope_events(
 ) -> ScopeEvents:
     """Prepare the events of (at least) ``scope``: timelines, first shipments and incident links."""
     in_service = [d for d in deployments if scope.service is None or d.service == scope.service]
-    by_id: dict[tuple[str, str], list[Deployment]] = defaultdict(list)
-    for deployment in in_service:
-        by_id[(deployment.service, deployment.id)].append(deployment)
     scoped = [d for d in in_service if d.environment == scope.environment]
+    # What caused_by may name: a deployment of the incident's service and environment (the
+    # scope's) that can count in the rate, a success or (under failed_deployments_count) a failure.
+    by_id: dict[tuple[str, str], list[Deployment]] = defaultdict(list)
+    for deployment in scoped:
+        if deployment.status in ("success", "failure"):
+            by_id[(deployment.service, deployment.id)].append(deployment)
     successes = sorted((d for d in scoped if d.status == "success"), key=deployed_order)
     timeline: dict[str, list[Deployment]] = defaultdict(list)
     for deployment in successes:
@@ -156,12 +178,15 @@ def _link(
 ) -> Link:
     line, moments = timeline.get(incident.service, ()), times.get(incident.service, ())
     cause: Deployment | None = None
+    named_failure: Deployment | None = None
     by_time = False
     if incident.deployment_related:
-        named = by_id.get((incident.service, incident.caused_by)) if incident.caused_by else None
-        if named:
-            cause = max(named, key=lambda d: (d.status == "success", deployed_order(d)))
-        else:
+        named = by_id.get((incident.service, incident.caused_by), ()) if incident.caused_by else ()
+        latest = max(named, key=deployed_order, default=None)  # several sources may report the id
+        if latest is not None and latest.status == "failure":
+            named_failure = latest
+        cause = max((d for d in named if d.status == "success"), key=deployed_order, default=None)
+        if cause is None:
             position = bisect.bisect_left(moments, incident.started_at)  # strictly before the incident
             cause = line[position - 1] if position else None
             by_time = True
@@ -170,7 +195,7 @@ def _link(
         position = bisect.bisect_right(moments, incident.started_at)
         if position < len(line) and moments[position] <= incident.resolved_at:
             fix = line[position]
-    return Link(incident, cause, by_time, fix)
+    return Link(incident, cause, by_time, fix, named_failure)
 
 
 def _window_facts(window: Window, options: DoraOptions, events: ScopeEvents) -> DoraFacts:
@@ -203,9 +228,10 @@ def _window_facts(window: Window, options: DoraOptions, events: ScopeEvents) -> 
 
     recovery: list[float] = []
     restore: list[float] = []
-    recovery_open = restore_open = unattributed = negative_durations = before_deployment = 0
+    recovery_open = restore_open = unattributed = negative_durations = before_deployment = ignored = 0
     for link, cause in events.window_incidents(window, options):
         incident = link.incident
+        ignored += link.name_ignored(options)
         if cause is None and incident.deployment_related:
             unattributed += 1
         if incident.resolved_at is None:
@@ -242,5 +268,6 @@ def _window_facts(window: Window, options: DoraOptions, events: ScopeEvents) -> 
         unattributed=unattributed,
         negative_durations=negative_durations,
         recovery_before_deployment=before_deployment,
+        caused_by_ignored=ignored,
         incidents_known=bool(events.links),
     )

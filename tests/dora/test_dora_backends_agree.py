@@ -42,8 +42,15 @@ environment = st.sampled_from(ENVIRONMENTS)
 
 changes = st.builds(lambda id_, at, svc: chg(id_, at, service=svc), st.sampled_from(CHANGES), minutes, service)
 deployments = st.builds(
-    lambda id_, at, shipped, status, svc, env, team: dep(
-        id_, at, shipped, status=status, service=svc, environment=env, labels={"team": team} if team else {}
+    lambda id_, at, shipped, status, svc, env, team, source: dep(
+        id_,
+        at,
+        shipped,
+        status=status,
+        service=svc,
+        environment=env,
+        labels={"team": team} if team else {},
+        source=source,
     ),
     st.sampled_from(DEPLOYMENTS),
     minutes,
@@ -52,6 +59,7 @@ deployments = st.builds(
     service,
     environment,
     st.sampled_from(("", "a", "b")),
+    st.sampled_from(("ci", "ci", "gh")),  # several sources may report one id (caused_by names the latest counting one)
 )
 incidents = st.builds(
     lambda id_, at, lasting, cause, related, svc, env: inc(

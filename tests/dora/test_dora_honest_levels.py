@@ -165,3 +165,113 @@ async def test_deployment_clock_notes_say_what_happened(hub: MetricHub) -> None:
         "finished were dropped (recovery_clock = deployment), not rated" in only.notes
     )
     assert not any("no resolved incident attributed" in note or "before they started" in note for note in only.notes)
+
+
+IGNORED_NAME = "incident(s) named a deployment by caused_by that does not count"
+
+
+async def test_caused_by_names_a_deployment_of_the_incidents_environment(hub: MetricHub) -> None:
+    # Item 9 (a). v42 exists only in staging (09:00). The production deployment p1 finished at
+    # 08:00; a production incident at 10:00 names v42. A staging deployment is not in production's
+    # CFR denominator, so the name is not honoured: by time, the last production success before
+    # 10:00 is p1. Production CFR = 1 failed / 1 deployment; the note counts the 1 incident.
+    named = inc("i1", 10 * H, 11 * H, caused_by="v42")
+    await hub.ingest([inc("old", -30 * D, -29 * D), dep("p1", 8 * H), dep("v42", 9 * H, environment="staging"), named])
+    report = await hub.dora(since=T0, until=T0 + 7 * D)
+    assert report.change_failure_rate.model_dump() == {"value": 1.0, "failed": 1, "total": 1, "level": "low"}
+    # Recovery counts it (attributed to p1): 11:00 - 10:00 = 3600 s.
+    assert (report.failed_deployment_recovery_time.count, report.failed_deployment_recovery_time.median_seconds) == (
+        1,
+        3600.0,
+    )
+    assert any(note.startswith(f"change failure rate: 1 {IGNORED_NAME}") for note in report.notes)
+    # Staging: v42 deployed, no staging incident on record (the production one is not staging's).
+    staging = await hub.dora(since=T0, until=T0 + 7 * D, environment="staging")
+    assert (staging.change_failure_rate.failed, staging.change_failure_rate.total) == (0, 1)
+    drill = await hub.dora_drilldown(since=T0, until=T0 + 7 * D)
+    assert [(i.id, i.attribution, i.deployment_id) for i in drill.incidents] == [("i1", "time", "p1")]
+
+
+async def test_caused_by_naming_a_failed_run_counts_only_when_failed_runs_count(hub: MetricHub) -> None:
+    # Item 9 (b). s1 succeeded at 08:00; f1 failed at 09:00; incident i1 (10:00 -> 12:00) names f1.
+    events = [inc("i1", 10 * H, 12 * H, caused_by="f1"), dep("s1", 8 * H), dep("f1", 9 * H, status="failure")]
+    await hub.ingest(events)
+    window = {"since": T0, "until": T0 + 7 * D}
+    # Default options: a failed run is not in the denominator, so the name is not honoured and i1
+    # is attributed by time to s1 (the last success before 10:00). CFR = 1 failed (s1) / 1
+    # deployment (s1); recovery 12:00 - 10:00 = 7200 s; the note counts i1.
+    default = await hub.dora(**window)
+    assert (default.change_failure_rate.failed, default.change_failure_rate.total) == (1, 1)
+    assert (default.failed_deployment_recovery_time.count, default.failed_deployment_recovery_time.median_seconds) == (
+        1,
+        7200.0,
+    )
+    assert any(note.startswith(f"change failure rate: 1 {IGNORED_NAME}") for note in default.notes)
+    # failed_deployments_count: f1 is in the denominator, so it is i1's deployment. CFR = failed
+    # {f1} (a failure counts as failed, and s1 caused nothing now) = 1 / (1 success + 1 failure) = 0.5;
+    # recovery still counts i1 (7200 s, from its start), now as f1's; no note about the name.
+    counted = await hub.dora(**window, options={"failed_deployments_count": True})
+    assert counted.change_failure_rate.model_dump() == {"value": 0.5, "failed": 1, "total": 2, "level": "low"}
+    assert (counted.failed_deployment_recovery_time.count, counted.failed_deployment_recovery_time.median_seconds) == (
+        1,
+        7200.0,
+    )
+    assert not any(IGNORED_NAME in note for note in counted.notes)
+    drill = await hub.dora_drilldown(**window, options={"failed_deployments_count": True})
+    assert [(i.attribution, i.deployment_id) for i in drill.incidents] == [("caused_by", "f1")]
+    # With the deployment clock, recovery runs from f1's finish: 12:00 - 09:00 = 10800 s.
+    clock = await hub.dora(**window, options={"failed_deployments_count": True, "recovery_clock": "deployment"})
+    assert clock.failed_deployment_recovery_time.median_seconds == 10800.0
+    # A named failed run is named, not found by time: an attribution window of 30 min (f1 finished
+    # 1 h before i1) does not drop it, while under the default options i1 -> s1 (2 h) is dropped.
+    short = {"attribution_window": timedelta(minutes=30)}
+    assert (await hub.dora(**window, options=short)).change_failure_rate.failed == 0
+    both = await hub.dora(**window, options={**short, "failed_deployments_count": True})
+    assert (both.change_failure_rate.failed, both.change_failure_rate.total) == (1, 2)
+
+
+async def test_caused_by_reported_by_several_sources_names_the_latest_counting_one(hub: MetricHub) -> None:
+    # Item 9 (c). Two sources report deployment v7 of api in production: ci's succeeded at 08:00,
+    # gh's failed at 09:00; the incident (10:00 -> 10:30) names v7; one success s0 at 07:00.
+    events = [
+        dep("s0", 7 * H),
+        dep("v7", 8 * H, source="ci"),
+        dep("v7", 9 * H, source="gh", status="failure"),
+        inc("i1", 10 * H, 10 * H + 30 * M, caused_by="v7"),
+    ]
+    await hub.ingest(events)
+    window = {"since": T0, "until": T0 + 7 * D}
+    # Default options: only ci's v7 counts (the latest counting one), so it is the cause:
+    # CFR = 1 (ci/v7) / 2 successes (s0, ci/v7) = 0.5; no note.
+    default = await hub.dora(**window)
+    assert (default.change_failure_rate.failed, default.change_failure_rate.total) == (1, 2)
+    assert not any(IGNORED_NAME in note for note in default.notes)
+    drill = await hub.dora_drilldown(**window)
+    assert [(i.deployment_source, i.deployment_id) for i in drill.incidents] == [("ci", "v7")]
+    # failed_deployments_count: both count; the latest by deployed time is gh's failed run (09:00).
+    # CFR failed = {gh/v7} (ci/v7 caused nothing now) = 1 / (2 successes + 1 failure) = 1/3 -> 0.3333.
+    counted = await hub.dora(**window, options={"failed_deployments_count": True})
+    assert (counted.change_failure_rate.value, counted.change_failure_rate.failed) == (0.3333, 1)
+    assert counted.change_failure_rate.total == 3
+    drill = await hub.dora_drilldown(**window, options={"failed_deployments_count": True})
+    assert [(i.deployment_source, i.deployment_id) for i in drill.incidents] == [("gh", "v7")]
+    # Same finish time for both: the tie goes to the later source ("gh" > "ci"), as in deployed order.
+    await hub.ingest([dep("v7", 9 * H, source="ci")])
+    counted = await hub.dora(**window, options={"failed_deployments_count": True})
+    drill = await hub.dora_drilldown(**window, options={"failed_deployments_count": True})
+    assert [(i.deployment_source, i.deployment_id) for i in drill.incidents] == [("gh", "v7")]
+    assert (counted.change_failure_rate.failed, counted.change_failure_rate.total) == (1, 3)
+    # A failed run earlier than the success of the same id: the success is the latest counting one
+    # under either option. web: gh's v8 failed at 06:00, ci's v8 succeeded at 06:30, j1 names v8.
+    # failed_deployments_count: failed = {ci/v8 (caused j1), gh/v8 (a failure)} = 2 / (1 + 1) = 1.0.
+    await hub.ingest(
+        [
+            dep("v8", 6 * H, source="gh", status="failure", service="web"),
+            dep("v8", 6 * H + 30 * M, source="ci", service="web"),
+            inc("j1", 7 * H, 8 * H, caused_by="v8", service="web"),
+        ]
+    )
+    web = await hub.dora(**window, service="web", options={"failed_deployments_count": True})
+    assert (web.change_failure_rate.failed, web.change_failure_rate.total) == (2, 2)
+    drill = await hub.dora_drilldown(**window, service="web", options={"failed_deployments_count": True})
+    assert [(i.deployment_source, i.deployment_id) for i in drill.incidents] == [("ci", "v8")]

@@ -115,7 +115,7 @@ def test_tally_and_assembly() -> None:
     assert (tally.count, tally.failures, tally.rework, tally.failed) == (3, 3, 2, 1)
     assert tally.deploy_days() == {date(2026, 3, 2): 2, date(2026, 3, 4): 1}
     none = Summary.exact([])
-    incidents = IncidentFacts(1, none, 0, none, 0, 0, 0, True)
+    incidents = IncidentFacts(1, none, 0, none, 0, 0, 0, 0, True)
     lead = (Summary.exact([60.0]), 1, 2)
     assert assemble(DoraOptions(), tally, lead, incidents).failed == 1
     facts = assemble(DoraOptions(failed_deployments_count=True), tally, lead, incidents)

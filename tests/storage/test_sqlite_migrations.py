@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from metrichub_core.dora import DoraScope, FactsRequest, Window
+from metrichub_core.dora import DoraOptions, DoraScope, FactsRequest, Window
 from metrichub_core.dora.reference import is_rework_labelled
 from metrichub_core.errors import MigrationError, StorageError
 from metrichub_core.models import Change, Deployment, Event, Incident
@@ -80,20 +80,23 @@ def _stream(seed: int) -> list[Event]:
     return events
 
 
-def _write_as_released(path: Path, events: list[Event]) -> None:
-    """A database as MetricHub wrote it at schema version 2: the released migrations, rows by plain SQL."""
+def _write_as_released(path: Path, events: list[Event], version: int = RELEASED) -> sqlite3.Connection:
+    """A database as MetricHub wrote it at schema ``version``: the released migrations, rows by plain SQL.
+
+    Returns the connection, still open."""
     conn = sqlite3.connect(path, isolation_level=None)
-    assert migrate(conn, migrations=MIGRATIONS[:RELEASED]) == RELEASED
+    assert migrate(conn, migrations=MIGRATIONS[:version]) == version
     micros = to_micros
     with conn:
         for event in events:
             if isinstance(event, Deployment):
                 finished = event.finished_at or event.started_at
+                rework = (int(is_rework_labelled(event)),) if version >= 3 else ()  # migration 3's column
                 conn.execute(
-                    "INSERT OR REPLACE INTO deployments VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    f"INSERT OR REPLACE INTO deployments VALUES ({', '.join('?' * (12 + len(rework)))})",
                     (event.source, event.id, event.service, event.environment, event.status, micros(event.started_at),
                      micros(finished), micros(finished), None, json.dumps(event.change_ids), None,
-                     json.dumps(event.labels)),
+                     json.dumps(event.labels), *rework),
                 )  # fmt: skip
             elif isinstance(event, Change):
                 conn.execute(
@@ -108,17 +111,21 @@ def _write_as_released(path: Path, events: list[Event]) -> None:
                      None if event.resolved_at is None else micros(event.resolved_at), event.caused_by,
                      int(event.deployment_related)),
                 )  # fmt: skip
-    conn.close()
+    return conn
 
 
-def _requests() -> list[FactsRequest]:
+def _requests(options: DoraOptions | None = None) -> list[FactsRequest]:
     windows = (
         Window(T0, T0 + timedelta(days=70)),
         Window(T0 + timedelta(hours=3), T0 + timedelta(days=40, hours=5)),
         Window(T0 - timedelta(days=20), T0 + timedelta(days=100)),
     )
     return [
-        FactsRequest(scope=DoraScope(service=service, environment=environment, labels=labels), windows=windows)
+        FactsRequest(
+            scope=DoraScope(service=service, environment=environment, labels=labels),
+            windows=windows,
+            options=options or DoraOptions(),
+        )
         for service in (None, "a")
         for environment in ("prod", "stage")
         for labels in ({}, {"team": "x"})
@@ -128,7 +135,7 @@ def _requests() -> list[FactsRequest]:
 async def test_a_database_written_at_version_2_is_migrated_and_reports_as_fresh(tmp_path: Path) -> None:
     events = _stream(7)
     old = tmp_path / "old.db"
-    _write_as_released(old, events)
+    _write_as_released(old, events).close()
     migrated = SQLiteStorage(f"sqlite:///{old}")
     fresh = SQLiteStorage(f"sqlite:///{tmp_path / 'fresh.db'}")
     reference = MemoryStorage()
@@ -161,4 +168,32 @@ async def test_a_database_written_at_version_2_is_migrated_and_reports_as_fresh(
     finally:
         await migrated.close()
         await fresh.close()
+        await reference.close()
+
+
+async def test_a_database_written_at_version_4_is_rebuilt_with_the_named_links(tmp_path: Path) -> None:
+    """Migration 5 (what caused_by may name depends on the options) on a database whose derived
+    tables the previous release had filled: they are rebuilt on open, under every option."""
+    events = _stream(11)
+    old = tmp_path / "old.db"
+    conn = _write_as_released(old, events, version=4)
+    with conn:  # derived by the previous release: a link of its rules (a prod incident blamed on a stage run)
+        conn.execute("UPDATE dora_meta SET value = '0' WHERE key = 'needs_rebuild'")
+        conn.execute(
+            "INSERT INTO dora_incident_links VALUES ('stale', 'i', 'a', 'prod', 0, NULL, 1, 'ci', 'd1', 'stage', "
+            "'success', 0, 0, NULL, NULL, NULL, 0)"
+        )
+    conn.close()
+    migrated, reference = SQLiteStorage(f"sqlite:///{old}"), MemoryStorage()
+    await migrated.open()
+    await reference.open()
+    try:
+        assert migrated.schema_version == len(MIGRATIONS) == 5
+        await reference.upsert(events)
+        assert await migrated.read(lambda c: c.execute("SELECT count(*) FROM dora_incident_links").fetchone()[0]) == 50
+        for options in (DoraOptions(), DoraOptions(failed_deployments_count=True, recovery_clock="deployment")):
+            for request in _requests(options):
+                assert await migrated.dora_facts(request) == await reference.dora_facts(request), request
+    finally:
+        await migrated.close()
         await reference.close()

@@ -13,6 +13,7 @@ __all__ = [
     "DEPLOY_DAY_COLUMNS",
     "FIXED",
     "INCIDENT_COUNTS",
+    "LINKS_NAMED_DDL",
     "LINK_COLUMNS",
     "RESOLVED",
     "SHIPS_AND_LEADS_DDL",
@@ -28,29 +29,39 @@ __all__ = [
 LINK_COLUMNS = (
     "inc_source", "inc_id", "service", "environment", "started_at", "resolved_at", "related", "cause_source",
     "cause_id", "cause_env", "cause_status", "cause_at", "by_time", "fix_source", "fix_id", "fix_at", "fix_labelled",
+    "named", "named_fail_source", "named_fail_id", "named_fail_at",
 )  # fmt: skip
-"""The columns of ``dora_incident_links``, in table order."""
+"""The columns of ``dora_incident_links``, in table order (the last four since migration 5)."""
 
 
 def link_sql(dialect: Dialect, incidents: str) -> str:
     """The ``dora_incident_links`` rows (``LINK_COLUMNS``) of ``incidents`` (a FROM item aliased ``i``).
 
     The rule (``reference._link``): a deployment-related incident is attributed to the
-    deployment its ``caused_by`` names in its service (a successful one first, then the
-    latest), else to the last successful deployment of its service and environment that
-    finished strictly before it started (``by_time``). A resolved incident was fixed by the
-    first successful deployment after its start, if that finished by its resolution.
+    latest successful deployment (by time, source, id) that its ``caused_by`` names in its
+    service and environment, else to the last successful deployment of its service and
+    environment that finished strictly before it started (``by_time``): the ``cause``
+    columns, its deployment under the default options. ``named`` says it is deployment-related
+    and has a ``caused_by``; ``named_fail_*`` is the ``failure`` deployment its ``caused_by``
+    names there when that is later than any successful one, its deployment under
+    ``failed_deployments_count`` (read by ``link_facts``). A resolved incident was fixed by
+    the first successful deployment after its start, if that finished by its resolution.
 
     The timeline lookups order by the whole ``deployments_by_scope`` key (service and
     environment are fixed by the WHERE clause, so the order is the same), which only that
     index provides: with ``LIMIT 1`` a planner could otherwise walk the time index
     backwards through every other service's deployments.
     """
+    names = "i.deployment_related AND d.service = i.service AND d.id = i.caused_by AND d.environment = i.environment"
     named = dialect.first_row(
-        "n",
+        "n", "deployments", f"{names} AND d.status = 'success'", "d.listed_at DESC, d.source DESC, d.id DESC"
+    )
+    named_failure = dialect.first_row(
+        "a",
         "deployments",
-        "i.deployment_related AND d.service = i.service AND d.id = i.caused_by",
-        "d.status = 'success' DESC, d.listed_at DESC, d.source DESC, d.id DESC",
+        f"{names} AND d.status = 'failure'",
+        "d.listed_at DESC, d.source DESC, d.id DESC",
+        also="(n.id IS NULL OR (a.listed_at, a.source, a.id) > (n.listed_at, n.source, n.id))",
     )
     by_time = dialect.first_row(
         "t",
@@ -71,9 +82,11 @@ def link_sql(dialect: Dialect, incidents: str) -> str:
 SELECT i.source, i.id, i.service, i.environment, i.started_at, i.resolved_at, i.deployment_related,
        coalesce(n.source, t.source), coalesce(n.id, t.id), coalesce(n.environment, t.environment),
        coalesce(n.status, t.status), coalesce(n.listed_at, t.listed_at),
-       n.id IS NULL AND t.id IS NOT NULL, f.source, f.id, f.listed_at, coalesce(f.rework, false)
+       n.id IS NULL AND t.id IS NOT NULL, f.source, f.id, f.listed_at, coalesce(f.rework, false),
+       i.deployment_related AND coalesce(i.caused_by, '') <> '', a.source, a.id, a.listed_at
 FROM {incidents}
 {named}
+{named_failure}
 {by_time}
 {fix}
 """
@@ -110,6 +123,18 @@ CREATE INDEX dora_leads_by_env_time ON dora_leads (environment, deployed_at)
 Released: change them by a new migration, never here. SQLite finds the ships of a
 deployment by ``dora_ships_by_deployment``; PostgreSQL queues the replaced versions instead.
 """
+
+
+LINKS_NAMED_DDL = """
+ALTER TABLE dora_incident_links ADD COLUMN named {boolean} NOT NULL DEFAULT {false};
+ALTER TABLE dora_incident_links ADD COLUMN named_fail_source TEXT{collate};
+ALTER TABLE dora_incident_links ADD COLUMN named_fail_id TEXT{collate};
+ALTER TABLE dora_incident_links ADD COLUMN named_fail_at {integer}
+"""
+"""Migration 5 of both backends (format it with the dialect's types): what ``caused_by`` may name
+depends on the options (``link_sql``); the derived tables are then rebuilt.
+
+Released: change it by a new migration, never here."""
 
 
 def ships_sql(dialect: Dialect, deployments: str) -> str:
@@ -172,8 +197,10 @@ INCIDENT_COUNTS = (
     (2, "resolved_at IS NULL AND cause_at IS NOT NULL"),
     (3, "related AND cause_at IS NULL"),
     (4, "resolved_at < started_at"),
+    (5, "named AND (by_time OR cause_at IS NULL)"),
 )
-"""``dora_incident_days`` of kind ``count``, by bucket: open, open attributed, unattributed, negative."""
+"""``dora_incident_days`` of kind ``count``, by bucket: open, open attributed, unattributed, negative,
+``caused_by`` naming no deployment that counts (under the default options)."""
 
 
 def incident_kinds(dialect: Dialect) -> tuple[tuple[str, str, str], ...]:

@@ -117,6 +117,7 @@ def rollup_incident_facts(
         restore_open=counts.get(1, 0),
         unattributed=counts.get(3, 0),
         negative_durations=counts.get(4, 0),
+        caused_by_ignored=counts.get(5, 0),
         incidents_known=bool(known),
     )
 
@@ -129,8 +130,9 @@ def window_facts(dialect: Dialect, request: FactsRequest, window: Window, *, pla
     """The facts of one window of ``request`` (whose scope has no labels).
 
     Under the default options every count comes from the day rollups and the edges' rows;
-    with an attribution window or the deployment recovery clock, the incident side is read
-    from the window's links (``link_facts``). ``planning``: a dry run (see the module).
+    with an attribution window, the deployment recovery clock or ``failed_deployments_count``
+    (a ``caused_by`` may then name a failed run), the incident side is read from the window's
+    links (``link_facts``). ``planning``: a dry run (see the module).
     """
     scope, plan = ScopeSQL.of(request.scope, dialect.mark), WindowPlan.of(window)
     tally = DeployTally()
@@ -148,7 +150,8 @@ def window_facts(dialect: Dialect, request: FactsRequest, window: Window, *, pla
         )
     lead = yield from lead_facts(dialect, request, scope, plan, planning=planning)
     options = request.options
-    if options.attribution_window is None and options.recovery_clock == "incident":
+    defaults = options.attribution_window is None and options.recovery_clock == "incident"
+    if defaults and not options.failed_deployments_count:
         incidents = yield from rollup_incident_facts(dialect, request, scope, plan, tally.failed, planning=planning)
     else:  # the day counts hold the fixes already
         incidents, _ = yield from link_facts(dialect, request, scope, plan, fixes=False, planning=planning)
@@ -187,19 +190,27 @@ def link_facts(
     incident without being labelled rework (they count as rework too).
 
     The rules are the reference's: an incident found by time is attributed only within the
-    attribution window; recovery runs from the incident's start or, with
-    ``recovery_clock="deployment"``, from the attributed deployment; negative spans are
-    counted, not measured. ``planning``: a dry run (no question depends on an answer).
+    attribution window; with ``failed_deployments_count`` an incident is attributed to the
+    failed run its ``caused_by`` names (``named_fail_*``) when there is one; recovery runs
+    from the incident's start or, with ``recovery_clock="deployment"``, from the attributed
+    deployment; negative spans are counted, not measured. ``planning``: a dry run (no
+    question depends on an answer).
     """
     mark, options = dialect.mark, request.options
     limit = None if options.attribution_window is None else options.attribution_window // timedelta(microseconds=1)
     within = f"(NOT by_time OR {dialect.typed(mark, 'int8')} IS NULL OR started_at - cause_at <= {mark})"
+    # The cause columns hold the deployment under the default options; a named failed run replaces it
+    # under failed_deployments_count (it counts in the rate through the failure-status count).
+    failure = options.failed_deployments_count
+    default_cause = "named_fail_id IS NULL AND " if failure else ""
+    named_failure = "named_fail_at IS NOT NULL" if failure else "false"
     where, params = between(dialect, scope, "cause_at", plan.since, plan.until)
     failed = _value(
         (
             yield (
                 "SELECT count(*) FROM (SELECT DISTINCT cause_source, cause_id FROM dora_incident_links "
-                f"WHERE {where} AND cause_env = {mark} AND cause_status = 'success' AND {within}) AS causes",
+                f"WHERE {where} AND {default_cause}cause_env = {mark} AND cause_status = 'success' AND {within}) "
+                "AS causes",
                 (*params, scope.environment, limit, limit),
             )
         )
@@ -221,11 +232,14 @@ def link_facts(
     # resolution; recovery: from the clock's start, for attributed ones); NULL where not counted.
     where, params = between(dialect, scope, "started_at", plan.since, plan.until)
     values = (
-        "SELECT resolved_at, related, attributed, "
+        "SELECT resolved_at, related, attributed, named AND NOT honoured AS ignored, "
         "CASE WHEN resolved_at >= started_at THEN resolved_at - started_at END AS restore_us, "
         "CASE WHEN attributed AND resolved_at >= started_at "
-        f"THEN resolved_at - CASE WHEN {mark} THEN started_at ELSE cause_at END END AS recovery_us "
-        f"FROM (SELECT *, cause_at IS NOT NULL AND {within} AS attributed FROM dora_incident_links WHERE {where}) AS l"
+        f"THEN resolved_at - CASE WHEN {mark} THEN started_at ELSE clock_at END END AS recovery_us "
+        f"FROM (SELECT *, {named_failure} OR cause_at IS NOT NULL AND {within} AS attributed, "
+        f"{named_failure} OR cause_at IS NOT NULL AND NOT by_time AS honoured, "
+        f"{'coalesce(named_fail_at, cause_at)' if failure else 'cause_at'} AS clock_at "
+        f"FROM dora_incident_links WHERE {where}) AS l"
     )
     params = (options.recovery_clock == "incident", limit, limit, *params)
     counts = yield (
@@ -234,11 +248,12 @@ def link_facts(
         "count(*) FILTER (WHERE related AND NOT attributed), "
         "count(*) FILTER (WHERE restore_us IS NULL AND resolved_at IS NOT NULL), "
         "count(*) FILTER (WHERE recovery_us < 0), "  # resolved after their start, before their deployment's finish
+        "count(*) FILTER (WHERE ignored), "
         f"count(restore_us), count(*) FILTER (WHERE recovery_us >= 0) FROM ({values}) AS v",
         params,
     )
-    restore_open, recovery_open, unattributed, negative, before_deployment, restores, recoveries = (
-        counts[0] if counts else (0,) * 7
+    restore_open, recovery_open, unattributed, negative, before_deployment, ignored, restores, recoveries = (
+        counts[0] if counts else (0,) * 8
     )
     summaries: dict[str, Summary] = {}
     for name, column in (("restore", "restore_us"), ("recovery", "recovery_us")):
@@ -264,6 +279,7 @@ def link_facts(
         restore_open=restore_open,
         unattributed=unattributed,
         negative_durations=negative,
+        caused_by_ignored=ignored,
         incidents_known=bool(known),
         recovery_before_deployment=before_deployment,
     )

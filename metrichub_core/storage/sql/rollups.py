@@ -275,6 +275,7 @@ class IncidentFacts:
     restore_open: int
     unattributed: int
     negative_durations: int
+    caused_by_ignored: int
     incidents_known: bool
     recovery_before_deployment: int = 0
     """Only the deployment recovery clock (``link_facts``) can drop these."""

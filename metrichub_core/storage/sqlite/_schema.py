@@ -9,7 +9,7 @@ import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from metrichub_core.storage.sql.dora import SHIPS_AND_LEADS_DDL
+from metrichub_core.storage.sql.dora import LINKS_NAMED_DDL, SHIPS_AND_LEADS_DDL
 from metrichub_core.storage.sql.migrations import check_version
 from metrichub_core.storage.sqlite._dora_schema import DORA_MIGRATION
 
@@ -84,6 +84,13 @@ MIGRATIONS: list[str] = [
     DROP TABLE dora_leads;
     """
     + SHIPS_AND_LEADS_DDL
+    + """;
+    DELETE FROM dora_pending;
+    UPDATE dora_meta SET value = '1' WHERE key = 'needs_rebuild'
+    """,
+    # 5: the links keep whether an incident names a deployment and the failed run it names (what
+    # caused_by may name depends on the options, see metrichub_core.storage.sql.dora); rebuilt on open.
+    LINKS_NAMED_DDL.format(boolean="INTEGER", false="0", collate="", integer="INTEGER")
     + """;
     DELETE FROM dora_pending;
     UPDATE dora_meta SET value = '1' WHERE key = 'needs_rebuild'

@@ -11,7 +11,7 @@ The tables, the same on SQLite, are described in the core's docs/storage.md: ``d
 ``dora_leads``, ``dora_lead_days``, ``dora_lead_months``, ``dora_deploy_days``,
 ``dora_incident_links`` and ``dora_incident_days``. Migration 1 created the first six (with
 ``dora_deploy_days.rework_labelled``), migration 4 (``SHARED_LAYOUT``) brought the day
-rollups to SQLite's shape.
+rollups to SQLite's shape, migration 5 (``LINKS_NAMED``) added the links' named columns.
 
 The rules are those of ``metrichub_core.dora.reference``, written as SQL once for both
 backends in ``metrichub_core.storage.sql.dora``; the tests compare both.
@@ -20,10 +20,10 @@ backends in ``metrichub_core.storage.sql.dora``; the tests compare both.
 from __future__ import annotations
 
 from metrichub_core.storage.sql.dialect import POSTGRES
-from metrichub_core.storage.sql.dora import rebuild_sql
+from metrichub_core.storage.sql.dora import LINKS_NAMED_DDL, rebuild_sql
 from metrichub_core.storage.sql.rollups import lead_rollups_ddl, rollup_table
 
-__all__ = ["DDL", "REBUILD", "SHARED_LAYOUT"]
+__all__ = ["DDL", "LINKS_NAMED", "REBUILD", "SHARED_LAYOUT"]
 
 _TYPES = {"integer": "BIGINT", "real": "FLOAT8"}
 
@@ -107,8 +107,15 @@ SHARED_LAYOUT = ";\n".join(
         "CREATE INDEX dora_incident_days_by_env ON dora_incident_days (environment, day)",
         "CREATE INDEX dora_links_by_cause_key ON dora_incident_links (cause_source, cause_id)",
         "CREATE INDEX dora_links_by_fix_key ON dora_incident_links (fix_source, fix_id)",
-        *REBUILD,
     ]
 )
 """Migration 4: SQLite's day rollups (rework with the fixes, failed deployments, incident days), so
-that both backends keep one layout and answer with the same queries; rebuilt from the events."""
+that both backends keep one layout and answer with the same queries. It rebuilt the derived
+tables when it was the last step; the rebuild is today's SQL, which needs migration 5's link
+columns, so only the last step (``LINKS_NAMED``) rebuilds now."""
+
+LINKS_NAMED = ";\n".join(
+    [LINKS_NAMED_DDL.format(boolean="BOOLEAN", false="false", collate=' COLLATE "C"', integer="BIGINT"), *REBUILD]
+)
+"""Migration 5: the links keep whether an incident names a deployment and the failed run it names
+(what ``caused_by`` may name depends on the options); rebuilt from the events."""

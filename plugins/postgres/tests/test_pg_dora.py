@@ -394,8 +394,13 @@ async def test_a_queue_written_by_the_previous_release_is_applied(pg_url: str) -
         await postgres.close()
 
 
-async def test_a_database_written_at_version_3_is_migrated_and_reports_as_fresh(pg_url: str) -> None:
-    """Migration 4 (the shared day rollups) on a database as the previous release left it."""
+@pytest.mark.parametrize("version", [3, 4])
+async def test_a_database_written_at_an_older_version_is_migrated_and_reports_as_fresh(
+    pg_url: str, version: int
+) -> None:
+    """Migrations 4 (the shared day rollups) and 5 (the links' named columns) on a database as
+    the releases before them left it; at version 4 a link row of the old rules is left behind
+    (a production incident attributed to a staging deployment), which the rebuild replaces."""
     import psycopg
     from metrichub_plugin_postgres._schema import MIGRATIONS, migrate
 
@@ -405,7 +410,7 @@ async def test_a_database_written_at_version_3_is_migrated_and_reports_as_fresh(
     events = random_events(12, deployments=150)
     early, late = events[: len(events) // 2], events[len(events) // 2 :]
     async with await psycopg.AsyncConnection.connect(pg_url, autocommit=True) as conn:
-        assert await migrate(conn, migrations=MIGRATIONS[:3]) == 3
+        assert await migrate(conn, migrations=MIGRATIONS[:version]) == version
         for table, rows in Rows(early, POSTGRES).tables():
             await conn.execute(upsert_sql(POSTGRES, table), (json_records(table, rows),))
         keys = {table: json.dumps([list(row[:2]) for row in rows]) for table, rows in Rows(early, POSTGRES).tables()}
@@ -413,11 +418,16 @@ async def test_a_database_written_at_version_3_is_migrated_and_reports_as_fresh(
             "INSERT INTO dora_pending (old, deployments, changes, incidents) VALUES ('[]', %s, %s, %s)",
             (keys.get("deployments", "[]"), keys.get("changes", "[]"), keys.get("incidents", "[]")),
         )
+        if version == 4:
+            await conn.execute(
+                "INSERT INTO dora_incident_links VALUES ('stale', 'i', 'api', 'production', 0, NULL, true, 'ci', "
+                "'v42', 'staging', 'success', 0, false, NULL, NULL, NULL, false)"
+            )
     reference, postgres = MemoryStorage(), PostgresStorage(pg_url)
     await reference.open()
     await postgres.open()
     try:
-        assert postgres.schema_version == len(MIGRATIONS) == 4
+        assert postgres.schema_version == len(MIGRATIONS) == 5
         await reference.upsert(early)
         for request in REQUESTS:
             assert await postgres.dora_facts(request) == await reference.dora_facts(request), request
