@@ -182,9 +182,9 @@ class ScopeSQL:
 def events_where(scope: DoraScope, mark: str) -> tuple[str, tuple[str, ...], str, tuple[str, ...]]:
     """The filters that load a labelled scope's events for the reference rules.
 
-    Deployments and changes of the service (every environment: ``caused_by`` may name
-    any), and incidents of the environment: ``(where, params)`` for the first two, then
-    for incidents.
+    Deployments and changes of the service (every environment; the rules keep the scope's,
+    which is all that ``caused_by`` may name), and incidents of the environment:
+    ``(where, params)`` for the first two, then for incidents.
     """
     if scope.service is None:
         return "", (), f" WHERE environment = {mark}", (scope.environment,)
