@@ -89,6 +89,16 @@ ITEM_1_LINKS = [
     dep("d1", 120 * M, service="web"),
 ]
 """Issue 13, item 1: an incident kept its link to a deployment re-ingested under another service."""
+ITEM_9 = [
+    inc("old", -D, -D + M),
+    dep("d1", 60 * M),
+    dep("d1", 120 * M, status="failure", source="gh"),
+    inc("i0", 180 * M, 240 * M, caused_by="d1"),
+    dep("d2", 90 * M, environment="staging"),
+    inc("i1", 200 * M, caused_by="d2"),
+]
+"""Issue 13, item 9: caused_by names a deployment that two sources report (the later one failed),
+and a staging deployment for a production incident."""
 
 
 async def _reports(hub: MetricHub) -> list[Any]:
@@ -149,6 +159,7 @@ async def _agree(url: str, stream: list[Event], seed: int) -> None:
 @given(stream=streams, seed=st.integers(min_value=0, max_value=2**16))
 @example(stream=ITEM_1, seed=0)
 @example(stream=ITEM_1_LINKS, seed=0)
+@example(stream=ITEM_9, seed=1)
 def test_sqlite_agrees_with_the_reference_in_any_order(stream: list[Event], seed: int) -> None:
     with tempfile.TemporaryDirectory() as directory:
         asyncio.run(_agree(f"sqlite:///{directory}/dora.db", stream, seed))
@@ -160,6 +171,7 @@ if _EXTRA:  # e.g. PostgreSQL: a schema per example, so fewer examples
     @given(stream=streams, seed=st.integers(min_value=0, max_value=2**16))
     @example(stream=ITEM_1, seed=0)
     @example(stream=ITEM_1_LINKS, seed=0)
+    @example(stream=ITEM_9, seed=1)
     def test_extra_backend_agrees_with_the_reference_in_any_order(stream: list[Event], seed: int) -> None:
         assert _EXTRA is not None
         asyncio.run(_agree(_EXTRA.replace("{name}", f"prop_{uuid.uuid4().hex[:12]}"), stream, seed))
