@@ -29,11 +29,12 @@ from metrichub_core.dora._report import (
     TimeToRestore,
     TrendBucket,
 )
-from metrichub_core.dora._stats import GAMMA, Bucket, Summary, bucket_of
+from metrichub_core.dora._stats import BUCKET_FLOOR_SECONDS, GAMMA, Bucket, Summary, bucket_of
 from metrichub_core.dora._windows import DEFAULT_DAYS, resolve_window
 from metrichub_core.dora.profiles import DEFAULT_PROFILE, PROFILES, Band, Level, Profile, UnknownProfile
 
 __all__ = [
+    "BUCKET_FLOOR_SECONDS",
     "DEFAULT_DAYS",
     "DEFAULT_PROFILE",
     "GAMMA",

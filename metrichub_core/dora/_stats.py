@@ -4,10 +4,11 @@ The headline statistic is the interpolated median, as SQL's ``PERCENTILE_CONT``:
 for sorted values ``v`` and quantile ``q``, the rank is ``q * (n - 1)`` and the
 result interpolates linearly between the two values around that rank.
 
-Large windows are summarised in buckets of relative width ``GAMMA - 1`` (1 %), each
-keeping its count, sum, minimum and maximum. A bucket holding one or two values is
-therefore exact, the mean is always exact, and a quantile is off by less than a
-bucket's width.
+Large windows are summarised in buckets of relative width ``GAMMA - 1`` (1 %) from one
+millisecond up (all shorter durations share bucket 0), each keeping its count, sum,
+minimum and maximum. A bucket holding one or two values is therefore exact, the mean is
+always exact, and a quantile is off by less than a bucket's width: 1 % of it from a
+millisecond up, less than a millisecond below.
 """
 
 from __future__ import annotations
@@ -16,17 +17,19 @@ import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-__all__ = ["GAMMA", "Bucket", "Summary", "bucket_of", "percentile_cont"]
+__all__ = ["BUCKET_FLOOR_SECONDS", "GAMMA", "Bucket", "Summary", "bucket_of", "percentile_cont"]
 
 GAMMA = 1.01
+BUCKET_FLOOR_SECONDS = 0.001
+"""Durations under a millisecond share bucket 0; from a millisecond up buckets are 1 % wide."""
 _LOG_GAMMA = math.log(GAMMA)
 
 
 def bucket_of(seconds: float) -> int:
-    """The bucket a non-negative duration falls in: 0 for under a second, then log-spaced."""
-    if seconds < 1:
+    """The bucket a non-negative duration falls in: 0 under a millisecond, then log-spaced 1 % wide."""
+    if seconds < BUCKET_FLOOR_SECONDS:
         return 0
-    return 1 + int(math.log(seconds) / _LOG_GAMMA)
+    return 1 + int(math.log(seconds / BUCKET_FLOOR_SECONDS) / _LOG_GAMMA)
 
 
 def percentile_cont(ordered: Sequence[float], q: float) -> float:

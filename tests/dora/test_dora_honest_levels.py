@@ -275,3 +275,27 @@ async def test_caused_by_reported_by_several_sources_names_the_latest_counting_o
     assert (web.change_failure_rate.failed, web.change_failure_rate.total) == (2, 2)
     drill = await hub.dora_drilldown(**window, service="web", options={"failed_deployments_count": True})
     assert [(i.deployment_source, i.deployment_id) for i in drill.incidents] == [("ci", "v8")]
+
+
+async def test_sub_second_lead_times_keep_their_own_buckets(hub: MetricHub) -> None:
+    # Item 3: 10,005 lead times (over the exact limit of 10,000: summarised on SQL backends).
+    # d1 at 10:00 ships 5,003 changes committed at 10:00 (lead 0 s); d2 at 11:00 ships 5,002
+    # committed 0.9 s before it (lead 0.9 s). Sorted: 5,003 zeros then 5,002 of 0.9.
+    # Median: rank 0.5 x 10,004 = 5,002 -> the 5,003rd value, 0.0. p90: rank 9,003.6 -> 0.9.
+    # Buckets start at 1 ms: 0 s is in bucket 0 ([0, 1 ms): within 1 ms), 0.9 s in its own 1 % bucket.
+    # Before, both shared one bucket for everything under a second: median 0.45, p90 0.81.
+    first, second = T0 + 10 * H, T0 + 11 * H
+    zeros = [chg(f"z{n}", first) for n in range(5_003)]
+    slow = [chg(f"s{n}", second - timedelta(milliseconds=900)) for n in range(5_002)]
+    await hub.ingest([
+        inc("old", -30 * D, -29 * D),
+        *zeros,
+        *slow,
+        dep("d1", first, [c.id for c in zeros]),
+        dep("d2", second, [c.id for c in slow]),
+    ])  # fmt: skip
+    lead = (await hub.dora(since=T0, until=T0 + 7 * D)).lead_time
+    assert lead.count == 10_005
+    assert lead.median_seconds is not None and abs(lead.median_seconds - 0.0) <= 0.001
+    assert lead.p90_seconds is not None and abs(lead.p90_seconds - 0.9) <= 0.009  # 1 % of 0.9 s
+    assert lead.mean_seconds == round(5_002 * 0.9 / 10_005, 3)  # the mean is always exact

@@ -11,7 +11,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from metrichub_core.dora import GAMMA
+from metrichub_core.dora import BUCKET_FLOOR_SECONDS, GAMMA
 
 __all__ = ["DAY_US", "POSTGRES", "SQLITE", "ColumnKind", "Dialect"]
 
@@ -86,7 +86,8 @@ class Dialect:
         """
         if self.json_as_text:
             return f"dora_bucket({seconds})"
-        return f"(CASE WHEN {seconds} < 1 THEN 0 ELSE 1 + floor(ln({seconds}) / {_LOG_GAMMA}::float8)::int END)"
+        floor, log_gamma = f"{_FLOOR}::float8", f"{_LOG_GAMMA}::float8"
+        return f"(CASE WHEN {seconds} < {floor} THEN 0 ELSE 1 + floor(ln({seconds} / {floor}) / {log_gamma})::int END)"
 
     def day(self, micros: str) -> str:
         """SQL for the UTC day number of ``micros`` (floor division, as ``rollups.day_of``)."""
@@ -156,6 +157,7 @@ class Dialect:
 
 
 _LOG_GAMMA = repr(math.log(GAMMA))
+_FLOOR = repr(BUCKET_FLOOR_SECONDS)
 DAY_US = 86_400_000_000
 """Microseconds in a UTC day: times are stored as microseconds since the Unix epoch."""
 

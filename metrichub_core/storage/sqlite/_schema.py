@@ -95,6 +95,12 @@ MIGRATIONS: list[str] = [
     DELETE FROM dora_pending;
     UPDATE dora_meta SET value = '1' WHERE key = 'needs_rebuild'
     """,
+    # 6: duration buckets start at a millisecond (all under it share bucket 0), so sub-second
+    # values keep their own buckets; the rollups are rebuilt on open.
+    """
+    DELETE FROM dora_pending;
+    UPDATE dora_meta SET value = '1' WHERE key = 'needs_rebuild'
+    """,
 ]
 
 

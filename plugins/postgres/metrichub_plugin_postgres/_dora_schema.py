@@ -11,7 +11,8 @@ The tables, the same on SQLite, are described in the core's docs/storage.md: ``d
 ``dora_leads``, ``dora_lead_days``, ``dora_lead_months``, ``dora_deploy_days``,
 ``dora_incident_links`` and ``dora_incident_days``. Migration 1 created the first six (with
 ``dora_deploy_days.rework_labelled``), migration 4 (``SHARED_LAYOUT``) brought the day
-rollups to SQLite's shape, migration 5 (``LINKS_NAMED``) added the links' named columns.
+rollups to SQLite's shape, migration 5 (``LINKS_NAMED``) added the links' named columns, and
+migration 6 (``REBUILT``) rebuilt every derived table for buckets from a millisecond.
 
 The rules are those of ``metrichub_core.dora.reference``, written as SQL once for both
 backends in ``metrichub_core.storage.sql.dora``; the tests compare both.
@@ -23,7 +24,7 @@ from metrichub_core.storage.sql.dialect import POSTGRES
 from metrichub_core.storage.sql.dora import LINKS_NAMED_DDL, rebuild_sql
 from metrichub_core.storage.sql.rollups import lead_rollups_ddl, rollup_table
 
-__all__ = ["DDL", "LINKS_NAMED", "REBUILD", "SHARED_LAYOUT"]
+__all__ = ["DDL", "LINKS_NAMED", "REBUILD", "REBUILT", "SHARED_LAYOUT"]
 
 _TYPES = {"integer": "BIGINT", "real": "FLOAT8"}
 
@@ -110,12 +111,13 @@ SHARED_LAYOUT = ";\n".join(
     ]
 )
 """Migration 4: SQLite's day rollups (rework with the fixes, failed deployments, incident days), so
-that both backends keep one layout and answer with the same queries. It rebuilt the derived
-tables when it was the last step; the rebuild is today's SQL, which needs migration 5's link
-columns, so only the last step (``LINKS_NAMED``) rebuilds now."""
+that both backends keep one layout and answer with the same queries. The rebuild is today's SQL,
+which needs the later steps' columns, so only the last step (``REBUILT``) rebuilds."""
 
-LINKS_NAMED = ";\n".join(
-    [LINKS_NAMED_DDL.format(boolean="BOOLEAN", false="false", collate=' COLLATE "C"', integer="BIGINT"), *REBUILD]
-)
+LINKS_NAMED = LINKS_NAMED_DDL.format(boolean="BOOLEAN", false="false", collate=' COLLATE "C"', integer="BIGINT")
 """Migration 5: the links keep whether an incident names a deployment and the failed run it names
-(what ``caused_by`` may name depends on the options); rebuilt from the events."""
+(what ``caused_by`` may name depends on the options)."""
+
+REBUILT = ";\n".join(REBUILD)
+"""Migration 6: duration buckets start at a millisecond (``metrichub_core.dora.BUCKET_FLOOR_SECONDS``);
+every derived table is rebuilt from the events (the last step: the rebuild is today's SQL)."""

@@ -14,7 +14,7 @@ from psycopg import AsyncConnection, sql
 from psycopg.rows import TupleRow
 
 from metrichub_core.storage.sql.migrations import check_version
-from metrichub_plugin_postgres._dora_schema import DDL, LINKS_NAMED, SHARED_LAYOUT
+from metrichub_plugin_postgres._dora_schema import DDL, LINKS_NAMED, REBUILT, SHARED_LAYOUT
 
 __all__ = ["DORA_LOCK", "LOCK_NAMESPACE", "MIGRATIONS", "MIGRATION_LOCK", "SOURCE_LOCK_NAMESPACE", "migrate"]
 
@@ -104,8 +104,10 @@ MIGRATIONS: list[str] = [
     """,
     # 4: the day rollups of SQLite (see _dora_schema.SHARED_LAYOUT).
     SHARED_LAYOUT,
-    # 5: the links' named columns (see _dora_schema.LINKS_NAMED); the derived tables are rebuilt.
+    # 5: the links' named columns (see _dora_schema.LINKS_NAMED).
     LINKS_NAMED,
+    # 6: buckets from a millisecond; every derived table rebuilt (see _dora_schema.REBUILT).
+    REBUILT,
 ]
 
 

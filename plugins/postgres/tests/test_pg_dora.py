@@ -265,7 +265,8 @@ async def test_sql_buckets_are_pythons(pg_url: str) -> None:
     from metrichub_core.storage.sql.dialect import POSTGRES
 
     rng = random.Random(7)
-    values = [0.0, 0.999999, 1.0, 1.01, 1.0201, 100.0, *(rng.uniform(0, 10**8) for _ in range(3_000))]
+    values = [0.0, 0.0005, 0.000999, 0.001, 0.00101, 0.5, 0.9, 0.999999, 1.0, 1.01, 1.0201, 100.0]
+    values += [rng.uniform(0, 10**8) for _ in range(3_000)] + [rng.uniform(0, 2) for _ in range(1_000)]
     values += [1.01**k for k in range(0, 2_000, 7)]
     async with await psycopg.AsyncConnection.connect(pg_url) as conn:
         rows = await (
@@ -427,7 +428,7 @@ async def test_a_database_written_at_an_older_version_is_migrated_and_reports_as
     await reference.open()
     await postgres.open()
     try:
-        assert postgres.schema_version == len(MIGRATIONS) == 5
+        assert postgres.schema_version == len(MIGRATIONS) == 6
         await reference.upsert(early)
         for request in REQUESTS:
             assert await postgres.dora_facts(request) == await reference.dora_facts(request), request
