@@ -47,7 +47,14 @@ def prepare(conn: sqlite3.Connection) -> None:
 
 
 def rebuild(conn: sqlite3.Connection) -> None:
-    """Recompute every derived table from the events, set-based (inside a transaction)."""
+    """Recompute every derived table from the events, set-based (inside a transaction).
+
+    The event tables are analysed first: without statistics SQLite's planner probes the
+    incident links through the wrong index (72 s instead of a fraction of a second for the
+    links of 20,000 incidents beside 1.2 million changes; the whole rebuild 95 s, now 24 s).
+    """
+    for table in ("deployments", "changes", "incidents"):
+        conn.execute(f"ANALYZE {table}")
     for statement in rebuild_sql(SQLITE):
         conn.execute(statement)
 
