@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from typing import Any
 
 from metrichub_core.hub import MetricHub
 from metrichub_core.redaction import redact_url
@@ -52,10 +51,6 @@ class HubAccess:
 
     def source(self, source_id: str) -> SourceEntry | None:
         return next((entry for entry in self.sources() if entry.id == source_id), None)
-
-    async def source_health(self, source_id: str) -> dict[str, Any]:
-        health = await self.hub.source_health(source_id)
-        return health.as_dict()
 
     async def collection_holder(self, source_id: str) -> str | None:
         """Another process collecting ``source_id`` now, if any (redacted)."""

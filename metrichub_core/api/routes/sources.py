@@ -70,7 +70,7 @@ async def list_sources(request: Request) -> Response:
     ctx = context(request)
     listing = []
     for entry in ctx.access.sources():
-        health = await ctx.access.source_health(entry.id)
+        health = await ctx.hub.source_health(entry.id)
         listing.append(
             SourceOut(
                 id=entry.id,
@@ -79,11 +79,11 @@ async def list_sources(request: Request) -> Response:
                 schedule_minutes=entry.schedule_minutes,
                 webhooks=entry.webhooks,
                 fault=entry.fault,
-                ok=health["ok"],
-                running=health["running"] or entry.id in ctx.runner.running,
-                breaker=(health.get("breaker") or {}).get("state"),
-                last_success_at=health.get("last_success_at"),
-                last_run=health.get("last_run"),
+                ok=health.ok,
+                running=health.running or entry.id in ctx.runner.running,
+                breaker=health.breaker.get("state"),
+                last_success_at=health.last_success_at,
+                last_run=health.last_run,
             )
         )
     return ok(request, listing)
@@ -101,11 +101,11 @@ async def source_health(request: Request) -> Response:
     """Breaker state, collector counters, rate-limit budget and the last collection of one source."""
     ctx = context(request)
     entry = _entry(ctx, request.path_params["id"])
-    health = await ctx.access.source_health(entry.id)
-    health["running"] = bool(health.get("running")) or entry.id in ctx.runner.running
+    health = await ctx.hub.source_health(entry.id)
     out = SourceHealthOut.model_validate(
         {
-            **health,
+            **health.as_dict(),
+            "running": health.running or entry.id in ctx.runner.running,
             "schedule_minutes": entry.schedule_minutes,
             "last_api_collection": _outcome(ctx.runner.last.get(entry.id)),
         }
