@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import random
 import sqlite3
+import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -197,3 +199,37 @@ async def test_a_database_written_at_version_4_is_rebuilt_with_the_named_links(t
     finally:
         await migrated.close()
         await reference.close()
+
+
+def test_processes_opening_a_new_database_at_once_migrate_it_once(tmp_path: Path) -> None:
+    """`serve --workers 2` on a new file: each worker migrates it; once the second saw version 0
+    before the first committed, and then failed on "table dora_leads already exists"."""
+    for attempt in range(4):
+        path = tmp_path / f"new-{attempt}.db"
+        assert _open_at_once(path, openers=6) == []
+        with sqlite3.connect(path) as conn:
+            versions = [row[0] for row in conn.execute("SELECT version FROM schema_version ORDER BY version")]
+        assert versions == list(range(1, len(MIGRATIONS) + 1))
+
+
+def _open_at_once(path: Path, *, openers: int) -> list[BaseException]:
+    """Open ``path`` from ``openers`` threads released together; return what they raised."""
+    barrier = threading.Barrier(openers)
+    failures: list[BaseException] = []
+
+    def open_when_all_ready() -> None:
+        storage = SQLiteStorage(f"sqlite:///{path}")
+        barrier.wait()
+        try:
+            asyncio.run(storage.open())
+        except BaseException as exc:
+            failures.append(exc)
+        finally:
+            asyncio.run(storage.close())
+
+    threads = [threading.Thread(target=open_when_all_ready) for _ in range(openers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return failures

@@ -39,9 +39,9 @@ def functions(conn: sqlite3.Connection) -> None:
 def prepare(conn: sqlite3.Connection) -> None:
     """Register the SQL functions the derived data uses; fill it if a migration asked to."""
     functions(conn)
-    row = conn.execute("SELECT value FROM dora_meta WHERE key = 'needs_rebuild'").fetchone()
-    if row is not None and row[0] == "1":
-        with transaction(conn):
+    with transaction(conn):  # read inside the write transaction: another process may have rebuilt
+        row = conn.execute("SELECT value FROM dora_meta WHERE key = 'needs_rebuild'").fetchone()
+        if row is not None and row[0] == "1":
             rebuild(conn)
             conn.execute("UPDATE dora_meta SET value = '0' WHERE key = 'needs_rebuild'")
 

@@ -109,19 +109,24 @@ def migrate(
 ) -> int:
     """Apply pending ``migrations`` (``MIGRATIONS``), each in its own transaction; return the schema version.
 
+    Several processes may open a new database at once (``serve --workers``): each step reads
+    the version inside its write transaction, so a step another process applied is skipped.
     Raises ``MigrationError`` when ``database`` was written by a newer MetricHub.
     """
     steps = MIGRATIONS if migrations is None else migrations
-    conn.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)")
-    current = conn.execute("SELECT coalesce(max(version), 0) FROM schema_version").fetchone()[0]
-    check_version(current, len(steps), database=database, package="metrichub-core")
-    for version, script in enumerate(steps[current:], start=current + 1):
+    while True:
         with transaction(conn):
-            for statement in script.split(";"):
+            conn.execute(
+                "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)"
+            )
+            current: int = conn.execute("SELECT coalesce(max(version), 0) FROM schema_version").fetchone()[0]
+            check_version(current, len(steps), database=database, package="metrichub-core")
+            if current == len(steps):
+                return current
+            for statement in steps[current].split(";"):
                 if statement.strip():
                     conn.execute(statement)
-            conn.execute("INSERT INTO schema_version VALUES (?, datetime('now'))", (version,))
-    return len(steps)
+            conn.execute("INSERT INTO schema_version VALUES (?, datetime('now'))", (current + 1,))
 
 
 @contextmanager

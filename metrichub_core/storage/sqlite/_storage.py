@@ -16,6 +16,8 @@ from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
+from tenacity import retry, retry_if_exception, stop_after_delay, wait_random
+
 from metrichub_core.models import Event, EventKind
 from metrichub_core.storage.base import EventQuery, Page, StorageError, StorageHealth
 from metrichub_core.storage.lockfiles import LockFiles
@@ -63,7 +65,7 @@ class SQLiteStorage(SQLiteDoraData):
         def connect_writer() -> None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             conn = _connect(self.path)
-            conn.execute("PRAGMA journal_mode=WAL")
+            _use_wal(conn)
             self.schema_version = migrate(conn, database=f"SQLite database {self.path}")
             prepare(conn)  # DORA's SQL functions, and derived data for events stored before it existed
             self._write_conn = conn
@@ -173,6 +175,17 @@ def _connect(path: Path) -> sqlite3.Connection:
     conn.execute("PRAGMA synchronous=FULL")
     conn.execute("PRAGMA busy_timeout=30000")
     return conn
+
+
+def _is_locked(exc: BaseException) -> bool:
+    return isinstance(exc, sqlite3.OperationalError) and "database is locked" in str(exc)
+
+
+@retry(retry=retry_if_exception(_is_locked), stop=stop_after_delay(30), wait=wait_random(0.005, 0.05), reraise=True)
+def _use_wal(conn: sqlite3.Connection) -> None:
+    """Switch to WAL mode; processes opening a new database at once retry, as SQLite answers
+    "database is locked" to a concurrent journal-mode switch without waiting for the busy timeout."""
+    conn.execute("PRAGMA journal_mode=WAL")
 
 
 def _write(rows: Rows) -> Callable[[sqlite3.Connection], int]:
