@@ -63,6 +63,9 @@ class _Event(BaseModel):
     id: _Identifier
     source: _Identifier
     service: _Identifier
+    updated_at: UTCDateTime | None = None
+    """When the upstream last changed this record (its own update or event time), if known: an upsert
+    never replaces a stored event by an older version (see ``metrichub_core.storage.versions``)."""
 
 
 class Deployment(_Event):

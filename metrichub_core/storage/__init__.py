@@ -2,6 +2,7 @@
 
 from metrichub_core.storage.base import (
     DataVersioned,
+    DeliveryRetention,
     EventQuery,
     Page,
     SourceLocking,
@@ -9,10 +10,12 @@ from metrichub_core.storage.base import (
     StorageError,
     StorageHealth,
     UnknownStorageScheme,
+    WebhookDeliveries,
 )
 
 __all__ = [
     "DataVersioned",
+    "DeliveryRetention",
     "EventQuery",
     "Page",
     "SourceLocking",
@@ -20,4 +23,5 @@ __all__ = [
     "StorageError",
     "StorageHealth",
     "UnknownStorageScheme",
+    "WebhookDeliveries",
 ]

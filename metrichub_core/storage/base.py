@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Protocol, runtime_checkable
 
 from metrichub_core.dora._protocol import DoraData
@@ -13,7 +13,9 @@ from metrichub_core.errors import StorageError, UnknownStorageScheme
 from metrichub_core.models import Event, EventKind
 
 __all__ = [
+    "DEFAULT_DELIVERY_RETENTION",
     "DataVersioned",
+    "DeliveryRetention",
     "EventQuery",
     "Page",
     "SourceLocking",
@@ -21,6 +23,7 @@ __all__ = [
     "StorageError",
     "StorageHealth",
     "UnknownStorageScheme",
+    "WebhookDeliveries",
 ]
 
 
@@ -137,4 +140,43 @@ class DataVersioned(Protocol):
 
     async def data_version(self) -> int:
         """A number that changes whenever another process commits a write."""
+        ...
+
+
+@dataclass(frozen=True)
+class DeliveryRetention:
+    """How long, and how many, webhook delivery ids are remembered (``WebhookDeliveries``)."""
+
+    seconds: float
+    max_ids: int
+
+    @property
+    def ttl(self) -> timedelta:
+        return timedelta(seconds=self.seconds)
+
+
+DEFAULT_DELIVERY_RETENTION = DeliveryRetention(seconds=7 * 86_400, max_ids=100_000)
+"""A week (GitHub redelivers up to three days back) and 100,000 ids, the newest kept."""
+
+
+@runtime_checkable
+class WebhookDeliveries(Protocol):
+    """Optional: the webhook delivery ids already received, shared by every process that opens the storage.
+
+    ``claim_delivery`` records an id unless it is remembered, atomically: of several
+    processes claiming one id at once exactly one gets ``True``. An id is remembered for
+    ``retention.seconds`` after its first claim, and only the ``retention.max_ids`` newest
+    ids are kept (older ones are forgotten first). ``release_delivery`` forgets an id whose
+    processing failed, so that its redelivery is processed. Memory, SQLite and the
+    PostgreSQL plugin provide it; without it the API remembers ids per process.
+    """
+
+    async def claim_delivery(
+        self, source_id: str, delivery: str, *, at: datetime, retention: DeliveryRetention
+    ) -> bool:
+        """Remember ``delivery`` of ``source_id`` as received ``at``; ``False`` when it is remembered already."""
+        ...
+
+    async def release_delivery(self, source_id: str, delivery: str) -> None:
+        """Forget ``delivery`` of ``source_id`` (a no-op when it is not remembered)."""
         ...

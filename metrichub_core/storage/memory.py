@@ -10,20 +10,23 @@ from pydantic import ValidationError
 
 from metrichub_core.models import Deployment, Event, EventKind
 from metrichub_core.storage.base import EventQuery, Page, StorageError, StorageHealth
+from metrichub_core.storage.memory_deliveries import MemoryDeliveries
 from metrichub_core.storage.memory_dora import MemoryDoraData
 from metrichub_core.storage.sql.paging import decode_cursor, encode_cursor, main_time, sort_key
+from metrichub_core.storage.versions import latest, upserted
 
 __all__ = ["MemoryStorage"]
 
 
-class MemoryStorage(MemoryDoraData):
-    """Keeps everything in dicts; nothing survives the process."""
+class MemoryStorage(MemoryDoraData, MemoryDeliveries):
+    """Keeps everything in dicts; nothing survives the process (webhook delivery ids included)."""
 
     def __init__(self, url: str = "memory://") -> None:
         self.url = url
         self._events: dict[tuple[EventKind, str, str], Event] = {}
         self._states: dict[str, dict[str, Any]] = {}
         self._closed = False
+        MemoryDeliveries.__init__(self)
 
     async def open(self) -> None:
         self._closed = False
@@ -33,10 +36,12 @@ class MemoryStorage(MemoryDoraData):
         # Validate a copy of the whole batch before touching the store, as a database
         # would refuse what it cannot encode, so a bad item writes nothing.
         try:
-            staged = {(event.kind, event.source, event.id): _revalidated(event) for event in events}
+            staged = [_revalidated(event) for event in latest(events)]
         except ValidationError as exc:
             raise StorageError(f"memory storage refused the batch: {exc}") from exc
-        self._events.update(staged)
+        for event in staged:
+            key = (event.kind, event.source, event.id)
+            self._events[key] = upserted(event, self._events.get(key))
         return len(events)
 
     async def get(self, kind: EventKind, source: str, id: str) -> Event | None:

@@ -20,13 +20,18 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from metrichub_core.dora import DoraScope, FactsRequest, Window
 from metrichub_core.models import Change, Deployment, Event, Incident
 from metrichub_core.plugins import PluginHost
-from metrichub_core.storage.base import EventQuery, Storage, StorageError
+from metrichub_core.storage.memory import MemoryStorage
+from metrichub_core.storage.base import DeliveryRetention, EventQuery, Storage, StorageError, WebhookDeliveries
 
 __all__ = ["PersistentStorageContract", "StorageContract", "sample_events"]
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+_HOUR = timedelta(hours=1)
+_DAY = timedelta(days=1)
+_KEEP = DeliveryRetention(seconds=86_400, max_ids=1_000)
 
 OpenStorage = Callable[[], Awaitable[Storage]]
 
@@ -89,6 +94,76 @@ class StorageContract:
         await storage.upsert([resolved])
         assert await storage.get("incident", "pd", "i1") == resolved
         assert len(await _all(storage, "incident")) == 1
+
+    async def test_an_older_version_never_replaces_a_newer_one(self, storage: Storage) -> None:
+        """A replayed "opened" after "closed" (each with the upstream's update time) leaves it closed."""
+        opened = Incident(id="i1", source="gh", service="api", started_at=T0, updated_at=T0)
+        closed = opened.model_copy(update={"resolved_at": T0 + timedelta(hours=1), "updated_at": T0 + _HOUR})
+        await storage.upsert([opened])
+        await storage.upsert([closed])
+        assert await storage.upsert([opened]) == 1  # accepted, as a duplicate is: nothing to do
+        assert await storage.get("incident", "gh", "i1") == closed
+        # The same upstream time replaces (a re-read may carry more), a newer one too.
+        retitled = closed.model_copy(update={"title": "enriched"})
+        await storage.upsert([retitled])
+        assert await storage.get("incident", "gh", "i1") == retitled
+        # No upstream time: written, and the stored time is kept, so the replay still loses.
+        manual = retitled.model_copy(update={"severity": "sev1", "updated_at": None})
+        await storage.upsert([manual])
+        assert await storage.get("incident", "gh", "i1") == manual.model_copy(update={"updated_at": T0 + _HOUR})
+        await storage.upsert([opened])
+        assert (await storage.get("incident", "gh", "i1")) == manual.model_copy(update={"updated_at": T0 + _HOUR})
+
+    async def test_every_kind_keeps_its_newest_version_even_within_a_batch(self, storage: Storage) -> None:
+        running = Deployment(
+            id="d1", source="ci", service="api", status="running", started_at=T0, updated_at=T0, change_ids=["c1"]
+        )
+        done = running.model_copy(update={"status": "success", "finished_at": T0 + _HOUR, "updated_at": T0 + _HOUR})
+        change = Change(id="c1", source="gh", service="api", committed_at=T0 - _HOUR, updated_at=T0)
+        merged = change.model_copy(update={"merged_at": T0 + _HOUR, "updated_at": T0 + _HOUR})
+        # Newest first in one batch, then the older ones again alone.
+        await storage.upsert([done, merged, running, change])
+        await storage.upsert([running, change])
+        assert await storage.get("deployment", "ci", "d1") == done
+        assert await storage.get("change", "gh", "c1") == merged
+        # A stored version without a time is replaced by any version with one.
+        untimed = Incident(id="i1", source="pd", service="api", started_at=T0, resolved_at=T0 + _HOUR)
+        timed = untimed.model_copy(update={"resolved_at": None, "updated_at": T0})
+        await storage.upsert([untimed])
+        await storage.upsert([timed])
+        assert await storage.get("incident", "pd", "i1") == timed
+
+    async def test_a_refused_version_leaves_the_dora_facts_of_the_newest(self, storage: Storage) -> None:
+        """Derived data is queued for a refused row too; it must be derived from the row kept."""
+        final = [
+            Change(id="c1", source="gh", service="api", committed_at=T0 - _HOUR, updated_at=T0),
+            Deployment(
+                id="d1", source="ci", service="api", status="success", started_at=T0, finished_at=T0 + _HOUR,
+                change_ids=["c1"], updated_at=T0 + _HOUR,
+            ),
+            Incident(
+                id="i1", source="gh", service="api", started_at=T0 + 2 * _HOUR, resolved_at=T0 + 3 * _HOUR,
+                caused_by="d1", updated_at=T0 + 3 * _HOUR,
+            ),
+        ]  # fmt: skip
+        older = [
+            final[0].model_copy(update={"service": "web", "committed_at": T0 - 9 * _HOUR, "updated_at": T0 - _HOUR}),
+            final[1].model_copy(update={"status": "failure", "service": "web", "updated_at": T0}),
+            final[2].model_copy(update={"resolved_at": None, "caused_by": None, "updated_at": T0 + 2 * _HOUR}),
+        ]
+        request = FactsRequest(DoraScope(service="api"), [Window(T0 - _DAY, T0 + _DAY)])
+        everywhere = FactsRequest(DoraScope(), [Window(T0 - _DAY, T0 + _DAY)])
+        await storage.upsert(final)
+        await storage.dora_facts(request)  # derived once, so that the refused rows must be derived again
+        for event in older:
+            await storage.upsert([event])
+        await storage.upsert(older)
+        reference = MemoryStorage()  # the reference rules over the newest versions alone
+        await reference.upsert(final)
+        for asked in (request, everywhere):
+            assert await storage.dora_facts(asked) == await reference.dora_facts(asked)
+        facts = (await storage.dora_facts(request))[0]
+        assert (facts.deployments, facts.failed) == (1, 1)  # still the success d1, which i1 names
 
     async def test_same_id_from_two_sources_are_two_events(self, storage: Storage) -> None:
         first = Change(id="abc", source="github", service="api", committed_at=T0)
@@ -185,8 +260,49 @@ class StorageContract:
         assert 2_010 in counts
 
 
+    async def test_a_delivery_id_is_claimed_once_per_source(self, storage: Storage) -> None:
+        deliveries = _deliveries(storage)
+        assert await deliveries.claim_delivery("gh", "d-1", at=T0, retention=_KEEP)
+        assert not await deliveries.claim_delivery("gh", "d-1", at=T0 + _HOUR, retention=_KEEP)
+        assert await deliveries.claim_delivery("gl", "d-1", at=T0, retention=_KEEP)  # another source's id
+        # Concurrent claims of one id: exactly one wins.
+        claims = [deliveries.claim_delivery("gh", "d-2", at=T0, retention=_KEEP) for _ in range(8)]
+        assert sorted(await asyncio.gather(*claims)) == [False] * 7 + [True]
+        # A released id (its processing failed) is claimed again.
+        await deliveries.release_delivery("gh", "d-2")
+        await deliveries.release_delivery("gh", "never-claimed")
+        assert await deliveries.claim_delivery("gh", "d-2", at=T0, retention=_KEEP)
+
+    async def test_delivery_ids_expire_and_only_the_newest_are_kept(self, storage: Storage) -> None:
+        deliveries = _deliveries(storage)
+        keep = DeliveryRetention(seconds=3600, max_ids=3)
+        assert await deliveries.claim_delivery("gh", "a", at=T0, retention=keep)
+        # Still remembered an instant before the hour is up (received_at >= at - 1 h), forgotten at it.
+        assert not await deliveries.claim_delivery("gh", "a", at=T0 + _HOUR, retention=keep)
+        assert await deliveries.claim_delivery("gh", "a", at=T0 + _HOUR + timedelta(microseconds=1), retention=keep)
+        # At most 3: b, c, d claimed after a (its second claim) push a out, the oldest; b stays.
+        for name in ("b", "c", "d"):
+            assert await deliveries.claim_delivery("gh", name, at=T0 + 2 * _HOUR, retention=keep)
+        assert await deliveries.claim_delivery("gh", "a", at=T0 + 2 * _HOUR, retention=keep)  # forgotten: new again
+        assert not await deliveries.claim_delivery("gh", "d", at=T0 + 2 * _HOUR, retention=keep)  # kept: a duplicate
+        # Now a, c, d (b was the oldest of four).
+        assert await deliveries.claim_delivery("gh", "b", at=T0 + 2 * _HOUR, retention=keep)
+
+
 class PersistentStorageContract(StorageContract):
     """The contract plus what a backend that outlives the process must keep."""
+
+    async def test_delivery_ids_are_shared_by_processes_and_survive_a_restart(
+        self, open_storage: OpenStorage
+    ) -> None:
+        first, second = _deliveries(await open_storage()), _deliveries(await open_storage())
+        claims = [store.claim_delivery("gh", "d-1", at=T0, retention=_KEEP) for store in (first, second) * 4]
+        assert sorted(await asyncio.gather(*claims)) == [False] * 7 + [True]
+        await first.close()  # type: ignore[attr-defined]
+        await second.close()  # type: ignore[attr-defined]
+        reopened = _deliveries(await open_storage())
+        assert not await reopened.claim_delivery("gh", "d-1", at=T0 + _HOUR, retention=_KEEP)
+        assert await reopened.claim_delivery("gh", "d-2", at=T0 + _HOUR, retention=_KEEP)
 
     async def test_reopening_keeps_data_and_schema(self, open_storage: OpenStorage) -> None:
         first = await open_storage()
@@ -199,6 +315,12 @@ class PersistentStorageContract(StorageContract):
         assert (await second.health()).schema_version == fresh.schema_version
         assert len(await _all(second, "deployment")) == 3
         assert await second.get_state("gh") == {"n": 1}
+
+
+def _deliveries(storage: Storage) -> WebhookDeliveries:
+    if not isinstance(storage, WebhookDeliveries):
+        pytest.skip("the backend does not remember webhook deliveries (the optional WebhookDeliveries)")
+    return storage
 
 
 async def _all(storage: Storage, kind: str, **filters: str) -> list[Event]:

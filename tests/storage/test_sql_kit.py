@@ -35,16 +35,21 @@ def test_sqlite_day_and_month_sql_agree_with_python_even_before_1970() -> None:
 
 
 def test_upserts_per_dialect() -> None:
-    assert upsert_sql(SQLITE, "changes") == (
-        "INSERT INTO changes (source, id, service, committed_at, merged_at, url) VALUES (?, ?, ?, ?, ?, ?) "
+    # Never an older version (metrichub_core.storage.versions): the guard and the kept time.
+    monotonic = (
         "ON CONFLICT (source, id) DO UPDATE SET service = excluded.service, committed_at = excluded.committed_at, "
-        "merged_at = excluded.merged_at, url = excluded.url"
+        "merged_at = excluded.merged_at, url = excluded.url, "
+        "updated_at = coalesce(excluded.updated_at, changes.updated_at) WHERE excluded.updated_at IS NULL "
+        "OR changes.updated_at IS NULL OR excluded.updated_at >= changes.updated_at"
     )
-    batch = upsert_sql(POSTGRES, "changes")
-    assert batch.startswith(
-        "INSERT INTO changes (source, id, service, committed_at, merged_at, url) SELECT source, id, service, "
-        "committed_at, merged_at, url FROM json_to_recordset(%s::json) AS batch (source text, id text, "
-        "service text, committed_at int8, merged_at int8, url text) ON CONFLICT (source, id) DO UPDATE SET "
+    assert upsert_sql(SQLITE, "changes") == (
+        "INSERT INTO changes (source, id, service, committed_at, merged_at, url, updated_at) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?) " + monotonic
+    )
+    assert upsert_sql(POSTGRES, "changes") == (
+        "INSERT INTO changes (source, id, service, committed_at, merged_at, url, updated_at) SELECT source, id, "
+        "service, committed_at, merged_at, url, updated_at FROM json_to_recordset(%s::json) AS batch (source text, "
+        "id text, service text, committed_at int8, merged_at int8, url text, updated_at int8) " + monotonic
     )
     one = POSTGRES.upsert("source_state", (("source_id", "text"), ("state", "text")), ("source_id",))
     assert one == (

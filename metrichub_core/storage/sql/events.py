@@ -18,6 +18,7 @@ from metrichub_core.models import Change, Deployment, Event, EventKind, Incident
 from metrichub_core.storage.sql.dialect import ColumnKind, Dialect
 from metrichub_core.storage.sql.paging import from_micros, optional_micros, optional_moment, to_micros
 from metrichub_core.storage.sql.rollups import events_where
+from metrichub_core.storage.versions import latest
 
 __all__ = [
     "COLUMNS",
@@ -26,6 +27,7 @@ __all__ = [
     "RULE_COLUMNS",
     "SELECTED",
     "TABLES",
+    "VERSION",
     "Rows",
     "event_of",
     "json_records",
@@ -43,37 +45,42 @@ COLUMNS: dict[str, tuple[tuple[str, ColumnKind], ...]] = {
     "deployments": (
         ("source", "text"), ("id", "text"), ("service", "text"), ("environment", "text"), ("status", "text"),
         ("started_at", "int8"), ("finished_at", "int8"), ("listed_at", "int8"), ("commit_sha", "text"),
-        ("change_ids", "jsonb"), ("url", "text"), ("labels", "jsonb"), ("rework", "bool"),
+        ("change_ids", "jsonb"), ("url", "text"), ("labels", "jsonb"), ("rework", "bool"), ("updated_at", "int8"),
     ),
     "changes": (
         ("source", "text"), ("id", "text"), ("service", "text"), ("committed_at", "int8"), ("merged_at", "int8"),
-        ("url", "text"),
+        ("url", "text"), ("updated_at", "int8"),
     ),
     "incidents": (
         ("source", "text"), ("id", "text"), ("service", "text"), ("environment", "text"), ("started_at", "int8"),
         ("resolved_at", "int8"), ("severity", "text"), ("caused_by", "text"), ("deployment_related", "bool"),
-        ("title", "text"), ("url", "text"),
+        ("title", "text"), ("url", "text"), ("updated_at", "int8"),
     ),
 }  # fmt: skip
 """Each event table's columns in table order, with their kinds."""
 
 
+VERSION = "updated_at"
+"""The column that keeps upserts monotonic (``metrichub_core.storage.versions``)."""
+
+
 def upsert_sql(dialect: Dialect, table: str) -> str:
-    """The statement upserting a batch's rows of ``table`` (see ``Dialect.upsert``)."""
-    return dialect.upsert(table, COLUMNS[table], KEY, batch=True)
+    """The statement upserting a batch's rows of ``table`` (see ``Dialect.upsert``): never an older version."""
+    return dialect.upsert(table, COLUMNS[table], KEY, batch=True, version=VERSION)
 
 
 class Rows:
     """A batch turned into per-table rows before any write begins.
 
-    Within a batch the last event of a key wins (as a row-by-row upsert would have it),
-    and ``sorted`` gives the rows by key, so that concurrent writers of overlapping
+    Within a batch a key holds what upserting its events one by one would store
+    (``metrichub_core.storage.versions.latest``), and ``sorted`` gives the rows by key, so that concurrent writers of overlapping
     batches lock rows in the same order.
     """
 
     def __init__(self, events: Sequence[Event], dialect: Dialect) -> None:
         encode = dialect.encode_json()
         self.count = len(events)
+        events = latest(events)
         self.deployments: dict[tuple[str, str], tuple[Any, ...]] = {}
         self.changes: dict[tuple[str, str], tuple[Any, ...]] = {}
         self.incidents: dict[tuple[str, str], tuple[Any, ...]] = {}
@@ -84,17 +91,18 @@ class Rows:
                     to_micros(event.started_at), optional_micros(event.finished_at),
                     to_micros(event.finished_at or event.started_at), event.commit_sha,
                     encode(event.change_ids), event.url, encode(event.labels), is_rework_labelled(event),
+                    optional_micros(event.updated_at),
                 )  # fmt: skip
             elif isinstance(event, Change):
                 self.changes[(event.source, event.id)] = (
                     event.source, event.id, event.service, to_micros(event.committed_at),
-                    optional_micros(event.merged_at), event.url,
+                    optional_micros(event.merged_at), event.url, optional_micros(event.updated_at),
                 )  # fmt: skip
             elif isinstance(event, Incident):
                 self.incidents[(event.source, event.id)] = (
                     event.source, event.id, event.service, event.environment, to_micros(event.started_at),
                     optional_micros(event.resolved_at), event.severity, event.caused_by, event.deployment_related,
-                    event.title, event.url,
+                    event.title, event.url, optional_micros(event.updated_at),
                 )  # fmt: skip
             else:
                 raise TypeError(f"not an event: {type(event).__name__}")
@@ -121,10 +129,10 @@ def json_records(table: str, rows: Sequence[Sequence[Any]]) -> str:
 
 SELECTED: dict[EventKind, str] = {
     "deployment": "source, id, service, environment, status, started_at, finished_at, commit_sha, change_ids, url, "
-    "labels, listed_at",
-    "change": "source, id, service, committed_at, merged_at, url, committed_at",
+    "labels, updated_at, listed_at",
+    "change": "source, id, service, committed_at, merged_at, url, updated_at, committed_at",
     "incident": "source, id, service, environment, started_at, resolved_at, severity, caused_by, deployment_related, "
-    "title, url, started_at",
+    "title, url, updated_at, started_at",
 }
 """The columns each kind is read with (``event_of``); the last one is always the listing time (for cursors)."""
 
@@ -136,17 +144,17 @@ def event_of(kind: EventKind, row: Sequence[Any], dialect: Dialect) -> Event:
         return Deployment(
             source=row[0], id=row[1], service=row[2], environment=row[3], status=row[4],
             started_at=optional_moment(row[5]), finished_at=optional_moment(row[6]), commit_sha=row[7],
-            change_ids=decode(row[8]), url=row[9], labels=decode(row[10]),
+            change_ids=decode(row[8]), url=row[9], labels=decode(row[10]), updated_at=optional_moment(row[11]),
         )  # fmt: skip
     if kind == "change":
         return Change(
             source=row[0], id=row[1], service=row[2], committed_at=optional_moment(row[3]),
-            merged_at=optional_moment(row[4]), url=row[5],
+            merged_at=optional_moment(row[4]), url=row[5], updated_at=optional_moment(row[6]),
         )  # fmt: skip
     return Incident(
         source=row[0], id=row[1], service=row[2], environment=row[3], started_at=optional_moment(row[4]),
         resolved_at=optional_moment(row[5]), severity=row[6], caused_by=row[7], deployment_related=bool(row[8]),
-        title=row[9], url=row[10],
+        title=row[9], url=row[10], updated_at=optional_moment(row[11]),
     )  # fmt: skip
 
 

@@ -9,6 +9,7 @@ import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from metrichub_core.storage.sql.deliveries import DELIVERIES_DDL
 from metrichub_core.storage.sql.dora import LINKS_NAMED_DDL, SHIPS_AND_LEADS_DDL
 from metrichub_core.storage.sql.migrations import check_version
 from metrichub_core.storage.sqlite._dora_schema import DORA_MIGRATION
@@ -101,6 +102,15 @@ MIGRATIONS: list[str] = [
     DELETE FROM dora_pending;
     UPDATE dora_meta SET value = '1' WHERE key = 'needs_rebuild'
     """,
+    # 7: when the upstream last changed each event (microseconds; NULL: unknown), which keeps upserts
+    # monotonic (see metrichub_core.storage.versions). Existing rows know no time.
+    """
+    ALTER TABLE deployments ADD COLUMN updated_at INTEGER;
+    ALTER TABLE changes ADD COLUMN updated_at INTEGER;
+    ALTER TABLE incidents ADD COLUMN updated_at INTEGER
+    """,
+    # 8: webhook delivery ids already received, shared by every process (see metrichub_core.storage.sql.deliveries).
+    DELIVERIES_DDL.format(serial="INTEGER PRIMARY KEY", integer="INTEGER"),
 ]
 
 

@@ -12,6 +12,7 @@ import sqlite3
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractAsyncContextManager
+from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
@@ -19,8 +20,9 @@ from urllib.parse import urlsplit
 from tenacity import retry, retry_if_exception, stop_after_delay, wait_random
 
 from metrichub_core.models import Event, EventKind
-from metrichub_core.storage.base import EventQuery, Page, StorageError, StorageHealth
+from metrichub_core.storage.base import DeliveryRetention, EventQuery, Page, StorageError, StorageHealth
 from metrichub_core.storage.lockfiles import LockFiles
+from metrichub_core.storage.sql import deliveries
 from metrichub_core.storage.sql.dialect import SQLITE
 from metrichub_core.storage.sql.events import LISTED_AT, SELECTED, TABLES, Rows, event_of, upsert_sql
 from metrichub_core.storage.sql.paging import listing_sql, page_of
@@ -46,9 +48,9 @@ class SQLiteStorage(SQLiteDoraData):
     """Events and state in one SQLite file.
 
     Beyond the ``Storage`` protocol it provides ``SourceLocking`` (a lock file per source in
-    ``<database>.locks/``) and ``DataVersioned`` (``PRAGMA data_version``), so that several
-    processes on one host (API workers, ``metrichub collect``) collect a source one at a
-    time and see each other's writes.
+    ``<database>.locks/``), ``DataVersioned`` (``PRAGMA data_version``) and ``WebhookDeliveries``
+    (a table), so that several processes on one host (API workers, ``metrichub collect``)
+    collect a source one at a time, see each other's writes and each other's webhook deliveries.
     """
 
     def __init__(self, url: str) -> None:
@@ -125,6 +127,30 @@ class SQLiteStorage(SQLiteDoraData):
 
     async def source_lock_holder(self, source_id: str) -> str | None:
         return await self._locks.holder(source_id)
+
+    async def claim_delivery(
+        self, source_id: str, delivery: str, *, at: datetime, retention: DeliveryRetention
+    ) -> bool:
+        claim = deliveries.claim(SQLITE, source_id, delivery, at, retention)
+
+        def run(conn: sqlite3.Connection) -> bool:
+            with transaction(conn):
+                conn.execute(*claim.expire)
+                claimed = conn.execute(*claim.insert).rowcount == 1
+                if claimed:
+                    conn.execute(*claim.bound)
+            return claimed
+
+        return await self.write(run)
+
+    async def release_delivery(self, source_id: str, delivery: str) -> None:
+        sql, params = deliveries.release(SQLITE, source_id, delivery)
+
+        def run(conn: sqlite3.Connection) -> None:
+            with transaction(conn):
+                conn.execute(sql, params)
+
+        await self.write(run)
 
     async def data_version(self) -> int:
         # Asked on the writer's connection, whose data_version moves only when another

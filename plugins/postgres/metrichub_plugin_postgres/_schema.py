@@ -13,6 +13,7 @@ from __future__ import annotations
 from psycopg import AsyncConnection, sql
 from psycopg.rows import TupleRow
 
+from metrichub_core.storage.sql.deliveries import DELIVERIES_DDL
 from metrichub_core.storage.sql.migrations import check_version
 from metrichub_plugin_postgres._dora_schema import DDL, LINKS_NAMED, REBUILT, SHARED_LAYOUT
 
@@ -108,6 +109,15 @@ MIGRATIONS: list[str] = [
     LINKS_NAMED,
     # 6: buckets from a millisecond; every derived table rebuilt (see _dora_schema.REBUILT).
     REBUILT,
+    # 7: when the upstream last changed each event (microseconds; NULL: unknown), which keeps upserts
+    # monotonic (see metrichub_core.storage.versions). Existing rows know no time.
+    """
+    ALTER TABLE deployments ADD COLUMN updated_at BIGINT;
+    ALTER TABLE changes ADD COLUMN updated_at BIGINT;
+    ALTER TABLE incidents ADD COLUMN updated_at BIGINT;
+    """,
+    # 8: webhook delivery ids already received, shared by every process (see metrichub_core.storage.sql.deliveries).
+    DELIVERIES_DDL.format(serial="BIGSERIAL PRIMARY KEY", integer="BIGINT"),
 ]
 
 

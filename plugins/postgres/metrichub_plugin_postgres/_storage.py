@@ -17,6 +17,7 @@ import hashlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
+from datetime import datetime
 from typing import Any, TypeVar
 
 import psycopg
@@ -26,7 +27,8 @@ from psycopg_pool import AsyncConnectionPool
 
 from metrichub_core.dora import DoraFacts, FactsRequest
 from metrichub_core.models import Event, EventKind
-from metrichub_core.storage.base import EventQuery, Page, StorageError, StorageHealth
+from metrichub_core.storage.base import DeliveryRetention, EventQuery, Page, StorageError, StorageHealth
+from metrichub_core.storage.sql import deliveries
 from metrichub_core.storage.sql.dialect import POSTGRES
 from metrichub_core.storage.sql.events import LISTED_AT, SELECTED, TABLES, Rows, event_of, json_records, upsert_sql
 from metrichub_core.storage.sql.paging import listing_sql, page_of
@@ -85,7 +87,8 @@ class PostgresStorage:
     ``source_lock_holder(source_id)`` (a cluster-wide per-source collection lock: the
     core's optional ``SourceLocking``, which every collection holds), ``data_version()``
     (the core's optional ``DataVersioned``: a counter every write moves, which API workers
-    poll to empty their report caches) and ``run(work)`` (a pooled connection, driver
+    poll to empty their report caches), ``claim_delivery``/``release_delivery`` (the core's
+    optional ``WebhookDeliveries``, a table every worker shares) and ``run(work)`` (a pooled connection, driver
     errors translated to ``StorageError``).
     """
 
@@ -310,6 +313,30 @@ class PostgresStorage:
         pid, client, application = row
         where = f" from {client}" if client else ""
         return f"PostgreSQL session {pid}{where}" + (f" ({application})" if application else "")
+
+    async def claim_delivery(
+        self, source_id: str, delivery: str, *, at: datetime, retention: DeliveryRetention
+    ) -> bool:
+        claim = deliveries.claim(POSTGRES, source_id, delivery, at, retention)
+
+        async def work(conn: Connection) -> bool:
+            async with conn.transaction():
+                await conn.execute(*claim.expire)
+                # ON CONFLICT DO NOTHING waits for a concurrent claim of the id to commit (or roll back).
+                claimed = (await conn.execute(*claim.insert)).rowcount == 1
+                if claimed:
+                    await conn.execute(*claim.bound)
+            return claimed
+
+        return await self.run(work, retry_conflicts=True)
+
+    async def release_delivery(self, source_id: str, delivery: str) -> None:
+        sql, params = deliveries.release(POSTGRES, source_id, delivery)
+
+        async def work(conn: Connection) -> None:
+            await conn.execute(sql, params)
+
+        await self.run(work)
 
     async def data_version(self) -> int:
         """The counter every event write moves (migration 3): another process wrote when it changes."""

@@ -428,7 +428,7 @@ async def test_a_database_written_at_an_older_version_is_migrated_and_reports_as
     await reference.open()
     await postgres.open()
     try:
-        assert postgres.schema_version == len(MIGRATIONS) == 6
+        assert postgres.schema_version == len(MIGRATIONS) == 8
         await reference.upsert(early)
         for request in REQUESTS:
             assert await postgres.dora_facts(request) == await reference.dora_facts(request), request
