@@ -23,8 +23,8 @@ import pytest
 from metrichub_core.dora import DoraScope, FactsRequest, Window
 from metrichub_core.models import Change, Deployment, Event, Incident
 from metrichub_core.plugins import PluginHost
-from metrichub_core.storage.memory import MemoryStorage
 from metrichub_core.storage.base import DeliveryRetention, EventQuery, Storage, StorageError, WebhookDeliveries
+from metrichub_core.storage.memory import MemoryStorage
 
 __all__ = ["PersistentStorageContract", "StorageContract", "sample_events"]
 
@@ -259,7 +259,6 @@ class StorageContract:
         assert counts <= {10, 2_010}
         assert 2_010 in counts
 
-
     async def test_a_delivery_id_is_claimed_once_per_source(self, storage: Storage) -> None:
         deliveries = _deliveries(storage)
         assert await deliveries.claim_delivery("gh", "d-1", at=T0, retention=_KEEP)
@@ -292,9 +291,7 @@ class StorageContract:
 class PersistentStorageContract(StorageContract):
     """The contract plus what a backend that outlives the process must keep."""
 
-    async def test_delivery_ids_are_shared_by_processes_and_survive_a_restart(
-        self, open_storage: OpenStorage
-    ) -> None:
+    async def test_delivery_ids_are_shared_by_processes_and_survive_a_restart(self, open_storage: OpenStorage) -> None:
         first, second = _deliveries(await open_storage()), _deliveries(await open_storage())
         claims = [store.claim_delivery("gh", "d-1", at=T0, retention=_KEEP) for store in (first, second) * 4]
         assert sorted(await asyncio.gather(*claims)) == [False] * 7 + [True]

@@ -73,8 +73,8 @@ class Rows:
     """A batch turned into per-table rows before any write begins.
 
     Within a batch a key holds what upserting its events one by one would store
-    (``metrichub_core.storage.versions.latest``), and ``sorted`` gives the rows by key, so that concurrent writers of overlapping
-    batches lock rows in the same order.
+    (``metrichub_core.storage.versions.latest``), and ``sorted`` gives the rows by key,
+    so that concurrent writers of overlapping batches lock rows in the same order.
     """
 
     def __init__(self, events: Sequence[Event], dialect: Dialect) -> None:
