@@ -15,6 +15,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 
 from metrichub_core.errors import ConfigError
+from metrichub_core.storage.base import DEFAULT_DELIVERY_RETENTION, DeliveryRetention
 
 __all__ = ["DEFAULT_STORAGE", "ApiSettings", "ConfigError", "Settings", "load_settings", "validation_message"]
 
@@ -59,6 +60,17 @@ class ApiSettings(BaseModel):
     max_concurrency: int = Field(
         512, ge=1, description="Open connections or requests in flight beyond this get 503 (per worker)."
     )
+    # Webhook delivery ids are remembered (in the storage, shared by every worker) to answer redeliveries.
+    webhook_delivery_seconds: float = Field(
+        DEFAULT_DELIVERY_RETENTION.seconds, gt=0, description="How long a webhook delivery id is remembered."
+    )
+    webhook_delivery_max_ids: int = Field(
+        DEFAULT_DELIVERY_RETENTION.max_ids, ge=1, description="Webhook delivery ids remembered at most (the newest)."
+    )
+
+    @property
+    def delivery_retention(self) -> DeliveryRetention:
+        return DeliveryRetention(seconds=self.webhook_delivery_seconds, max_ids=self.webhook_delivery_max_ids)
 
     @model_validator(mode="after")
     def _fails_closed(self) -> ApiSettings:

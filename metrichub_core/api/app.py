@@ -19,7 +19,7 @@ from metrichub_core.api._hub import HubAccess
 from metrichub_core.api.auth import BearerAuth
 from metrichub_core.api.cache import DEFAULT_TTL_SECONDS, DoraCache, follow_writes
 from metrichub_core.api.context import ApiContext
-from metrichub_core.api.deliveries import DeliveryLog
+from metrichub_core.api.deliveries import delivery_log
 from metrichub_core.api.envelope import error_response, to_json, trace_id_of
 from metrichub_core.api.errors import ApiError, ErrorCode, field_error
 from metrichub_core.api.mediatype import require_json, takes_json_body
@@ -89,7 +89,7 @@ def create_app(
         metrics=metrics,
         cache=DoraCache(ttl_seconds=cache_ttl_seconds),
         runner=hub.runner(on_finished=collected, grace_seconds=shutdown_grace_seconds),
-        deliveries=DeliveryLog(),
+        deliveries=delivery_log(hub.storage),
         operations=list(OPERATIONS),
         openapi_document=to_json(build_openapi(OPERATIONS, auth=auth)),
     )

@@ -17,8 +17,8 @@ from metrichub_core.hub import MetricHub
 from metrichub_core.scheduling import CollectionRunner
 
 if TYPE_CHECKING:
-    from metrichub_core.api.deliveries import DeliveryLog
     from metrichub_core.api.operations import Operation
+    from metrichub_core.storage.base import WebhookDeliveries
 
 __all__ = ["ApiContext", "context"]
 
@@ -32,7 +32,7 @@ class ApiContext:
     metrics: ApiMetrics
     cache: DoraCache
     runner: CollectionRunner
-    deliveries: DeliveryLog
+    deliveries: WebhookDeliveries
     operations: list[Operation] = field(default_factory=list)
     openapi_document: bytes = b"{}"
     scrape_task: asyncio.Task[None] | None = None

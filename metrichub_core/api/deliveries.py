@@ -1,11 +1,17 @@
-"""Webhook delivery ids already stored, so a redelivery is acknowledged without being processed again."""
+"""Webhook delivery ids already received, so a redelivery is acknowledged without being processed again.
+
+The ids live in the storage when it remembers them (``WebhookDeliveries``: memory, SQLite,
+PostgreSQL), so every worker and every restart sees them; otherwise in this process.
+"""
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from collections.abc import Mapping
 
-__all__ = ["DELIVERY_HEADERS", "DeliveryLog", "delivery_id"]
+from metrichub_core.storage.base import Storage, WebhookDeliveries
+from metrichub_core.storage.memory_deliveries import MemoryDeliveries
+
+__all__ = ["DELIVERY_HEADERS", "delivery_id", "delivery_log"]
 
 # The headers the common senders put a delivery's id in (the same id on every retry of
 # one delivery); ours for everyone else. Not GitLab's X-Gitlab-Event-UUID, which recursive
@@ -29,18 +35,6 @@ def delivery_id(headers: Mapping[str, str]) -> str | None:
     return None
 
 
-class DeliveryLog:
-    """The last ``capacity`` delivery ids per source (events are upserted by key anyway, so this only saves work)."""
-
-    def __init__(self, capacity: int = 10_000) -> None:
-        self.capacity = capacity
-        self._seen: OrderedDict[tuple[str, str], None] = OrderedDict()
-
-    def seen(self, source_id: str, delivery: str) -> bool:
-        return (source_id, delivery) in self._seen
-
-    def add(self, source_id: str, delivery: str) -> None:
-        self._seen[(source_id, delivery)] = None
-        self._seen.move_to_end((source_id, delivery))
-        while len(self._seen) > self.capacity:
-            self._seen.popitem(last=False)
+def delivery_log(storage: Storage) -> WebhookDeliveries:
+    """Where the API remembers delivery ids: the storage if it can, else this process."""
+    return storage if isinstance(storage, WebhookDeliveries) else MemoryDeliveries()

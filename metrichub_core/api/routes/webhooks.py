@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import logging
+from datetime import UTC, datetime
 
 from pydantic import BaseModel, ValidationError
+from starlette.datastructures import Headers
 from starlette.requests import Request
 from starlette.responses import Response
 
-from metrichub_core.api.context import context
+from metrichub_core.api.context import ApiContext, context
 from metrichub_core.api.deliveries import delivery_id
 from metrichub_core.api.envelope import ok, trace_id_of
 from metrichub_core.api.errors import ApiError, field_errors
@@ -43,8 +45,11 @@ async def receive_webhook(request: Request) -> Response:
     """Authenticated by the source's own signature (no bearer token). 404 when the source is unknown
     or takes no webhooks; 401 when the signature is wrong (nothing stored). A redelivered id
     (`X-GitHub-Delivery`, GitLab's `Idempotency-Key`, `X-MetricHub-Delivery`...) is acknowledged once more
-    without storing anything again. The plugin parses the delivery with the state its source's last
-    successful collection saved (read-only).
+    without storing anything again (`duplicate: true`): ids are remembered in the storage, by every worker
+    and across restarts, for `[api] webhook_delivery_seconds` (a week), the newest `webhook_delivery_max_ids`
+    (100,000). A replay under a new id cannot rewind data either: an older version of an event never
+    replaces a newer one. The plugin parses the delivery with the state its source's last successful
+    collection saved (read-only).
     """
     ctx = context(request)
     source_id = request.path_params["source_id"]
@@ -67,9 +72,25 @@ async def receive_webhook(request: Request) -> Response:
         logger.warning("webhook for %s rejected: %s (trace_id=%s)", source_id, reason, trace_id_of(request))
         raise ApiError("unauthorized", "The webhook signature does not verify; nothing was stored.") from None
     delivery = delivery_id(headers)
-    if delivery is not None and ctx.deliveries.seen(source_id, delivery):
+    # Claimed before it is processed, atomically in the storage: of two workers receiving one id
+    # at once, one processes it and the other answers "duplicate".
+    if delivery is not None and not await ctx.deliveries.claim_delivery(
+        source_id, delivery, at=datetime.now(UTC), retention=ctx.settings.delivery_retention
+    ):
         ctx.metrics.webhook_deliveries.labels(source_id, "duplicate").inc()
         return ok(request, WebhookAck(source=source_id, delivery=delivery, duplicate=True, events=0))
+    try:
+        stored = await _store(ctx, source_id, headers, body)
+    except BaseException:
+        if delivery is not None:  # not processed: its redelivery must be
+            await _release(ctx, source_id, delivery)
+        raise
+    ctx.metrics.webhook_deliveries.labels(source_id, "stored" if stored else "ignored").inc()
+    return ok(request, WebhookAck(source=source_id, delivery=delivery, duplicate=False, events=stored))
+
+
+async def _store(ctx: ApiContext, source_id: str, headers: Headers, body: bytes) -> int:
+    """Parse a verified delivery with its source's plugin and store its events; how many were stored."""
     parser = await ctx.access.webhook_parser(source_id)  # the stored state, read only once the delivery verifies
     try:
         events = parser.parse_webhook(headers, body)
@@ -89,7 +110,11 @@ async def receive_webhook(request: Request) -> Response:
     if stored:
         for event in events:
             ctx.metrics.events_ingested.labels(event.kind, "webhook").inc()
-    if delivery is not None:
-        ctx.deliveries.add(source_id, delivery)
-    ctx.metrics.webhook_deliveries.labels(source_id, "stored" if stored else "ignored").inc()
-    return ok(request, WebhookAck(source=source_id, delivery=delivery, duplicate=False, events=stored))
+    return stored
+
+
+async def _release(ctx: ApiContext, source_id: str, delivery: str) -> None:
+    try:
+        await ctx.deliveries.release_delivery(source_id, delivery)
+    except Exception as exc:  # the error that stopped the delivery is the one to answer with
+        logger.warning("webhook delivery %r of %s stays remembered: %s", delivery, source_id, exc)
