@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import json
@@ -139,3 +140,31 @@ async def test_webhooks_are_parsed_with_the_state_of_the_last_collection(client:
     assert after.caused_by == "collected-1"  # read from the state the collection saved
     stored = await hub.storage.get_state("hooks")
     assert stored["source"] == {"last_deployment": "collected-1"}  # what parse_webhook changed is not saved
+
+
+async def test_delivery_ids_are_remembered_up_to_the_configured_bound(make_app: Any, client_for: Any) -> None:
+    client = client_for(make_app(make_hub(webhook_delivery_max_ids=2)))
+
+    async def deliver(delivery: str) -> bool:
+        ack = data(await client.post("/api/v1/webhooks/hooks", **signed(PAYLOAD, **{"X-GitHub-Delivery": delivery})))
+        return bool(ack["duplicate"])
+
+    assert [await deliver(name) for name in ("a", "b", "a", "c")] == [False, False, True, False]
+    # Two ids at most, the newest: "c" pushed out "a" (the oldest), so "a" is processed again.
+    assert [await deliver(name) for name in ("b", "c", "a")] == [True, True, False]
+
+
+async def test_concurrent_redeliveries_are_processed_once(client: httpx.AsyncClient) -> None:
+    """The id is claimed before the events are stored: a redelivery arriving meanwhile is a duplicate."""
+    request = signed(PAYLOAD, **{"X-GitHub-Delivery": "racing"})
+    acks = await asyncio.gather(*(client.post("/api/v1/webhooks/hooks", **request) for _ in range(6)))
+    assert sorted(data(ack)["duplicate"] for ack in acks) == [False] + [True] * 5
+
+
+async def test_a_delivery_that_fails_is_not_remembered(client: httpx.AsyncClient) -> None:
+    """An unusable delivery (400) leaves its id free: the sender's redelivery is processed."""
+    broken = signed({"event": "deployment"}, **{"X-GitHub-Delivery": "retry-me"})
+    assert_error(await client.post("/api/v1/webhooks/hooks", **broken), 400, "validation_error")
+    fixed = signed(PAYLOAD, **{"X-GitHub-Delivery": "retry-me"})
+    assert data(await client.post("/api/v1/webhooks/hooks", **fixed))["duplicate"] is False
+    assert len(await deployments(client)) == 1

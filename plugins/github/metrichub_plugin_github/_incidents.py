@@ -8,7 +8,7 @@ from typing import Any
 
 from metrichub_core import Incident
 from metrichub_core.shipping import caused_by_reference
-from metrichub_plugin_github._deployments import parse_time
+from metrichub_plugin_github._deployments import optional_time, parse_time
 
 __all__ = ["has_label", "is_pull_request", "to_incident"]
 
@@ -33,7 +33,8 @@ def to_incident(
     service: str,
     resolve_deployment: Callable[[str], str] = lambda reference: reference,
 ) -> Incident:
-    """``started_at`` = created, ``resolved_at`` = closed; ``Caused-by`` names the deployment.
+    """``started_at`` = created, ``resolved_at`` = closed, ``updated_at`` = the issue's; ``Caused-by``
+    names the deployment.
 
     ``resolve_deployment`` turns a commit SHA (or prefix) into the id of the deployment
     that shipped it, when the source knows it; a deployment id passes through.
@@ -54,4 +55,5 @@ def to_incident(
         caused_by=resolve_deployment(reference) if reference else None,
         title=issue.get("title"),
         url=issue.get("html_url"),
+        updated_at=optional_time(issue.get("updated_at")),  # a replayed "opened" never reopens a closed one
     )

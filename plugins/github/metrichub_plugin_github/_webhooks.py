@@ -15,7 +15,14 @@ from metrichub_core import Event
 from metrichub_core.sources import WebhookRejected
 from metrichub_plugin_github._changes import push_changes
 from metrichub_plugin_github._config import GitHubConfig
-from metrichub_plugin_github._deployments import Outcome, RunRecord, parse_time, run_outcome, to_deployment
+from metrichub_plugin_github._deployments import (
+    Outcome,
+    RunRecord,
+    parse_time,
+    run_outcome,
+    status_time,
+    to_deployment,
+)
 from metrichub_plugin_github._incidents import has_label, to_incident
 
 __all__ = ["header", "parse_delivery", "verify_signature"]
@@ -84,12 +91,13 @@ def _deployment_status(
     if state == "inactive":
         return []  # a superseded success: the success itself was already reported
     url = status.get("log_url") or status.get("target_url") or None
+    updated_at = status_time(status)  # a replayed older status never replaces a newer one
     if state == "success":
-        outcome = Outcome("success", parse_time(status["created_at"]), final=True, url=url)
+        outcome = Outcome("success", parse_time(status["created_at"]), final=True, url=url, updated_at=updated_at)
     elif state in ("failure", "error"):
-        outcome = Outcome("failure", parse_time(status["created_at"]), final=True, url=url)
+        outcome = Outcome("failure", parse_time(status["created_at"]), final=True, url=url, updated_at=updated_at)
     else:
-        outcome = Outcome("running", None, final=False, url=url)
+        outcome = Outcome("running", None, final=False, url=url, updated_at=updated_at)
     record = RunRecord.from_deployment(repository, payload["deployment"], outcome)
     environment = config.environment_of(record.environment_name)
     return [to_deployment(record, source=source, service=service, environment=environment)]

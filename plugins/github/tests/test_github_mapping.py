@@ -52,6 +52,15 @@ def test_deployment_outcome_orders_by_time_not_by_list_position() -> None:
     assert deployment_outcome(shuffled).url == "https://example.com/deployment/42/output"
 
 
+def test_a_deployment_is_as_new_as_its_newest_status() -> None:
+    """``updated_at``: a replayed older status (an earlier version) never replaces a newer one."""
+    assert deployment_outcome([status("success", 5), status("inactive", 30), status("in_progress", 1)]).updated_at == (
+        at(30)
+    )
+    assert deployment_outcome([status("in_progress", 1)]).updated_at == at(1)
+    assert deployment_outcome([]).updated_at is None
+
+
 @pytest.mark.parametrize(
     ("status", "conclusion", "expected"),
     [
@@ -72,6 +81,8 @@ def test_run_outcome(status: str, conclusion: str | None, expected: str | None) 
     run.update(status=status, conclusion=conclusion)
     outcome = run_outcome(run)
     assert (outcome.status if outcome else None) == expected
+    if outcome is not None:  # the example run's own update time
+        assert outcome.updated_at == datetime(2020, 1, 22, 19, 33, 8, tzinfo=UTC)
 
 
 def test_incident_from_the_issue_example() -> None:
@@ -96,5 +107,6 @@ def test_incident_from_the_issue_example() -> None:
     assert incident.resolved_at == datetime(2011, 4, 22, 15, 0, tzinfo=UTC)
     assert (incident.caused_by, incident.severity, incident.title) == ("1", "sev1", "Found a bug")
     assert incident.url == "https://github.com/octocat/Hello-World/issues/1347"
+    assert incident.updated_at == datetime(2011, 4, 22, 13, 33, 48, tzinfo=UTC)  # the issue's updated_at
     issue["state"] = "open"  # an open issue has no resolution, whatever closed_at says
     assert to_incident(issue, repository="octocat/Hello-World", source="gh", service="hello").resolved_at is None

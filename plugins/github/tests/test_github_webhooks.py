@@ -79,12 +79,14 @@ def test_deployment_status_success_is_a_finished_deployment() -> None:
     assert deployment.started_at == at("2019-05-15T15:20:53Z")
     assert deployment.finished_at == at("2019-05-15T15:20:55Z")
     assert deployment.commit_sha == "f95f852bd8fca8fcc58a9a2d6c842781e32a215e"
+    assert deployment.updated_at == at("2019-05-15T15:20:55Z")  # the status's created_at
     assert deployment.change_ids == []  # the next collection attributes the commits (compare API)
 
 
 def test_deployment_status_in_progress_is_running_in_its_own_environment() -> None:
     [deployment] = receive(source(), *delivery("deployment_status.created.github-pages.json", "deployment_status"))
     assert (deployment.status, deployment.environment, deployment.finished_at) == ("running", "github-pages", None)
+    assert deployment.updated_at == at("2022-01-03T01:28:40Z")
     src = source(production_environment="^github-pages$", services={"Codertocat/Hello-World": "site"})
     [deployment] = receive(src, *delivery("deployment_status.created.github-pages.json", "deployment_status"))
     assert (deployment.environment, deployment.service) == ("production", "site")
@@ -100,6 +102,7 @@ def test_workflow_run_counts_only_in_workflow_mode_for_the_named_workflow() -> N
     assert deployment.finished_at == at("2020-10-05T16:33:49Z")
     assert deployment.commit_sha == "3484a3fb816e0859fd6e1cea078d76385ff50625"
     assert deployment.service == "octo-repo"
+    assert deployment.updated_at == at("2020-10-05T16:33:49Z")  # the run's updated_at
     by_id = source(deployments_from="workflow_runs", workflow="2823525")
     assert len(receive(by_id, *delivery("workflow_run.completed.with-pull-requests.json", "workflow_run"))) == 1
 
@@ -113,6 +116,7 @@ def test_issues_with_the_incident_label_are_incidents() -> None:
     assert incident.started_at == at("2019-05-15T15:20:18Z")
     assert incident.resolved_at is None and incident.caused_by is None
     assert incident.title == "Spelling error in the README file"
+    assert incident.updated_at == at("2019-05-15T15:20:18Z")  # the issue's updated_at
 
 
 def test_push_gives_the_pushed_commits_and_deleted_refs_nothing() -> None:
@@ -121,6 +125,7 @@ def test_push_gives_the_pushed_commits_and_deleted_refs_nothing() -> None:
     assert change.id == "6113728f27ae82c7b1a177c8d03f9e96e0adf246"
     assert change.committed_at == at("2019-05-15T15:19:25Z")
     assert change.service == "Hello-World"
+    assert change.updated_at is None  # a commit never changes: any version is the version
     assert receive(source(), *delivery("push.tag-deleted.json", "push")) == []
 
 
