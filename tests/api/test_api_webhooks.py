@@ -4,6 +4,7 @@ import asyncio
 import hashlib
 import hmac
 import json
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -154,8 +155,10 @@ async def test_delivery_ids_are_remembered_up_to_the_configured_bound(make_app: 
     assert [await deliver(name) for name in ("b", "c", "a")] == [True, True, False]
 
 
-async def test_concurrent_redeliveries_are_processed_once(client: httpx.AsyncClient) -> None:
-    """The id is claimed before the events are stored: a redelivery arriving meanwhile is a duplicate."""
+async def test_concurrent_redeliveries_are_processed_once(make_app: Any, client_for: Any, tmp_path: Path) -> None:
+    """The id is claimed before the events are stored (on SQLite's writer thread, so the requests
+    interleave): a redelivery arriving meanwhile is a duplicate."""
+    client = client_for(make_app(make_hub(storage=f"sqlite:///{tmp_path}/hooks.db")))
     request = signed(PAYLOAD, **{"X-GitHub-Delivery": "racing"})
     acks = await asyncio.gather(*(client.post("/api/v1/webhooks/hooks", **request) for _ in range(6)))
     assert sorted(data(ack)["duplicate"] for ack in acks) == [False] + [True] * 5

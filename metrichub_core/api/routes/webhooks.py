@@ -72,6 +72,7 @@ async def receive_webhook(request: Request) -> Response:
         logger.warning("webhook for %s rejected: %s (trace_id=%s)", source_id, reason, trace_id_of(request))
         raise ApiError("unauthorized", "The webhook signature does not verify; nothing was stored.") from None
     delivery = delivery_id(headers)
+    await ctx.hub.open()  # the ids live in the storage (a no-op once the app has started)
     # Claimed before it is processed, atomically in the storage: of two workers receiving one id
     # at once, one processes it and the other answers "duplicate".
     if delivery is not None and not await ctx.deliveries.claim_delivery(
