@@ -1,7 +1,9 @@
 """Every backend gives the reference's numbers, whatever the order and batching of the writes.
 
 Hypothesis generates small event streams in which the same keys come back with any field
-changed (service and environment included), ingests them into the memory backend (the
+changed (service and environment included) and with or without an upstream ``updated_at``
+(so that some versions are refused as older than the stored one, see
+``metrichub_core.storage.versions``), ingests them into the memory backend (the
 reference rules) and into SQLite (and the backend of ``METRICHUB_DORA_STORAGE_URL``, e.g.
 PostgreSQL) in other orders and batchings, asking for reports in between so that derived
 data is kept incrementally, and compares every report, trend and option at the end.
@@ -23,6 +25,7 @@ from hypothesis import strategies as st
 
 from metrichub_core import MetricHub
 from metrichub_core.models import Event
+from metrichub_core.storage.versions import latest, supersedes
 
 SERVICES = ("api", "web")
 ENVIRONMENTS = ("production", "staging")
@@ -79,7 +82,14 @@ incidents = st.builds(
     service,
     environment,
 )
-streams = st.lists(st.one_of(changes, deployments, incidents), min_size=1, max_size=40)
+# A few upstream times, so that versions tie, come newer or older, or carry none.
+versions = st.none() | st.integers(min_value=0, max_value=4).map(lambda n: T0 + n * M)
+events = st.builds(
+    lambda event, updated_at: event.model_copy(update={"updated_at": updated_at}),
+    st.one_of(changes, deployments, incidents),
+    versions,
+)
+streams = st.lists(events, min_size=1, max_size=40)
 ITEM_1 = [chg("c1", 0 * M), dep("d1", 120 * M, ["c1"]), chg("c1", 0 * M, service="web")]
 """Issue 13, item 1: a change re-ingested under another service kept its lead time under the old one."""
 ITEM_1_LINKS = [
@@ -116,17 +126,15 @@ async def _reports(hub: MetricHub) -> list[Any]:
 async def _ingest_another_way(hub: MetricHub, stream: list[Event], seed: int) -> None:
     """The stream's final state, reached another way, with reports in between (so that derived data
     is kept incrementally). ``seed % 3 == 0``: the stream as written, one event at a time, a report
-    after each; otherwise batches of random size, each key's earlier versions first in random order,
-    then the last versions in random order."""
+    after each; otherwise batches of random size, each key's other versions first in random order,
+    then the versions kept (``_kept``) in random order: written last, each is kept again."""
     rng = random.Random(seed)
     if seed % 3 == 0:
         for event in stream:
             await hub.ingest([event])
             await hub.dora(since=T0 - D, until=T0 + 12 * D)
         return
-    last: dict[tuple[str, str, str], int] = {}
-    for position, event in enumerate(stream):
-        last[(event.kind, event.source, event.id)] = position
+    last = _kept(stream)
     stale = [event for position, event in enumerate(stream) if last[(event.kind, event.source, event.id)] != position]
     final = [stream[position] for position in sorted(last.values())]
     rng.shuffle(stale)
@@ -142,8 +150,21 @@ async def _ingest_another_way(hub: MetricHub, stream: list[Event], seed: int) ->
             await hub.dora(since=T0 - D, until=T0 + 12 * D)
 
 
+def _kept(stream: list[Event]) -> dict[tuple[str, str, str], int]:
+    """Per key, the position of the version whose fields are stored after the stream (the last one not
+    refused as older than what was stored)."""
+    kept: dict[tuple[str, str, str], int] = {}
+    stored: dict[tuple[str, str, str], Event] = {}
+    for position, event in enumerate(stream):
+        key = (event.kind, event.source, event.id)
+        if key not in stored or supersedes(event, stored[key]):
+            kept[key] = position
+        stored[key] = latest([stored[key], event])[0] if key in stored else event
+    return kept
+
+
 def _final(stream: list[Event]) -> list[Event]:
-    return list({(event.kind, event.source, event.id): event for event in stream}.values())
+    return latest(stream)
 
 
 async def _agree(url: str, stream: list[Event], seed: int) -> None:
