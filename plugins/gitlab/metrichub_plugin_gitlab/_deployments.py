@@ -63,6 +63,8 @@ class DeploymentRecord:
     url: str | None
     updated_at: str = ""  # GitLab's updated_at, the incremental cursor
     change_ids: list[str] = field(default_factory=list)
+    changed_at: datetime | None = None
+    """When GitLab last changed the deployment (``updated_at``; a hook's ``status_changed_at``): its version."""
 
     @classmethod
     def from_api(cls, project: str, item: dict[str, Any]) -> DeploymentRecord | None:
@@ -92,6 +94,7 @@ class DeploymentRecord:
             ref=item.get("ref"),
             url=job.get("web_url") or pipeline.get("web_url"),
             updated_at=str(item["updated_at"]),
+            changed_at=parse_time(str(item["updated_at"])),
         )
 
     @classmethod
@@ -111,6 +114,7 @@ class DeploymentRecord:
             sha=sha_from_commit_url(payload.get("commit_url")) or payload.get("short_sha"),
             ref=payload.get("ref"),
             url=payload.get("deployable_url"),
+            changed_at=changed_at,  # a replayed older status never replaces a newer one
         )
 
 
@@ -133,4 +137,5 @@ def to_deployment(record: DeploymentRecord, *, source: str, service: str, enviro
         change_ids=list(record.change_ids),
         url=record.url,
         labels=labels,
+        updated_at=record.changed_at,
     )

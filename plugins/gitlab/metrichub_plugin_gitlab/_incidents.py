@@ -47,7 +47,8 @@ def to_incident(
     resolve_deployment: Callable[[str], str] = lambda reference: reference,
     url_key: str = "web_url",
 ) -> Incident:
-    """``started_at`` = created, ``resolved_at`` = closed; a description line ``Caused-by:`` names the deployment.
+    """``started_at`` = created, ``resolved_at`` = closed, ``updated_at`` = the issue's (a replayed older
+    delivery never reopens it); a description line ``Caused-by:`` names the deployment.
 
     ``resolve_deployment`` turns a commit SHA (or prefix) into the id of the production
     deployment that shipped it, when the source knows it; a deployment id passes through.
@@ -66,4 +67,5 @@ def to_incident(
         caused_by=resolve_deployment(reference) if reference else None,
         title=issue.get("title"),
         url=issue.get(url_key),
+        updated_at=parse_time(str(issue["updated_at"])) if issue.get("updated_at") else None,
     )

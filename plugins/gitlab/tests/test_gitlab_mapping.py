@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 from metrichub_plugin_gitlab._changes import merged_times
-from metrichub_plugin_gitlab._deployments import DeploymentRecord, parse_time, sha_from_commit_url
+from metrichub_plugin_gitlab._deployments import DeploymentRecord, parse_time, sha_from_commit_url, to_deployment
 from metrichub_plugin_gitlab._incidents import is_incident, to_incident
 
 REST = Path(__file__).parent / "fixtures" / "rest"
@@ -53,6 +53,10 @@ def test_the_example_deployments_map_without_a_top_level_finished_at() -> None:
     assert record.started_at == parse_time(first["created_at"])
     assert (record.id, record.environment_name, record.sha) == ("41", "production", first["sha"])
     assert record.url == "http://gitlab.dev/root/project/pipelines/12"
+    # Its version is GitLab's updated_at (2016-08-11T07:38:12.414Z).
+    assert to_deployment(record, source="gl", service="p", environment="production").updated_at == datetime(
+        2016, 8, 11, 7, 38, 12, 414000, tzinfo=UTC
+    )
     second["status"] = "success"
     done = DeploymentRecord.from_api("root/project", second)
     assert done is not None and done.finished_at == parse_time(second["deployable"]["finished_at"])
@@ -75,6 +79,7 @@ def test_the_example_issue_is_an_incident_only_by_type_or_label() -> None:
         parse_time(issue["closed_at"]),
     )
     assert incident.severity is None  # UNKNOWN, the default of every incident
+    assert incident.updated_at == datetime(2016, 1, 4, 15, 31, 46, 176000, tzinfo=UTC)  # the issue's updated_at
     assert (
         to_incident({**issue, "severity": "CRITICAL"}, project="p/q", source="gl", service="q").severity == "critical"
     )

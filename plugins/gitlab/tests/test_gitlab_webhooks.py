@@ -129,6 +129,7 @@ def test_a_deployment_hook_is_a_deployment() -> None:
     assert (deployment.environment, deployment.labels["gitlab_environment"]) == ("staging", "staging")
     assert deployment.url == "http://10.126.0.2:3000/root/test-deployment-webhooks/-/jobs/796"
     assert deployment.change_ids == []  # the next collection attributes the commits (compare API)
+    assert deployment.updated_at == at("2021-04-28T19:50:00+00:00")  # status_changed_at: its version
 
 
 @pytest.mark.parametrize(
@@ -154,6 +155,7 @@ def test_issue_hooks_for_incidents_and_labelled_issues_are_incidents() -> None:
         "New API: create/update/delete file",
         "http://example.com/diaspora/issues/23",
     )
+    assert incident.updated_at == at("2013-12-03T17:15:43+00:00")  # object_attributes.updated_at
 
     # GitLab 17+ sends incidents as work items; the type says Incident.
     work_item = payload("issue_hook.open.json")
