@@ -62,6 +62,11 @@ class BuildRecord:
     def finished_at(self) -> datetime | None:
         return None if self.building else self.started_at + self.duration
 
+    @property
+    def updated_at(self) -> datetime:
+        """A build changes once, when it finishes: its end, else its start (the version of its deployment)."""
+        return self.finished_at or self.started_at
+
 
 def parse_build(item: dict[str, Any], *, parameter: str, repository: str | None) -> BuildRecord:
     """Parse an ``allBuilds`` element; ``repository`` (a regex) picks the job's own checkout."""

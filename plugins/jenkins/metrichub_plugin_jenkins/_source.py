@@ -193,6 +193,7 @@ class JenkinsSource(Source):
             change_ids=capped_change_ids(change_ids, f"{target.full_name}#{record.number}", self.ctx.logger),
             url=record.url,
             labels=labels,
+            updated_at=record.updated_at,
         )
 
 

@@ -16,6 +16,7 @@ def test_recorded_freestyle_and_pipeline_builds() -> None:
     first = records[0]
     assert (first.number, first.result, first.sha) == (31, "SUCCESS", "0f886c74949c3ee7e489188911c7dc0c1d547418")
     assert first.started_at == from_millis(1650024049161) and first.finished_at == from_millis(1650024049161 + 1587)
+    assert first.updated_at == first.finished_at  # a finished build's version: timestamp + duration
     assert first.environment_name is None and first.commits == [] and not first.pipeline
     assert {record.pipeline for record in records} == {True, False}  # the recording mixes WorkflowRun in
     for item, record in zip(elements, records, strict=True):
@@ -38,6 +39,9 @@ def test_recorded_change_set_and_parameters() -> None:
     assert record.environment_name == "salmon" and record.url == "http://localhost:32769/job/fish/10/"
     running = parse_build({**build, "building": True}, parameter="fish", repository=None)
     assert deployment_status(running, "failure") == "running" and running.finished_at is None  # result already set
+    # Running, its version is its start; finished, its end: a stale "running" read never replaces the result.
+    assert running.updated_at == from_millis(build["timestamp"]) < record.updated_at
+    assert record.updated_at == from_millis(build["timestamp"] + build["duration"])
     for result, status in (("UNSTABLE", "success"), ("NOT_BUILT", None), (None, None), ("ABORTED", "cancelled")):
         assert (
             deployment_status(parse_build({**build, "result": result}, parameter="x", repository=None), "success")
