@@ -9,7 +9,15 @@ from typing import Any
 from metrichub_core import Incident
 from metrichub_core.shipping import caused_by_reference
 
-__all__ = ["body_reference", "notes_reference", "parse_time", "resolved_at_of", "severity_of", "to_incident"]
+__all__ = [
+    "body_reference",
+    "notes_reference",
+    "parse_time",
+    "resolved_at_of",
+    "severity_of",
+    "to_incident",
+    "updated_at_of",
+]
 
 
 def parse_time(value: str) -> datetime:
@@ -38,6 +46,13 @@ def resolved_at_of(incident: dict[str, Any]) -> datetime | None:
     if incident.get("status") != "resolved":
         return None
     value = incident.get("resolved_at") or incident.get("last_status_change_at")
+    return parse_time(str(value)) if value else None
+
+
+def updated_at_of(incident: dict[str, Any]) -> datetime | None:
+    """A REST incident's version: its ``updated_at``, else ``last_status_change_at`` (webhooks use the
+    event's ``occurred_at``: their ``data`` has no update time)."""
+    value = incident.get("updated_at") or incident.get("last_status_change_at")
     return parse_time(str(value)) if value else None
 
 
@@ -76,8 +91,10 @@ def to_incident(
     started_at: datetime,
     resolved_at: datetime | None,
     caused_by: str | None,
+    updated_at: datetime | None,
 ) -> Incident:
-    """``id`` = PagerDuty's incident id; ``url`` = its ``html_url``; severity per ``severity_of``."""
+    """``id`` = PagerDuty's incident id; ``url`` = its ``html_url``; severity per ``severity_of``;
+    ``updated_at`` keeps a replayed older event from replacing a newer state."""
     title = incident.get("title") or incident.get("summary")
     return Incident(
         id=str(incident["id"]),
@@ -91,4 +108,5 @@ def to_incident(
         deployment_related=deployment_related,
         title=str(title) if title else None,
         url=incident.get("html_url"),
+        updated_at=updated_at,
     )

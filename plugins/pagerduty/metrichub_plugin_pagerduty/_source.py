@@ -17,6 +17,7 @@ from metrichub_plugin_pagerduty._incidents import (
     parse_time,
     resolved_at_of,
     to_incident,
+    updated_at_of,
 )
 from metrichub_plugin_pagerduty._state import STATE_VERSION, OpenIncident, PagerDutyState
 from metrichub_plugin_pagerduty._webhooks import parse_event, verify_signature
@@ -190,6 +191,7 @@ class PagerDutySource(Source):
             started_at=started_at,
             resolved_at=resolved_at,
             caused_by=reference or run.state.caused_by.get(incident_id),
+            updated_at=updated_at_of(item),
         )
 
     def _read_notes(self, run: _Run, incident_id: str, started_at: datetime) -> bool:

@@ -133,5 +133,6 @@ def _incident_event(
         started_at=started_at,
         resolved_at=resolved_at,
         caused_by=body_reference(data) or state.caused_by.get(incident_id),
+        updated_at=occurred_at,
     )
     return [incident]

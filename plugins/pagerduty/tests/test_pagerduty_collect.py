@@ -76,6 +76,7 @@ async def test_first_run_pages_by_offset_until_more_is_false(pagerduty: FakePage
     assert (first.service, first.environment, first.deployment_related) == ("payments", "production", True)
     assert first.started_at == at(source["created_at"]) and first.resolved_at == at(source["resolved_at"])
     assert first.resolved_at - first.started_at == timedelta(minutes=11)
+    assert first.updated_at == at(source["updated_at"])  # the incident's version
     assert (first.title, first.url) == ("Incident 1", "https://acme.pagerduty.com/incidents/Q000001")
     assert first.severity == "P1"  # the priority's summary
     assert stored["Q000003"].severity == "high"  # no priority: the urgency

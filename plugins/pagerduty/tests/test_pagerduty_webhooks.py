@@ -12,6 +12,7 @@ from typing import Any
 import httpx
 import pytest
 from metrichub_plugin_pagerduty import PagerDutyConfig, PagerDutySource
+from metrichub_plugin_pagerduty._incidents import updated_at_of
 from pagerduty_fake import SERVICES, FakePagerDuty, at, make_incident, now_s, sign, table, webhook_payload
 
 from metrichub_core import Incident, MetricHub, SourceContext
@@ -74,6 +75,14 @@ def test_priority_updated_example_is_an_open_incident_with_the_priority_as_sever
     assert (incident.severity, incident.title) == ("P1", "A little bump in the road")
     assert incident.url == "https://acme.pagerduty.com/incidents/PGR0VU2"
     assert (incident.environment, incident.deployment_related, incident.caused_by) == ("production", True, None)
+    assert incident.updated_at == at("2020-10-02T18:45:22.169Z")  # event.occurred_at: data has no updated_at
+
+
+def test_a_rest_incident_is_as_new_as_its_updated_at() -> None:
+    [item] = json.loads((HOOKS.parent / "rest" / "list_incidents.json").read_text())["incidents"]
+    assert updated_at_of(item) == at("2015-10-06T21:40:23Z")
+    assert updated_at_of({**item, "updated_at": None}) == at("2015-10-06T21:38:23Z")  # last_status_change_at
+    assert updated_at_of({"id": "P1"}) is None
 
 
 def test_resolved_sets_resolved_at_to_the_event_time_and_reopened_clears_it() -> None:
