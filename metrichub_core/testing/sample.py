@@ -83,6 +83,7 @@ def _deployment(source_id: str, item: Mapping[str, Any]) -> Deployment:
         started_at=item["started_at"],
         finished_at=item.get("finished_at"),
         commit_sha=item.get("sha"),
+        updated_at=item.get("updated_at"),
     )
 
 

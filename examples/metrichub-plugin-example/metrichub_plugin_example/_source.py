@@ -97,6 +97,7 @@ class ShipitSource(Source):
             commit_sha=item.get("sha"),
             change_ids=list(item.get("commits", [])),
             url=item.get("url"),
+            updated_at=item.get("updated_at"),  # so that a replayed older delivery never replaces a newer state
         )
 
     def _incident(self, item: Mapping[str, Any]) -> Incident:
@@ -109,4 +110,5 @@ class ShipitSource(Source):
             severity=item.get("severity"),
             caused_by=item.get("deploy_id"),
             title=item.get("title"),
+            updated_at=item.get("updated_at"),
         )

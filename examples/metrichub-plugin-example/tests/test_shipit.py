@@ -82,7 +82,9 @@ async def test_collects_through_the_hosts_policies_without_a_retry_loop_of_its_o
                         Reply(200, json=INCIDENTS))  # fmt: skip
         async with MetricHub("memory://", settings=Settings(sources={"shipit": table(upstream.url)})) as hub:
             (result,) = await hub.collect()
+            incident = await hub.storage.get("incident", "shipit", "inc-1")
         assert result.ok, result.error
         assert result.events == len(DEPLOYS) + 1
+        assert incident is not None and incident.updated_at == T0 + timedelta(hours=6)  # the item's updated_at
         assert all(r.headers["authorization"] == "Bearer shipit-token" for r in upstream.requests)
         assert len(upstream.requests_for("/api/v1/incidents")) == 3

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from metrichub_plugin_postgres import PostgresStorage
 from metrichub_plugin_postgres.testing import TemporaryServer
+from pg_released import write_as_released
 
 from metrichub_core.dora import DoraOptions, DoraScope, FactsRequest, Window
 from metrichub_core.models import Change, Deployment, Event, Incident
@@ -406,15 +407,13 @@ async def test_a_database_written_at_an_older_version_is_migrated_and_reports_as
     from metrichub_plugin_postgres._schema import MIGRATIONS, migrate
 
     from metrichub_core.storage.sql.dialect import POSTGRES
-    from metrichub_core.storage.sql.events import COLUMNS, KEY, VERSION, Rows, json_records
+    from metrichub_core.storage.sql.events import Rows
 
     events = random_events(12, deployments=150)
     early, late = events[: len(events) // 2], events[len(events) // 2 :]
     async with await psycopg.AsyncConnection.connect(pg_url, autocommit=True) as conn:
         assert await migrate(conn, migrations=MIGRATIONS[:version]) == version
-        for table, rows in Rows(early, POSTGRES).tables():
-            released = [column for column in COLUMNS[table] if column[0] != VERSION]  # added by migration 7
-            await conn.execute(POSTGRES.upsert(table, released, KEY, batch=True), (json_records(table, rows),))
+        await write_as_released(conn, early)
         keys = {table: json.dumps([list(row[:2]) for row in rows]) for table, rows in Rows(early, POSTGRES).tables()}
         await conn.execute(  # the queue row the previous release wrote with them
             "INSERT INTO dora_pending (old, deployments, changes, incidents) VALUES ('[]', %s, %s, %s)",

@@ -9,11 +9,10 @@ from pathlib import Path
 import psycopg
 from metrichub_plugin_postgres import PostgresStorage
 from metrichub_plugin_postgres._schema import MIGRATIONS, migrate
+from pg_released import write_as_released
 
 from metrichub_core import Deployment, MetricHub
 from metrichub_core.storage import DataVersioned, SourceLocking
-from metrichub_core.storage.sql.dialect import POSTGRES
-from metrichub_core.storage.sql.events import Rows, json_records, upsert_sql
 from metrichub_core.testing.served import check_every_worker_sees_writes
 
 NOW = datetime(2026, 3, 2, 9, tzinfo=UTC)
@@ -66,8 +65,7 @@ async def test_data_version_moves_with_every_write_of_any_process(pg_url: str) -
 async def test_a_database_written_before_migration_3_keeps_its_events_and_gains_the_version(pg_url: str) -> None:
     async with await psycopg.AsyncConnection.connect(pg_url, autocommit=True) as conn:  # the 0.1.0 schema
         await migrate(conn, migrations=MIGRATIONS[:2])
-        ((table, rows),) = Rows([deployment("d1")], POSTGRES).tables()
-        await conn.execute(upsert_sql(POSTGRES, table), (json_records(table, rows),))
+        await write_as_released(conn, [deployment("d1")])
     hub = MetricHub(PostgresStorage(pg_url))
     async with hub:
         assert isinstance(hub.storage, PostgresStorage) and hub.storage.schema_version == len(MIGRATIONS) == 8
