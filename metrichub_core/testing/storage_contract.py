@@ -135,7 +135,7 @@ class StorageContract:
 
     async def test_a_refused_version_leaves_the_dora_facts_of_the_newest(self, storage: Storage) -> None:
         """Derived data is queued for a refused row too; it must be derived from the row kept."""
-        final = [
+        final: list[Event] = [
             Change(id="c1", source="gh", service="api", committed_at=T0 - _HOUR, updated_at=T0),
             Deployment(
                 id="d1", source="ci", service="api", status="success", started_at=T0, finished_at=T0 + _HOUR,
@@ -146,7 +146,7 @@ class StorageContract:
                 caused_by="d1", updated_at=T0 + 3 * _HOUR,
             ),
         ]  # fmt: skip
-        older = [
+        older: list[Event] = [
             final[0].model_copy(update={"service": "web", "committed_at": T0 - 9 * _HOUR, "updated_at": T0 - _HOUR}),
             final[1].model_copy(update={"status": "failure", "service": "web", "updated_at": T0}),
             final[2].model_copy(update={"resolved_at": None, "caused_by": None, "updated_at": T0 + 2 * _HOUR}),
