@@ -32,6 +32,18 @@ def test_naive_timestamps_are_refused_naming_the_field() -> None:
     assert "timezone" in error["msg"]
 
 
+def test_updated_at_is_optional_and_a_utc_time_like_the_others() -> None:
+    incident = Incident.model_validate(
+        {"id": "i", "source": "s", "service": "api", "started_at": "2026-03-02T01:00:00Z",
+         "updated_at": "2026-03-02T03:00:00+02:00"}
+    )  # fmt: skip
+    assert incident.updated_at == datetime(2026, 3, 2, 1, 0, tzinfo=UTC)
+    assert Change(id="c", source="s", service="api", committed_at=incident.started_at).updated_at is None
+    with pytest.raises(ValidationError) as caught:
+        Change(id="c", source="s", service="api", committed_at=incident.started_at, updated_at=datetime(2026, 3, 2))
+    assert [error["loc"] for error in caught.value.errors()] == [("updated_at",)]
+
+
 def test_unknown_status_is_refused() -> None:
     with pytest.raises(ValidationError) as caught:
         Deployment.model_validate(

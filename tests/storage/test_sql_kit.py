@@ -111,3 +111,19 @@ def test_rows_read_back_as_the_events_written(dialect: Dialect) -> None:
 
 def _as_stored(row: tuple[object, ...]) -> tuple[object, ...]:
     return tuple(json.dumps(value) if isinstance(value, list | dict) else value for value in row)
+
+
+def test_rows_keep_what_the_versions_rule_keeps_of_a_key() -> None:
+    """An older version later in the batch loses; a version without a time wins but keeps the newest time."""
+    older, newer = T0 - timedelta(minutes=1), T0
+    events: list[Event] = [
+        Incident(id="i1", source="gh", service="api", started_at=T0, resolved_at=T0, updated_at=newer),
+        Incident(id="i1", source="gh", service="api", started_at=T0, updated_at=older),  # a replay: loses
+        Incident(id="i2", source="gh", service="api", started_at=T0, updated_at=newer),
+        Incident(id="i2", source="gh", service="api", started_at=T0, severity="sev1"),  # no time: wins
+    ]
+    ((_, written),) = Rows(events, SQLITE).tables()
+    names = [name for name, _ in COLUMNS["incidents"]]
+    by_id = {row[1]: dict(zip(names, row, strict=True)) for row in written}
+    assert by_id["i1"]["resolved_at"] == by_id["i1"]["updated_at"] == 1_772_452_800_000_000  # T0 in microseconds
+    assert by_id["i2"]["severity"] == "sev1" and by_id["i2"]["updated_at"] == 1_772_452_800_000_000
