@@ -3,6 +3,8 @@
 from metrichub_core.dora import DoraOptions, DoraReport, DoraTrend
 from metrichub_core.errors import (
     ConfigError,
+    CostLimitExceeded,
+    DeadlineExceeded,
     DoraQueryError,
     MetricHubError,
     MigrationError,
@@ -36,6 +38,8 @@ __all__ = [
     "Change",
     "CircuitOpen",
     "ConfigError",
+    "CostLimitExceeded",
+    "DeadlineExceeded",
     "Deployment",
     "DoraOptions",
     "DoraQueryError",
