@@ -25,7 +25,7 @@ from typing import Any
 
 from metrichub_core.dora import FactsRequest
 from metrichub_core.dora.reference import Link, ScopeEvents, deployed_order
-from metrichub_core.models import Change, Deployment, Incident
+from metrichub_core.models import Change, Deployment, DeploymentStatus, Incident
 from metrichub_core.storage.sql.dialect import Dialect
 from metrichub_core.storage.sql.facts import Ask, between
 from metrichub_core.storage.sql.paging import from_micros, optional_moment, to_micros
@@ -38,7 +38,7 @@ Key = tuple[str, str]
 _DEPLOYMENTS = "SELECT source, id, service, environment, status, started_at, finished_at, labels FROM deployments"
 _LINKS = (
     "SELECT l.inc_source, l.inc_id, l.service, l.environment, l.started_at, l.resolved_at, l.related, i.caused_by, "
-    "l.cause_source, l.cause_id, l.cause_status, l.cause_at, l.by_time, c.labels, l.fix_source, l.fix_id, "
+    "l.cause_source, l.cause_id, l.cause_at, l.by_time, c.labels, l.fix_source, l.fix_id, "
     "l.named_fail_source, l.named_fail_id, l.named_fail_at, a.labels "
     "FROM (SELECT * FROM dora_incident_links WHERE {where}) AS l "
     "JOIN incidents i ON i.source = l.inc_source AND i.id = l.inc_id "
@@ -96,7 +96,7 @@ def _deployment(row: Sequence[Any], decode: Callable[[Any], Any]) -> Deployment:
 
 
 def _attributed(
-    row: Sequence[Any], deployments: dict[Key, Deployment], decode: Callable[[Any], Any], status: str
+    row: Sequence[Any], deployments: dict[Key, Deployment], decode: Callable[[Any], Any], status: DeploymentStatus
 ) -> Deployment | None:
     """The deployment of ``(source, id, at, labels)``: the range's own object (identity decides what
     counts), else one that only tells its time and labels."""
@@ -116,7 +116,7 @@ def _attributed(
 def _link(row: Sequence[Any], deployments: dict[Key, Deployment], decode: Callable[[Any], Any]) -> Link:
     (
         source, id_, service, environment, started_at, resolved_at, related, caused_by,
-        cause_source, cause_id, cause_status, cause_at, by_time, cause_labels, fix_source, fix_id,
+        cause_source, cause_id, cause_at, by_time, cause_labels, fix_source, fix_id,
         fail_source, fail_id, fail_at, fail_labels,
     ) = row  # fmt: skip
     incident = Incident.model_construct(
@@ -124,7 +124,8 @@ def _link(row: Sequence[Any], deployments: dict[Key, Deployment], decode: Callab
         resolved_at=optional_moment(resolved_at), severity=None, caused_by=caused_by,
         deployment_related=bool(related), title=None, url=None,
     )  # fmt: skip
-    cause = _attributed((cause_source, cause_id, cause_at, cause_labels), deployments, decode, cause_status or "")
+    # The links' cause is a successful deployment (``link_sql``), the named failed run a failure.
+    cause = _attributed((cause_source, cause_id, cause_at, cause_labels), deployments, decode, "success")
     named_failure = _attributed((fail_source, fail_id, fail_at, fail_labels), deployments, decode, "failure")
     # A fix counts (as rework) only when it is one of the range's deployments.
     fix = deployments.get((fix_source, fix_id)) if fix_source is not None else None

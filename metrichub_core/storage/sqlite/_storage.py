@@ -2,12 +2,15 @@
 
 The database runs in WAL mode so readers never wait for the writer. Every call runs
 on one of two dedicated threads (one writer connection, one reader connection), so
-the event loop never blocks on disk.
+the event loop never blocks on disk. A read stops at the request's deadline
+(``metrichub_core.deadline``) or when its caller is cancelled, so it never keeps the
+reader thread from the next one.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import sqlite3
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -18,6 +21,7 @@ from urllib.parse import urlsplit
 
 from tenacity import retry, retry_if_exception, stop_after_delay, wait_random
 
+from metrichub_core.deadline import DeadlineExceeded, Stop
 from metrichub_core.models import Event, EventKind
 from metrichub_core.storage.base import EventQuery, Page, StorageError, StorageHealth
 from metrichub_core.storage.lockfiles import LockFiles
@@ -32,6 +36,8 @@ from metrichub_core.storage.sqlite._schema import migrate, transaction
 __all__ = ["SQLiteStorage", "path_from_url"]
 
 T = TypeVar("T")
+PROGRESS_STEPS = 10_000
+"""SQLite virtual-machine steps between two looks of a read at its deadline."""
 
 
 def path_from_url(url: str) -> Path:
@@ -60,6 +66,8 @@ class SQLiteStorage(SQLiteDoraData):
         self._write_conn: sqlite3.Connection | None = None
         self._read_conn: sqlite3.Connection | None = None
         self._locks = LockFiles(self.path.with_name(self.path.name + ".locks"))
+        self.reads_stopped = 0
+        """Reads stopped by their deadline or their caller's cancellation (see ``read``)."""
 
     async def open(self) -> None:
         def connect_writer() -> None:
@@ -151,8 +159,32 @@ class SQLiteStorage(SQLiteDoraData):
         return await self._on(self._writer, lambda: work(self._connection(self._write_conn)))
 
     async def read(self, work: Callable[[sqlite3.Connection], T]) -> T:
-        """Run ``work`` on the read-only connection's thread (sees committed data only)."""
-        return await self._on(self._reader, lambda: work(self._connection(self._read_conn)))
+        """Run ``work`` on the read-only connection's thread (sees committed data only).
+
+        It runs in the caller's context (so it sees the deadline), and stops at the deadline
+        or when the caller is cancelled: the connection's progress handler aborts the running
+        statement. Raises ``DeadlineExceeded`` then; ``reads_stopped`` counts them.
+        """
+        stop, context = Stop(), contextvars.copy_context()
+
+        def job() -> T:
+            conn = self._connection(self._read_conn)
+            conn.set_progress_handler(stop.due, PROGRESS_STEPS)
+            try:
+                return context.run(work, conn)
+            except (sqlite3.OperationalError, DeadlineExceeded):
+                if not stop.due():
+                    raise
+                self.reads_stopped += 1
+                raise DeadlineExceeded("the request's deadline passed; its SQLite read was stopped") from None
+            finally:
+                conn.set_progress_handler(None, 0)
+
+        try:
+            return await self._on(self._reader, job)
+        except asyncio.CancelledError:
+            stop.stop()  # the thread may still be running it
+            raise
 
     def _connection(self, conn: sqlite3.Connection | None) -> sqlite3.Connection:
         if conn is None:
