@@ -3,7 +3,6 @@
 from metrichub_core.dora import DoraOptions, DoraReport, DoraTrend
 from metrichub_core.errors import (
     ConfigError,
-    CostLimitExceeded,
     DeadlineExceeded,
     DoraQueryError,
     MetricHubError,
@@ -38,7 +37,6 @@ __all__ = [
     "Change",
     "CircuitOpen",
     "ConfigError",
-    "CostLimitExceeded",
     "DeadlineExceeded",
     "Deployment",
     "DoraOptions",

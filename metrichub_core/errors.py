@@ -18,8 +18,7 @@
     │   ├── UnknownStorageScheme no installed backend handles the URL's scheme
     │   └── MigrationError       the database's schema cannot be used by this version
     ├── DoraQueryError           a DORA query parameter is invalid          (also a ValueError)
-    │   ├── UnknownProfile       the named benchmark profile does not exist
-    │   └── CostLimitExceeded    the query asks for more work than a configured limit allows
+    │   └── UnknownProfile       the named benchmark profile does not exist
     └── DeadlineExceeded         the work of a request ran past its deadline (``metrichub_core.deadline``)
 
 The HTTP layer's classes live in ``metrichub_core.resilience.errors`` (they need httpx);
@@ -32,7 +31,6 @@ from collections.abc import Sequence
 
 __all__ = [
     "ConfigError",
-    "CostLimitExceeded",
     "DeadlineExceeded",
     "DoraQueryError",
     "MetricHubError",
@@ -142,14 +140,6 @@ class DoraQueryError(MetricHubError, ValueError):
 
 class UnknownProfile(DoraQueryError):
     """The named benchmark profile does not exist."""
-
-
-class CostLimitExceeded(DoraQueryError):
-    """The query asks for more work than a configured limit allows; ``limit`` names the limit."""
-
-    def __init__(self, parameter: str, limit: str, message: str) -> None:
-        super().__init__(parameter, message)
-        self.limit = limit
 
 
 class DeadlineExceeded(MetricHubError):

@@ -12,10 +12,10 @@ from starlette.responses import Response
 from metrichub_core.api.cache import report_key
 from metrichub_core.api.context import ApiContext, context
 from metrichub_core.api.envelope import ok_json, to_json
-from metrichub_core.api.errors import ApiError, field_error
+from metrichub_core.api.errors import ApiError, field_error, invalid
 from metrichub_core.api.operations import Operations
 from metrichub_core.api.params import DoraQuery, TrendQuery, next_minute, parse_query
-from metrichub_core.dora import DoraQueryError, DoraReport, DoraTrend
+from metrichub_core.dora import DoraQueryError, DoraReport, DoraTrend, Window, split
 from metrichub_core.filters import parse_labels
 from metrichub_core.hub import MetricHub
 
@@ -55,7 +55,10 @@ async def dora_report(request: Request) -> Response:
     response_headers=_CACHE_HEADER,
 )
 async def dora_trend(request: Request) -> Response:
-    """The DORA report of each `bucket` (day, week or month; weeks start on Monday) across the window."""
+    """The DORA report of each `bucket` (day, week or month; weeks start on Monday) across the window.
+
+    A trend of more than `[api] max_trend_buckets` buckets (default 1,000) is refused with 400.
+    """
     return await _report_response(request, "trend", TrendQuery, lambda hub, arguments: hub.dora_trend(**arguments))
 
 
@@ -84,10 +87,25 @@ async def _report_response(
         "profile": query.profile,
     }
     if isinstance(query, TrendQuery):
+        _within_cost_limit(ctx, window.since, window.until, query.bucket)
         arguments["bucket"] = query.bucket
     previous = (what, request.scope["query_string"], minute - _MINUTE)
     key = report_key(what, arguments)
     return await _cached(request, ctx, alias, previous, key, lambda: compute(ctx.hub, arguments))
+
+
+def _within_cost_limit(ctx: ApiContext, since: datetime, until: datetime, bucket: str) -> None:
+    """Refuse a trend whose work exceeds ``[api] max_trend_buckets`` before any of it is done."""
+    limit = ctx.settings.max_trend_buckets
+    buckets = len(split(Window(since, until), bucket))
+    if buckets > limit:
+        raise invalid(
+            f"The trend has {buckets} {bucket} buckets, more than the limit of {limit} (max_trend_buckets): "
+            "ask for a shorter window or a longer bucket.",
+            "query",
+            "bucket",
+            kind="cost_limit",
+        )
 
 
 def _hit(request: Request, ctx: ApiContext, data: bytes) -> Response:

@@ -23,7 +23,7 @@ from typing import Any, TypeVar
 from psycopg import AsyncConnection, errors
 from psycopg.rows import TupleRow
 
-from metrichub_core.deadline import DeadlineExceeded, remaining
+from metrichub_core.deadline import DeadlineExceeded, check, remaining
 from metrichub_core.dora import DoraFacts, FactsRequest, Window
 from metrichub_core.dora.reference import facts_of
 from metrichub_core.storage.sql.bounded import window_events
@@ -45,7 +45,8 @@ async def dora_facts(conn: Connection, request: FactsRequest) -> list[DoraFacts]
     their queue entries commit together, as do a refresh and its derived rows). Else the
     queue is applied and the facts read in one transaction holding ``DORA_LOCK``, which
     keeps writers out until it ends. Raises ``DeadlineExceeded`` when the request's
-    deadline stopped a query.
+    deadline passed or stopped a statement (a derivation it stopped is rolled back and
+    runs again with the next report).
     """
     answer = _labelled if request.scope.labels else _read
     try:
@@ -56,9 +57,9 @@ async def dora_facts(conn: Connection, request: FactsRequest) -> list[DoraFacts]
             if found is not None:
                 return found
         async with conn.transaction():
+            await _bound_statements(conn)  # waiting for the lock and deriving included
             await conn.execute("SELECT pg_advisory_xact_lock(%s, %s)", (LOCK_NAMESPACE, DORA_LOCK))
             await refresh(conn)
-            await _bound_statements(conn)
             found = await answer(conn, request, unless_pending=False)
             assert found is not None
             return found
@@ -70,6 +71,7 @@ async def dora_facts(conn: Connection, request: FactsRequest) -> list[DoraFacts]
 
 async def _bound_statements(conn: Connection) -> None:
     """Let the rest of the transaction's statements run only until the request's deadline (if any)."""
+    check()
     left = remaining()
     if left is not None:
         milliseconds = max(1, math.ceil(left * 1000))
