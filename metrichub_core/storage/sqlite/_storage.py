@@ -104,16 +104,16 @@ class SQLiteStorage(SQLiteDoraData):
             labels=SQLITE.labels,
         )
 
-        def run(conn: sqlite3.Connection) -> list[sqlite3.Row]:
-            return conn.execute(sql, params).fetchall()
+        def run(conn: sqlite3.Connection) -> Page:
+            # The events are built on the reader's thread too: a page of 1,000 is CPU work the event loop need not do.
+            return page_of(
+                conn.execute(sql, params).fetchall(),
+                query.limit,
+                lambda row: event_of(kind, row, SQLITE),
+                lambda row: (row[-1], row[0], row[1]),  # the last column is the listing time (see SELECTED)
+            )
 
-        # The last column is the listing time (see SELECTED).
-        return page_of(
-            await self.read(run),
-            query.limit,
-            lambda row: event_of(kind, row, SQLITE),
-            lambda row: (row[-1], row[0], row[1]),
-        )
+        return await self.read(run)
 
     async def get_state(self, source_id: str) -> dict[str, Any] | None:
         return await self.read(lambda conn: state_of(conn.execute(get_state_sql(SQLITE), (source_id,)).fetchone()))
