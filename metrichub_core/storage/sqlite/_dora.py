@@ -41,17 +41,18 @@ class SQLiteDoraData:
     async def dora_facts(self, request: FactsRequest) -> list[DoraFacts]:
         answer = _labelled_facts if request.scope.labels else _facts
 
-        def facts(conn: sqlite3.Connection) -> list[DoraFacts] | None:
+        def facts(conn: sqlite3.Connection, unless_pending: bool = True) -> list[DoraFacts] | None:
             with snapshot(conn):
                 # Only hop to the writer when something is queued: reports stay one round trip.
-                if conn.execute("SELECT EXISTS (SELECT 1 FROM dora_pending)").fetchone()[0]:
+                if unless_pending and conn.execute("SELECT EXISTS (SELECT 1 FROM dora_pending)").fetchone()[0]:
                     return None
                 return answer(conn, request)
 
         found = await self.read(facts)
         if found is None:
             await self.refresh_dora()
-            found = await self.read(lambda conn: answer(conn, request))
+            found = await self.read(lambda conn: facts(conn, unless_pending=False))
+        assert found is not None
         return found
 
 
@@ -62,7 +63,8 @@ def snapshot(conn: sqlite3.Connection) -> Iterator[None]:
     try:
         yield
     finally:
-        conn.execute("ROLLBACK")
+        if conn.in_transaction:  # (a stopped statement may have ended it)
+            conn.execute("ROLLBACK")
 
 
 def _execute(conn: sqlite3.Connection) -> Callable[[str, tuple[Any, ...]], list[Any]]:

@@ -179,6 +179,8 @@ class SQLiteStorage(SQLiteDoraData):
                 raise DeadlineExceeded("the request's deadline passed; its SQLite read was stopped") from None
             finally:
                 conn.set_progress_handler(None, 0)
+                if conn.in_transaction:  # a stopped read's snapshot: the next read starts afresh
+                    conn.execute("ROLLBACK")
 
         try:
             return await self._on(self._reader, job)
