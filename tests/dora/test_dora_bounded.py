@@ -10,9 +10,19 @@ computed by hand here.
 
 from __future__ import annotations
 
+import sqlite3
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
 from dora_builders import T0, D, H, M, chg, dep, inc
 
 from metrichub_core import MetricHub
+from metrichub_core.dora import DoraScope, FactsRequest, Window, split
+from metrichub_core.storage.sql.bounded import window_events
+from metrichub_core.storage.sql.dialect import SQLITE
+from metrichub_core.storage.sql.facts import run, window_facts
+from metrichub_core.storage.sqlite import SQLiteStorage
 
 A = {"team": "a"}
 EVENTS = [
@@ -62,3 +72,31 @@ async def test_a_labelled_report_counts_failed_runs_and_every_window_alike(hub: 
     # The same window as one trend bucket, and as two reports, gives the same numbers.
     (point,) = (await hub.dora_trend(since=SINCE, until=UNTIL, bucket="month", labels=A)).points
     assert point.model_dump() == (await hub.dora(since=SINCE, until=UNTIL, labels=A)).model_dump()
+
+
+async def test_no_report_question_reads_a_deployments_change_ids(tmp_path: Path) -> None:
+    """Issue 19 item 3: a report's cost does not grow with one event's size (a deployment's 10,000
+    change ids are read once, when it is derived, never by a report)."""
+    storage = SQLiteStorage(f"sqlite:///{tmp_path}/reads.db")
+    await storage.open()
+    try:
+        await storage.upsert(EVENTS)
+        await storage.refresh_dora()
+        asked: list[str] = []
+
+        def ask(conn: sqlite3.Connection, request: FactsRequest) -> None:
+            def execute(sql: str, params: tuple[Any, ...]) -> list[Any]:
+                asked.append(sql)
+                return conn.execute(sql, params).fetchall()
+
+            events = run(window_events(SQLITE, request), execute)
+            # The window's deployments (labels are checked by the rules), not d_old or d_prev; i1-i4.
+            assert [d.id for d in events.successes] == ["d_fix", "d_b", "d_late"] and len(events.links) == 4
+            for window in request.windows:
+                run(window_facts(SQLITE, replace(request, scope=DoraScope()), window), execute)
+
+        windows = split(Window(SINCE, UNTIL), "day")
+        await storage.read(lambda conn: ask(conn, FactsRequest(DoraScope(labels=A), windows)))
+        assert asked and not [sql for sql in asked if "change_ids" in sql]
+    finally:
+        await storage.close()
