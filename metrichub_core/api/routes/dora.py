@@ -15,7 +15,7 @@ from metrichub_core.api.envelope import ok_json, to_json
 from metrichub_core.api.errors import ApiError, field_error, invalid
 from metrichub_core.api.operations import Operations
 from metrichub_core.api.params import DoraQuery, TrendQuery, next_minute, parse_query
-from metrichub_core.dora import DoraQueryError, DoraReport, DoraTrend, Window, split
+from metrichub_core.dora import DoraQueryError, DoraReport, DoraTrend, resolve_window, split
 from metrichub_core.filters import parse_labels
 from metrichub_core.hub import MetricHub
 
@@ -97,7 +97,10 @@ async def _report_response(
 def _within_cost_limit(ctx: ApiContext, since: datetime, until: datetime, bucket: str) -> None:
     """Refuse a trend whose work exceeds ``[api] max_trend_buckets`` before any of it is done."""
     limit = ctx.settings.max_trend_buckets
-    buckets = len(split(Window(since, until), bucket))
+    try:
+        buckets = len(split(resolve_window(since, until, None), bucket))  # the engine's checks first
+    except DoraQueryError as exc:
+        raise _query_error(exc) from None
     if buckets > limit:
         raise invalid(
             f"The trend has {buckets} {bucket} buckets, more than the limit of {limit} (max_trend_buckets): "
@@ -106,6 +109,11 @@ def _within_cost_limit(ctx: ApiContext, since: datetime, until: datetime, bucket
             "bucket",
             kind="cost_limit",
         )
+
+
+def _query_error(exc: DoraQueryError) -> ApiError:
+    detail = field_error(str(exc), "query", exc.parameter)
+    return ApiError("validation_error", f"Invalid query parameter {exc}.", [detail])
 
 
 def _hit(request: Request, ctx: ApiContext, data: bytes) -> Response:
@@ -136,8 +144,7 @@ async def _cached(
     try:
         data, hit = await ctx.cache.get_or_compute(key, serialised)
     except DoraQueryError as exc:  # the engine refuses the query (unknown profile, ...)
-        detail = field_error(str(exc), "query", exc.parameter)
-        raise ApiError("validation_error", f"Invalid query parameter {exc}.", [detail]) from None
+        raise _query_error(exc) from None
     ctx.cache.alias(alias, key)
     (ctx.metrics.dora_cache_hits if hit else ctx.metrics.dora_cache_misses).inc()
     return ok_json(request, data, headers={"X-Cache": "hit" if hit else "miss"})
