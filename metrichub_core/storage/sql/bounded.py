@@ -63,7 +63,10 @@ def window_events(dialect: Dialect, request: FactsRequest) -> Ask[ScopeEvents]:
     where, params = between(dialect, scope, "deployed_at", since, until)
     sql = f"SELECT service, change_id, dep_source, dep_id, committed_at FROM dora_leads WHERE {where}"
     for service, change_id, dep_source, dep_id, committed_at in (yield sql, params):
-        first_ship[(service, change_id)] = deployments[(dep_source, dep_id)]
+        shipper = deployments.get((dep_source, dep_id))
+        if shipper is None:  # only while a concurrent write moves it and its derived rows lag behind
+            continue
+        first_ship[(service, change_id)] = shipper
         if committed_at is not None:
             committed = from_micros(committed_at)
             earliest[(service, change_id)] = Change.model_construct(
