@@ -3,6 +3,7 @@
 from metrichub_core.dora import DoraOptions, DoraReport, DoraTrend
 from metrichub_core.errors import (
     ConfigError,
+    DeadlineExceeded,
     DoraQueryError,
     MetricHubError,
     MigrationError,
@@ -36,6 +37,7 @@ __all__ = [
     "Change",
     "CircuitOpen",
     "ConfigError",
+    "DeadlineExceeded",
     "Deployment",
     "DoraOptions",
     "DoraQueryError",

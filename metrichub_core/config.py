@@ -48,7 +48,12 @@ class ApiSettings(BaseModel):
         default_factory=list, description='Bearer tokens that may only read (403 on writes); needs auth = "all".'
     )
     max_body_bytes: int = Field(1_048_576, gt=0, description="Larger request bodies get 413.")
-    request_timeout_seconds: float = Field(30.0, gt=0, description="Slower requests get 504.")
+    request_timeout_seconds: float = Field(
+        30.0, gt=0, description="Slower requests get 504, and their work (queries, DORA rules) stops."
+    )
+    max_trend_buckets: int = Field(
+        1_000, ge=1, description="A DORA trend with more buckets gets 400 (its work and its answer grow with them)."
+    )
     # How `metrichub serve` treats connections (uvicorn): slow or idle clients cannot hold a socket for long.
     header_timeout_seconds: float = Field(
         10.0, gt=0, le=300, description="A connection whose request line and headers take longer is closed."

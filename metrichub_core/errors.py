@@ -17,8 +17,9 @@
     ├── StorageError             a backend could not complete an operation; nothing of it was written
     │   ├── UnknownStorageScheme no installed backend handles the URL's scheme
     │   └── MigrationError       the database's schema cannot be used by this version
-    └── DoraQueryError           a DORA query parameter is invalid          (also a ValueError)
-        └── UnknownProfile       the named benchmark profile does not exist
+    ├── DoraQueryError           a DORA query parameter is invalid          (also a ValueError)
+    │   └── UnknownProfile       the named benchmark profile does not exist
+    └── DeadlineExceeded         the work of a request ran past its deadline (``metrichub_core.deadline``)
 
 The HTTP layer's classes live in ``metrichub_core.resilience.errors`` (they need httpx);
 ``metrichub_core`` exports them all.
@@ -30,6 +31,7 @@ from collections.abc import Sequence
 
 __all__ = [
     "ConfigError",
+    "DeadlineExceeded",
     "DoraQueryError",
     "MetricHubError",
     "MigrationError",
@@ -138,3 +140,7 @@ class DoraQueryError(MetricHubError, ValueError):
 
 class UnknownProfile(DoraQueryError):
     """The named benchmark profile does not exist."""
+
+
+class DeadlineExceeded(MetricHubError):
+    """The work of a request ran past its deadline and was stopped (see ``metrichub_core.deadline``)."""

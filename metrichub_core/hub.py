@@ -171,7 +171,8 @@ class MetricHub:
         deployments = await self.events(EventQuery(kind="deployment", service=service))
         changes = await self.events(EventQuery(kind="change", service=service))
         incidents = await self.events(EventQuery(kind="incident", service=service, environment=environment))
-        return drilldown(
+        return await asyncio.to_thread(  # CPU-bound: not on the event loop
+            drilldown,
             [d for d in deployments if isinstance(d, Deployment)],
             [c for c in changes if isinstance(c, Change)],
             [i for i in incidents if isinstance(i, Incident)],

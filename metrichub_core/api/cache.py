@@ -32,7 +32,9 @@ class DoraCache:
     ``invalidate()`` (called on every ingest, webhook, resolve and collection of this
     process, and by ``follow_writes`` when another process wrote) drops everything at
     once. The TTL bounds staleness on a storage that cannot tell about other processes'
-    writes. Concurrent misses for one key share one computation.
+    writes. Concurrent misses for one key share one computation, which is cancelled when
+    no request waits for it any more (each timed out or went away). It runs in the context
+    of the request that started it, so under that request's deadline.
     """
 
     def __init__(
@@ -49,6 +51,7 @@ class DoraCache:
         self.misses = 0
         self._entries: OrderedDict[Hashable, _Entry] = OrderedDict()
         self._inflight: dict[tuple[Hashable, int], asyncio.Task[bytes]] = {}
+        self._waiting: dict[tuple[Hashable, int], int] = {}
         self._aliases: OrderedDict[Hashable, Hashable] = OrderedDict()
         self._background: set[asyncio.Task[None]] = set()
 
@@ -115,13 +118,25 @@ class DoraCache:
             self._inflight[flight_key] = task
 
             def finished(done: asyncio.Task[bytes]) -> None:
-                self._inflight.pop(flight_key, None)
+                if self._inflight.get(flight_key) is done:
+                    del self._inflight[flight_key]
                 if not done.cancelled():
                     done.exception()  # retrieved: a failure nobody waits for any more is not logged as lost
 
             task.add_done_callback(finished)
-        # Shielded: a waiter that times out does not cancel the computation the others share.
-        value = await asyncio.shield(task)
+        # Shielded: a waiter that times out does not cancel the computation the others share;
+        # the last one to go does, so that its work (queries, rules) stops.
+        self._waiting[flight_key] = self._waiting.get(flight_key, 0) + 1
+        try:
+            value = await asyncio.shield(task)
+        finally:
+            self._waiting[flight_key] -= 1
+            if not self._waiting[flight_key]:
+                del self._waiting[flight_key]
+                if not task.done():
+                    if self._inflight.get(flight_key) is task:
+                        del self._inflight[flight_key]  # the next request for the key starts afresh
+                    task.cancel()
         if generation == self.generation:
             self._entries[key] = _Entry(generation, self.clock() + self.ttl_seconds, value)
             self._entries.move_to_end(key)

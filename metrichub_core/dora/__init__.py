@@ -30,7 +30,7 @@ from metrichub_core.dora._report import (
     TrendBucket,
 )
 from metrichub_core.dora._stats import BUCKET_FLOOR_SECONDS, GAMMA, Bucket, Summary, bucket_of
-from metrichub_core.dora._windows import DEFAULT_DAYS, resolve_window
+from metrichub_core.dora._windows import DEFAULT_DAYS, resolve_window, split
 from metrichub_core.dora.profiles import DEFAULT_PROFILE, PROFILES, Band, Level, Profile, UnknownProfile
 
 __all__ = [
@@ -72,4 +72,5 @@ __all__ = [
     "make_options",
     "make_scope",
     "resolve_window",
+    "split",
 ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping
 from datetime import date, datetime
 from typing import Any
@@ -217,10 +218,14 @@ async def dora_trend(
     windows = split(window, bucket)
     chosen, opts, scope = get_profile(profile), make_options(options), scope or DoraScope()
     facts = await data.dora_facts(FactsRequest(scope=scope, windows=tuple(windows), options=opts))
+
+    def points() -> list[DoraReport]:
+        return [build_report(w, scope, chosen, opts, f) for w, f in zip(windows, facts, strict=True)]
+
     return DoraTrend(
         window=ReportWindow(since=window.since, until=window.until),
         filters=ReportFilters(service=scope.service, environment=scope.environment, labels=dict(scope.labels)),
         profile=chosen.name,
         bucket=bucket,
-        points=[build_report(w, scope, chosen, opts, f) for w, f in zip(windows, facts, strict=True)],
+        points=await asyncio.to_thread(points),  # about 60 µs a bucket: not on the event loop
     )

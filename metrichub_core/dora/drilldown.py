@@ -17,6 +17,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from metrichub_core.deadline import check
 from metrichub_core.dora._engine import make_options
 from metrichub_core.dora._protocol import DoraOptions, DoraScope, Window
 from metrichub_core.dora._stats import Summary
@@ -123,6 +124,7 @@ def drilldown(
     window = resolve_window(since, until, days, now)
     scope, opts = scope or DoraScope(), make_options(options)
     events = scope_events(deployments, changes, incidents, scope)
+    check()  # the request's deadline (metrichub_core.deadline)
 
     def counted(deployment: Deployment) -> bool:
         return events.counted(deployment, window)

@@ -8,11 +8,13 @@ tested against it, and any backend may use it (load the scope's events, call
 from __future__ import annotations
 
 import bisect
+import itertools
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, field
+from datetime import date, datetime
 
+from metrichub_core.deadline import check
 from metrichub_core.dora._protocol import DoraFacts, DoraOptions, DoraScope, FactsRequest, Window
 from metrichub_core.dora._stats import Summary
 from metrichub_core.models import Change, Deployment, Incident
@@ -24,6 +26,7 @@ __all__ = [
     "deployed_at",
     "deployed_order",
     "facts_from_events",
+    "facts_of",
     "is_rework_labelled",
     "scope_events",
 ]
@@ -105,6 +108,8 @@ class ScopeEvents:
     """The scope's incidents with their deployment and fix."""
     fixes: set[int]
     """``id()`` of the deployments that fixed an incident (rework)."""
+    incidents_known: bool
+    """Whether the scope has any incident at all (``links`` may hold only some of them)."""
 
     def counted(self, deployment: Deployment, window: Window) -> bool:
         """Whether a deployment counts in ``window``: deployed in it and carrying the scope's labels."""
@@ -156,7 +161,7 @@ def scope_events(
         if incident.environment == scope.environment and (scope.service is None or incident.service == scope.service)
     ]
     fixes = {id(link.fix) for link in links if link.fix is not None}
-    return ScopeEvents(scope, scoped, successes, earliest, first_ship, links, fixes)
+    return ScopeEvents(scope, scoped, successes, earliest, first_ship, links, fixes, bool(links))
 
 
 def facts_from_events(
@@ -167,7 +172,8 @@ def facts_from_events(
 ) -> list[DoraFacts]:
     """The facts of every window of ``request``, from the events of (at least) its scope."""
     events = scope_events(deployments, changes, incidents, request.scope)
-    return [_window_facts(window, request.options, events) for window in request.windows]
+    check()
+    return facts_of(events, request.windows, request.options)
 
 
 def _link(
@@ -198,76 +204,123 @@ def _link(
     return Link(incident, cause, by_time, fix, named_failure)
 
 
-def _window_facts(window: Window, options: DoraOptions, events: ScopeEvents) -> DoraFacts:
-    def counted(deployment: Deployment) -> bool:
-        return events.counted(deployment, window)
+@dataclass
+class _Tally:
+    """What one window of ``facts_of`` has counted so far."""
 
-    shipped = [d for d in events.successes if counted(d)]
-    failures = [d for d in events.scoped if d.status == "failure" and counted(d)]
-    days = Counter(deployed_at(d).date() for d in shipped)
+    deployments: int = 0
+    days: Counter[date] = field(default_factory=Counter)
+    failures: int = 0
+    failed: int = 0
+    rework: int = 0
+    leads: list[float] = field(default_factory=list)
+    negative: int = 0
+    missing: int = 0
+    recovery: list[float] = field(default_factory=list)
+    restore: list[float] = field(default_factory=list)
+    recovery_open: int = 0
+    restore_open: int = 0
+    unattributed: int = 0
+    negative_durations: int = 0
+    before_deployment: int = 0
+    ignored: int = 0
 
-    leads: list[float] = []
-    negative = missing = 0
+    def facts(self, options: DoraOptions, incidents_known: bool) -> DoraFacts:
+        return DoraFacts(
+            deployments=self.deployments,
+            deploy_days=dict(sorted(self.days.items())),
+            failed=self.failed + (self.failures if options.failed_deployments_count else 0),
+            failure_status=self.failures,
+            rework=self.rework,
+            lead_times=Summary.exact(self.leads),
+            negative_lead_times=self.negative,
+            missing_changes=self.missing,
+            recovery=Summary.exact(self.recovery),
+            recovery_open=self.recovery_open,
+            restore=Summary.exact(self.restore),
+            restore_open=self.restore_open,
+            unattributed=self.unattributed,
+            negative_durations=self.negative_durations,
+            recovery_before_deployment=self.before_deployment,
+            caused_by_ignored=self.ignored,
+            incidents_known=incidents_known,
+        )
+
+
+def _in_order(windows: Sequence[Window]) -> bool:
+    return all(earlier.until <= later.since for earlier, later in itertools.pairwise(windows))
+
+
+def facts_of(events: ScopeEvents, windows: Sequence[Window], options: DoraOptions) -> list[DoraFacts]:
+    """The facts of each window, in one pass over the events whatever the number of windows.
+
+    Each event counts in the window its time falls in (one bisect); windows that overlap
+    or are out of order are computed one by one.
+    """
+    if not _in_order(windows):
+        return [facts for window in windows for facts in facts_of(events, (window,), options)]
+    starts = [window.since for window in windows]
+    tallies = [_Tally() for _ in windows]
+    labels = events.scope.labels
+
+    def slot(moment: datetime) -> _Tally | None:
+        position = bisect.bisect_right(starts, moment) - 1
+        return tallies[position] if position >= 0 and moment < windows[position].until else None
+
+    def counted(deployment: Deployment) -> _Tally | None:
+        return slot(deployed_at(deployment)) if _labelled(deployment, labels) else None
+
+    caused = {id(cause) for link in events.links if (cause := link.attributed(options)) is not None}
+    for deployment in events.successes:
+        if (tally := counted(deployment)) is not None:
+            tally.deployments += 1
+            tally.days[deployed_at(deployment).date()] += 1
+            tally.failed += id(deployment) in caused
+            tally.rework += id(deployment) in events.fixes or is_rework_labelled(deployment)
+    for deployment in events.scoped:
+        if deployment.status == "failure" and (tally := counted(deployment)) is not None:
+            tally.failures += 1
+    check()
+
     for key, deployment in events.first_ship.items():
-        if not counted(deployment):
+        if (tally := counted(deployment)) is None:
             continue
         change = events.earliest.get(key)
         if change is None:
-            missing += 1
+            tally.missing += 1
             continue
         seconds = (deployed_at(deployment) - change.committed_at).total_seconds()
         if seconds < 0:
-            negative += 1
+            tally.negative += 1
         else:
-            leads.append(seconds)
+            tally.leads.append(seconds)
+    check()
 
-    caused = {id(cause) for link in events.links if (cause := link.attributed(options)) is not None}
-    failed = sum(1 for d in shipped if id(d) in caused)
-    if options.failed_deployments_count:
-        failed += len(failures)
-
-    recovery: list[float] = []
-    restore: list[float] = []
-    recovery_open = restore_open = unattributed = negative_durations = before_deployment = ignored = 0
-    for link, cause in events.window_incidents(window, options):
+    for link in events.links:
         incident = link.incident
-        ignored += link.name_ignored(options)
+        if (tally := slot(incident.started_at)) is None:
+            continue
+        cause = link.attributed(options)
+        if labels and (cause is None or not _labelled(cause, labels)):
+            continue  # under a label filter only incidents attributed to a deployment carrying the labels
+        tally.ignored += link.name_ignored(options)
         if cause is None and incident.deployment_related:
-            unattributed += 1
+            tally.unattributed += 1
         if incident.resolved_at is None:
-            restore_open += 1
-            recovery_open += cause is not None
+            tally.restore_open += 1
+            tally.recovery_open += cause is not None
             continue
         duration = (incident.resolved_at - incident.started_at).total_seconds()
         if duration < 0:
-            negative_durations += 1
+            tally.negative_durations += 1
             continue
-        restore.append(duration)
+        tally.restore.append(duration)
         if cause is not None:
             if options.recovery_clock == "deployment":
                 duration = (incident.resolved_at - deployed_at(cause)).total_seconds()
             if duration < 0:  # only the deployment clock: a caused_by incident may start before its deployment ends
-                before_deployment += 1
+                tally.before_deployment += 1
             else:
-                recovery.append(duration)
-
-    rework = sum(1 for d in shipped if id(d) in events.fixes or is_rework_labelled(d))
-    return DoraFacts(
-        deployments=len(shipped),
-        deploy_days=dict(sorted(days.items())),
-        failed=failed,
-        failure_status=len(failures),
-        rework=rework,
-        lead_times=Summary.exact(leads),
-        negative_lead_times=negative,
-        missing_changes=missing,
-        recovery=Summary.exact(recovery),
-        recovery_open=recovery_open,
-        restore=Summary.exact(restore),
-        restore_open=restore_open,
-        unattributed=unattributed,
-        negative_durations=negative_durations,
-        recovery_before_deployment=before_deployment,
-        caused_by_ignored=ignored,
-        incidents_known=bool(events.links),
-    )
+                tally.recovery.append(duration)
+    check()
+    return [tally.facts(options, events.incidents_known) for tally in tallies]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from metrichub_core.dora import DoraFacts, FactsRequest
 from metrichub_core.dora.reference import facts_from_events
 from metrichub_core.models import Change, Deployment, Event, Incident
@@ -17,7 +19,9 @@ class MemoryDoraData:
 
     async def dora_facts(self, request: FactsRequest) -> list[DoraFacts]:
         events = self.all_events()
-        return facts_from_events(
+        # CPU-bound: off the event loop, in a thread (which sees the request's deadline: to_thread copies the context).
+        return await asyncio.to_thread(
+            facts_from_events,
             [event for event in events if isinstance(event, Deployment)],
             [event for event in events if isinstance(event, Change)],
             [event for event in events if isinstance(event, Incident)],

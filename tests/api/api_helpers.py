@@ -13,7 +13,7 @@ from typing import Any, ClassVar
 import httpx
 from pydantic import Field, SecretStr
 
-from metrichub_core import Deployment, Event, Incident, MetricHub, hookimpl
+from metrichub_core import Deployment, Event, Incident, MetricHub, Storage, hookimpl
 from metrichub_core.config import ApiSettings, Settings
 from metrichub_core.plugins import PluginHost
 from metrichub_core.sources import Source, SourceConfig, WebhookRejected
@@ -111,7 +111,7 @@ def make_hub(
     *,
     sources: dict[str, dict[str, Any]] | None = None,
     tokens: list[str] | None = None,
-    storage: str = "memory://",
+    storage: str | Storage = "memory://",
     **api: Any,
 ) -> MetricHub:
     plugins = PluginHost.load(entry_point_group=None)

@@ -118,6 +118,12 @@ async def _reports(hub: MetricHub) -> list[Any]:
         for scope in ({}, {"service": "api"}, {"environment": "staging"}, {"labels": {"team": "a"}}):
             report = await hub.dora(since=T0 - D, until=T0 + 12 * D, options=options, **scope)
             answers.append(("report", options, scope, report.model_dump(mode="json")))
+        # Labelled reports read only the events their windows depend on: windows that cut the history
+        # (an incident attributed to a deployment before them, a change shipped before them...).
+        trend = await hub.dora_trend(
+            since=T0 + D, until=T0 + 9 * D, bucket="day", labels={"team": "a"}, options=options
+        )
+        answers.append(("labelled trend", options, trend.model_dump(mode="json")))
     trend = await hub.dora_trend(since=T0, until=T0 + 11 * D, bucket="day", service="web")
     answers.append(("trend", trend.model_dump(mode="json")))
     return answers

@@ -17,7 +17,6 @@ from metrichub_core.storage.sql.rollups import (
     assemble,
     bucket_rows,
     day_of,
-    events_where,
     merged_buckets_sql,
     month_days,
     month_of,
@@ -81,7 +80,6 @@ def test_scope_sql_in_either_placeholder_style(mark: str) -> None:
     assert sql.count(mark) == len(params) == 4
     parts, values = one.lead_rollups(WindowPlan.of(Window(at(2026, 1, 1), at(2026, 3, 5))))
     assert len(parts) == 2 and " ".join(parts).count(mark) == len(values) == 8
-    assert events_where(DoraScope(), mark) == ("", (), f" WHERE environment = {mark}", ("production",))
 
 
 def test_merged_buckets_name_their_columns_whatever_the_parts_name_theirs() -> None:

@@ -1,4 +1,8 @@
-"""Answer ``504 timeout`` when the app has not started its response within the configured time."""
+"""Answer ``504 timeout`` when the app has not started its response within the configured time.
+
+The request runs under a deadline (``metrichub_core.deadline``) at the same moment, so
+that the work it started (storage queries, DORA rules, in threads too) stops with it.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +14,8 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from metrichub_core.api.envelope import error_response, trace_id_of
 from metrichub_core.api.logsafe import loggable
 from metrichub_core.api.middleware._started import StartTrackingSend
+from metrichub_core.deadline import DeadlineExceeded
+from metrichub_core.deadline import deadline as work_deadline
 
 __all__ = ["TimeoutMiddleware"]
 
@@ -29,10 +35,12 @@ class TimeoutMiddleware:
 
         deadline = asyncio.timeout(self.seconds)
         try:
-            async with deadline:
-                await self.app(scope, receive, tracking_send)
-        except TimeoutError:
-            if not deadline.expired() or tracking_send.started:
+            with work_deadline(self.seconds):
+                async with deadline:
+                    await self.app(scope, receive, tracking_send)
+        except (TimeoutError, DeadlineExceeded) as exc:
+            # The work may notice the deadline (DeadlineExceeded) just before the timer fires.
+            if not (deadline.expired() or isinstance(exc, DeadlineExceeded)) or tracking_send.started:
                 raise
             trace_id = trace_id_of(scope)
             logger.warning(

@@ -12,10 +12,10 @@ from starlette.responses import Response
 from metrichub_core.api.cache import report_key
 from metrichub_core.api.context import ApiContext, context
 from metrichub_core.api.envelope import ok_json, to_json
-from metrichub_core.api.errors import ApiError, field_error
+from metrichub_core.api.errors import ApiError, field_error, invalid
 from metrichub_core.api.operations import Operations
 from metrichub_core.api.params import DoraQuery, TrendQuery, next_minute, parse_query
-from metrichub_core.dora import DoraQueryError, DoraReport, DoraTrend
+from metrichub_core.dora import DoraQueryError, DoraReport, DoraTrend, resolve_window, split
 from metrichub_core.filters import parse_labels
 from metrichub_core.hub import MetricHub
 
@@ -55,7 +55,10 @@ async def dora_report(request: Request) -> Response:
     response_headers=_CACHE_HEADER,
 )
 async def dora_trend(request: Request) -> Response:
-    """The DORA report of each `bucket` (day, week or month; weeks start on Monday) across the window."""
+    """The DORA report of each `bucket` (day, week or month; weeks start on Monday) across the window.
+
+    A trend of more than `[api] max_trend_buckets` buckets (default 1,000) is refused with 400.
+    """
     return await _report_response(request, "trend", TrendQuery, lambda hub, arguments: hub.dora_trend(**arguments))
 
 
@@ -84,10 +87,33 @@ async def _report_response(
         "profile": query.profile,
     }
     if isinstance(query, TrendQuery):
+        _within_cost_limit(ctx, window.since, window.until, query.bucket)
         arguments["bucket"] = query.bucket
     previous = (what, request.scope["query_string"], minute - _MINUTE)
     key = report_key(what, arguments)
     return await _cached(request, ctx, alias, previous, key, lambda: compute(ctx.hub, arguments))
+
+
+def _within_cost_limit(ctx: ApiContext, since: datetime, until: datetime, bucket: str) -> None:
+    """Refuse a trend whose work exceeds ``[api] max_trend_buckets`` before any of it is done."""
+    limit = ctx.settings.max_trend_buckets
+    try:
+        buckets = len(split(resolve_window(since, until, None), bucket))  # the engine's checks first
+    except DoraQueryError as exc:
+        raise _query_error(exc) from None
+    if buckets > limit:
+        raise invalid(
+            f"The trend has {buckets} {bucket} buckets, more than the limit of {limit} (max_trend_buckets): "
+            "ask for a shorter window or a longer bucket.",
+            "query",
+            "bucket",
+            kind="cost_limit",
+        )
+
+
+def _query_error(exc: DoraQueryError) -> ApiError:
+    detail = field_error(str(exc), "query", exc.parameter)
+    return ApiError("validation_error", f"Invalid query parameter {exc}.", [detail])
 
 
 def _hit(request: Request, ctx: ApiContext, data: bytes) -> Response:
@@ -118,8 +144,7 @@ async def _cached(
     try:
         data, hit = await ctx.cache.get_or_compute(key, serialised)
     except DoraQueryError as exc:  # the engine refuses the query (unknown profile, ...)
-        detail = field_error(str(exc), "query", exc.parameter)
-        raise ApiError("validation_error", f"Invalid query parameter {exc}.", [detail]) from None
+        raise _query_error(exc) from None
     ctx.cache.alias(alias, key)
     (ctx.metrics.dora_cache_hits if hit else ctx.metrics.dora_cache_misses).inc()
     return ok_json(request, data, headers={"X-Cache": "hit" if hit else "miss"})

@@ -9,30 +9,25 @@ computed when the deployment is written. A ``Dialect`` says how JSON travels.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
-from metrichub_core.dora import DoraScope
 from metrichub_core.dora.reference import is_rework_labelled
 from metrichub_core.models import Change, Deployment, Event, EventKind, Incident
 from metrichub_core.storage.sql.dialect import ColumnKind, Dialect
-from metrichub_core.storage.sql.paging import from_micros, optional_micros, optional_moment, to_micros
-from metrichub_core.storage.sql.rollups import events_where
+from metrichub_core.storage.sql.paging import optional_micros, optional_moment, to_micros
 from metrichub_core.storage.versions import latest
 
 __all__ = [
     "COLUMNS",
     "KEY",
     "LISTED_AT",
-    "RULE_COLUMNS",
     "SELECTED",
     "TABLES",
     "VERSION",
     "Rows",
     "event_of",
     "json_records",
-    "rule_events",
-    "scope_events_sql",
     "upsert_sql",
 ]
 
@@ -156,56 +151,3 @@ def event_of(kind: EventKind, row: Sequence[Any], dialect: Dialect) -> Event:
         resolved_at=optional_moment(row[5]), severity=row[6], caused_by=row[7], deployment_related=bool(row[8]),
         title=row[9], url=row[10], updated_at=optional_moment(row[11]),
     )  # fmt: skip
-
-
-RULE_COLUMNS: dict[EventKind, str] = {
-    "deployment": "source, id, service, environment, status, started_at, finished_at, change_ids, labels",
-    "change": "source, id, service, committed_at",
-    "incident": "source, id, service, environment, started_at, resolved_at, caused_by, deployment_related",
-}
-"""The columns the reference rules read (``rule_events``)."""
-
-
-def rule_events(kind: EventKind, rows: Sequence[Sequence[Any]], dialect: Dialect) -> list[Any]:
-    """Events of ``RULE_COLUMNS[kind]`` rows, for ``facts_from_events``.
-
-    Built without re-validation (``model_construct``): they were validated on the way
-    in, and the times are rebuilt as UTC exactly as ``event_of`` does.
-    """
-    decode = dialect.decode_json()
-    build: Callable[..., Any]
-    if kind == "deployment":
-        build = Deployment.model_construct
-        return [
-            build(
-                source=source, id=id_, service=service, environment=environment, status=status,
-                started_at=from_micros(started_at), finished_at=optional_moment(finished_at),
-                change_ids=decode(change_ids), labels=decode(labels), commit_sha=None, url=None,
-            )
-            for source, id_, service, environment, status, started_at, finished_at, change_ids, labels in rows
-        ]  # fmt: skip
-    if kind == "change":
-        build = Change.model_construct
-        return [
-            build(source=source, id=id_, service=service, committed_at=from_micros(at), merged_at=None, url=None)
-            for source, id_, service, at in rows
-        ]
-    build = Incident.model_construct
-    return [
-        build(
-            source=source, id=id_, service=service, environment=environment, started_at=from_micros(started_at),
-            resolved_at=optional_moment(resolved_at), caused_by=caused_by, deployment_related=bool(related),
-            severity=None, title=None, url=None,
-        )
-        for source, id_, service, environment, started_at, resolved_at, caused_by, related in rows
-    ]  # fmt: skip
-
-
-def scope_events_sql(scope: DoraScope, dialect: Dialect) -> list[tuple[EventKind, str, tuple[str, ...]]]:
-    """``(kind, sql, params)`` loading the ``RULE_COLUMNS`` of a labelled scope's events (``events_where``)."""
-    service, params, where, incident_params = events_where(scope, dialect.mark)
-    return [
-        ("deployment", f"SELECT {RULE_COLUMNS['deployment']} FROM deployments{service}", params),
-        ("change", f"SELECT {RULE_COLUMNS['change']} FROM changes{service}", params),
-        ("incident", f"SELECT {RULE_COLUMNS['incident']} FROM incidents{where}", incident_params),
-    ]

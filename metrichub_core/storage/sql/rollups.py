@@ -42,7 +42,6 @@ __all__ = [
     "assemble",
     "bucket_rows",
     "day_of",
-    "events_where",
     "merged_buckets_sql",
     "month_days",
     "month_of",
@@ -177,23 +176,6 @@ class ScopeSQL:
             f"SELECT EXISTS (SELECT 1 FROM incidents WHERE {self.where}environment = {self.mark})",
             (*self.params, self.environment),
         )
-
-
-def events_where(scope: DoraScope, mark: str) -> tuple[str, tuple[str, ...], str, tuple[str, ...]]:
-    """The filters that load a labelled scope's events for the reference rules.
-
-    Deployments and changes of the service (every environment; the rules keep the scope's,
-    which is all that ``caused_by`` may name), and incidents of the environment:
-    ``(where, params)`` for the first two, then for incidents.
-    """
-    if scope.service is None:
-        return "", (), f" WHERE environment = {mark}", (scope.environment,)
-    return (
-        f" WHERE service = {mark}",
-        (scope.service,),
-        f" WHERE environment = {mark} AND service = {mark}",
-        (scope.environment, scope.service),
-    )
 
 
 def merged_buckets_sql(parts: list[str]) -> str:

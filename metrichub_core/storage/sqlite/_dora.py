@@ -2,20 +2,21 @@
 
 The questions are the core's SQL kit's (``metrichub_core.storage.sql.facts.window_facts``),
 shared with the PostgreSQL plugin; SQLite answers them one by one on the reader's
-connection. A label filter cannot use the rollups: it reads the scope's events and
-applies the reference rules.
+connection. A label filter cannot use the rollups: the reference rules count the events the
+request's windows depend on (``metrichub_core.storage.sql.bounded``).
 """
 
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any, TypeVar
 
 from metrichub_core.dora import DoraFacts, FactsRequest
-from metrichub_core.dora.reference import facts_from_events
+from metrichub_core.dora.reference import facts_of
+from metrichub_core.storage.sql.bounded import window_events
 from metrichub_core.storage.sql.dialect import SQLITE
-from metrichub_core.storage.sql.events import rule_events, scope_events_sql
 from metrichub_core.storage.sql.facts import run, window_facts
 from metrichub_core.storage.sqlite._dora_derive import refresh
 
@@ -38,31 +39,42 @@ class SQLiteDoraData:
         return await self.write(refresh)
 
     async def dora_facts(self, request: FactsRequest) -> list[DoraFacts]:
-        if request.scope.labels:
-            await self.refresh_dora()
-            return await self._facts_from_events(request)
+        answer = _labelled_facts if request.scope.labels else _facts
 
-        def facts(conn: sqlite3.Connection) -> list[DoraFacts] | None:
-            # Only hop to the writer when something is queued: reports stay one round trip.
-            if conn.execute("SELECT EXISTS (SELECT 1 FROM dora_pending)").fetchone()[0]:
-                return None
-            return _facts(conn, request)
+        def facts(conn: sqlite3.Connection, unless_pending: bool = True) -> list[DoraFacts] | None:
+            with snapshot(conn):
+                # Only hop to the writer when something is queued: reports stay one round trip.
+                if unless_pending and conn.execute("SELECT EXISTS (SELECT 1 FROM dora_pending)").fetchone()[0]:
+                    return None
+                return answer(conn, request)
 
         found = await self.read(facts)
         if found is None:
             await self.refresh_dora()
-            found = await self.read(lambda conn: _facts(conn, request))
+            found = await self.read(lambda conn: facts(conn, unless_pending=False))
+        assert found is not None
         return found
 
-    async def _facts_from_events(self, request: FactsRequest) -> list[DoraFacts]:
-        def load(conn: sqlite3.Connection) -> list[DoraFacts]:
-            deployments, changes, incidents = (
-                rule_events(kind, conn.execute(sql, params).fetchall(), SQLITE)
-                for kind, sql, params in scope_events_sql(request.scope, SQLITE)
-            )
-            return facts_from_events(deployments, changes, incidents, request)
 
-        return await self.read(load)
+@contextmanager
+def snapshot(conn: sqlite3.Connection) -> Iterator[None]:
+    """Read one consistent state of the database in the block (a read transaction)."""
+    conn.execute("BEGIN")
+    try:
+        yield
+    finally:
+        if conn.in_transaction:  # (a stopped statement may have ended it)
+            conn.execute("ROLLBACK")
+
+
+def _execute(conn: sqlite3.Connection) -> Callable[[str, tuple[Any, ...]], list[Any]]:
+    return lambda sql, params: conn.execute(sql, params).fetchall()
+
+
+def _labelled_facts(conn: sqlite3.Connection, request: FactsRequest) -> list[DoraFacts]:
+    """The facts of a request with labels: the reference rules over the events its windows depend on."""
+    events = run(window_events(SQLITE, request), _execute(conn))
+    return facts_of(events, request.windows, request.options)
 
 
 _SECONDS = f"coalesce({SQLITE.seconds('lead_us')}, 0)"
@@ -71,7 +83,5 @@ _SECONDS = f"coalesce({SQLITE.seconds('lead_us')}, 0)"
 def _facts(conn: sqlite3.Connection, request: FactsRequest) -> list[DoraFacts]:
     """The facts of every window of a request without labels (``window_facts``)."""
 
-    def execute(sql: str, params: tuple[Any, ...]) -> list[Any]:
-        return conn.execute(sql, params).fetchall()
-
+    execute = _execute(conn)
     return [run(window_facts(SQLITE, request, window), execute) for window in request.windows]

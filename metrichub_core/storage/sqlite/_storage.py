@@ -2,12 +2,15 @@
 
 The database runs in WAL mode so readers never wait for the writer. Every call runs
 on one of two dedicated threads (one writer connection, one reader connection), so
-the event loop never blocks on disk.
+the event loop never blocks on disk. A read stops at the request's deadline
+(``metrichub_core.deadline``) or when its caller is cancelled, so it never keeps the
+reader thread from the next one.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import sqlite3
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -19,6 +22,7 @@ from urllib.parse import urlsplit
 
 from tenacity import retry, retry_if_exception, stop_after_delay, wait_random
 
+from metrichub_core.deadline import DeadlineExceeded, Stop
 from metrichub_core.models import Event, EventKind
 from metrichub_core.storage.base import DeliveryRetention, EventQuery, Page, StorageError, StorageHealth
 from metrichub_core.storage.lockfiles import LockFiles
@@ -34,6 +38,8 @@ from metrichub_core.storage.sqlite._schema import migrate, transaction
 __all__ = ["SQLiteStorage", "path_from_url"]
 
 T = TypeVar("T")
+PROGRESS_STEPS = 10_000
+"""SQLite virtual-machine steps between two looks of a read at its deadline."""
 
 
 def path_from_url(url: str) -> Path:
@@ -62,6 +68,8 @@ class SQLiteStorage(SQLiteDoraData):
         self._write_conn: sqlite3.Connection | None = None
         self._read_conn: sqlite3.Connection | None = None
         self._locks = LockFiles(self.path.with_name(self.path.name + ".locks"))
+        self.reads_stopped = 0
+        """Reads stopped by their deadline or their caller's cancellation (see ``read``)."""
 
     async def open(self) -> None:
         def connect_writer() -> None:
@@ -98,16 +106,16 @@ class SQLiteStorage(SQLiteDoraData):
             labels=SQLITE.labels,
         )
 
-        def run(conn: sqlite3.Connection) -> list[sqlite3.Row]:
-            return conn.execute(sql, params).fetchall()
+        def run(conn: sqlite3.Connection) -> Page:
+            # The events are built on the reader's thread too: a page of 1,000 is CPU work the event loop need not do.
+            return page_of(
+                conn.execute(sql, params).fetchall(),
+                query.limit,
+                lambda row: event_of(kind, row, SQLITE),
+                lambda row: (row[-1], row[0], row[1]),  # the last column is the listing time (see SELECTED)
+            )
 
-        # The last column is the listing time (see SELECTED).
-        return page_of(
-            await self.read(run),
-            query.limit,
-            lambda row: event_of(kind, row, SQLITE),
-            lambda row: (row[-1], row[0], row[1]),
-        )
+        return await self.read(run)
 
     async def get_state(self, source_id: str) -> dict[str, Any] | None:
         return await self.read(lambda conn: state_of(conn.execute(get_state_sql(SQLITE), (source_id,)).fetchone()))
@@ -177,8 +185,34 @@ class SQLiteStorage(SQLiteDoraData):
         return await self._on(self._writer, lambda: work(self._connection(self._write_conn)))
 
     async def read(self, work: Callable[[sqlite3.Connection], T]) -> T:
-        """Run ``work`` on the read-only connection's thread (sees committed data only)."""
-        return await self._on(self._reader, lambda: work(self._connection(self._read_conn)))
+        """Run ``work`` on the read-only connection's thread (sees committed data only).
+
+        It runs in the caller's context (so it sees the deadline), and stops at the deadline
+        or when the caller is cancelled: the connection's progress handler aborts the running
+        statement. Raises ``DeadlineExceeded`` then; ``reads_stopped`` counts them.
+        """
+        stop, context = Stop(), contextvars.copy_context()
+
+        def job() -> T:
+            conn = self._connection(self._read_conn)
+            conn.set_progress_handler(stop.due, PROGRESS_STEPS)
+            try:
+                return context.run(work, conn)
+            except (sqlite3.OperationalError, DeadlineExceeded):
+                if not stop.due():
+                    raise
+                self.reads_stopped += 1
+                raise DeadlineExceeded("the request's deadline passed; its SQLite read was stopped") from None
+            finally:
+                conn.set_progress_handler(None, 0)
+                if conn.in_transaction:  # a stopped read's snapshot: the next read starts afresh
+                    conn.execute("ROLLBACK")
+
+        try:
+            return await self._on(self._reader, job)
+        except asyncio.CancelledError:
+            stop.stop()  # the thread may still be running it
+            raise
 
     def _connection(self, conn: sqlite3.Connection | None) -> sqlite3.Connection:
         if conn is None:

@@ -5,24 +5,29 @@ as SQLite's: whole months and days from the rollups, the partial days at the edg
 rows. Here they travel in one pipeline per report (see ``_read``), and everything is read
 from one consistent state (see ``dora_facts``), so a report never mixes two writes.
 
-A label filter cannot use the rollups: PostgreSQL then narrows the rows to the scope
-and sends only the columns the rules read, and ``metrichub_core.dora.reference``
-computes the facts. Those rows become events without re-validation
-(``model_construct``): they were validated on the way in, and the times are rebuilt
-as UTC exactly as ``get`` returns them.
+A label filter cannot use the rollups: the reference rules (``reference.facts_of``, in a
+worker thread so the event loop stays free) count the events the request's windows
+depend on (``metrichub_core.storage.sql.bounded``).
+
+A request's deadline (``metrichub_core.deadline``) becomes the transaction's
+``statement_timeout``; a cancelled query is cancelled on the server too (psycopg does).
 """
 
 from __future__ import annotations
 
+import asyncio
+import math
+from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
-from psycopg import AsyncConnection
+from psycopg import AsyncConnection, errors
 from psycopg.rows import TupleRow
 
+from metrichub_core.deadline import DeadlineExceeded, check, remaining
 from metrichub_core.dora import DoraFacts, FactsRequest, Window
-from metrichub_core.dora.reference import facts_from_events
+from metrichub_core.dora.reference import facts_of
+from metrichub_core.storage.sql.bounded import window_events
 from metrichub_core.storage.sql.dialect import POSTGRES
-from metrichub_core.storage.sql.events import rule_events, scope_events_sql
 from metrichub_core.storage.sql.facts import Ask, window_facts
 from metrichub_plugin_postgres._dora_write import refresh
 from metrichub_plugin_postgres._schema import DORA_LOCK, LOCK_NAMESPACE
@@ -39,21 +44,38 @@ async def dora_facts(conn: Connection, request: FactsRequest) -> list[DoraFacts]
     A repeatable-read snapshot whose derivation queue is empty is consistent (events and
     their queue entries commit together, as do a refresh and its derived rows). Else the
     queue is applied and the facts read in one transaction holding ``DORA_LOCK``, which
-    keeps writers out until it ends.
+    keeps writers out until it ends. Raises ``DeadlineExceeded`` when the request's
+    deadline passed or stopped a statement (a derivation it stopped is rolled back and
+    runs again with the next report).
     """
-    async with conn.transaction():
-        await conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-        if request.scope.labels:
-            return await _facts_from_events(conn, request)
-        found = await _read(conn, request, unless_pending=True)
-        if found is not None:
+    answer = _labelled if request.scope.labels else _read
+    try:
+        async with conn.transaction():
+            await conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            await _bound_statements(conn)
+            found = await answer(conn, request, unless_pending=True)
+            if found is not None:
+                return found
+        async with conn.transaction():
+            await _bound_statements(conn)  # waiting for the lock and deriving included
+            await conn.execute("SELECT pg_advisory_xact_lock(%s, %s)", (LOCK_NAMESPACE, DORA_LOCK))
+            await refresh(conn)
+            found = await answer(conn, request, unless_pending=False)
+            assert found is not None
             return found
-    async with conn.transaction():
-        await conn.execute("SELECT pg_advisory_xact_lock(%s, %s)", (LOCK_NAMESPACE, DORA_LOCK))
-        await refresh(conn)
-        found = await _read(conn, request, unless_pending=False)
-        assert found is not None
-        return found
+    except errors.QueryCanceled:
+        if remaining() == 0:
+            raise DeadlineExceeded("the request's deadline passed; its query was cancelled") from None
+        raise
+
+
+async def _bound_statements(conn: Connection) -> None:
+    """Let the rest of the transaction's statements run only until the request's deadline (if any)."""
+    check()
+    left = remaining()
+    if left is not None:
+        milliseconds = max(1, math.ceil(left * 1000))
+        await conn.execute("SELECT set_config('statement_timeout', %s, true)", (str(milliseconds),))
 
 
 _PENDING = ("SELECT EXISTS (SELECT 1 FROM dora_pending)", ())
@@ -118,20 +140,28 @@ class _Query:
         return await self._ask(window_facts(POSTGRES, self.request, self.window))
 
     async def _ask(self, ask: Ask[T]) -> T:
-        """Answer the questions of ``ask`` with ``rows``; return its result."""
-        try:
-            question = next(ask)
-            while True:
-                question = ask.send(await self.rows(*question))
-        except StopIteration as stop:
-            found: T = stop.value
-            return found
+        return await _answer(ask, self.rows)
 
 
-async def _facts_from_events(conn: Connection, request: FactsRequest) -> list[DoraFacts]:
-    # PostgreSQL narrows the rows to the scope and sends only the columns the rules read.
-    deployments, changes, incidents = [
-        rule_events(kind, await (await conn.execute(sql, params)).fetchall(), POSTGRES)
-        for kind, sql, params in scope_events_sql(request.scope, POSTGRES)
-    ]
-    return facts_from_events(deployments, changes, incidents, request)
+async def _labelled(conn: Connection, request: FactsRequest, *, unless_pending: bool) -> list[DoraFacts] | None:
+    """The facts of a request with labels (``None`` if ``unless_pending`` and the queue is not empty)."""
+    if unless_pending and (await (await conn.execute(*_PENDING)).fetchall())[0][0]:
+        return None
+
+    async def rows(sql: str, params: tuple[Any, ...]) -> list[TupleRow]:
+        return await (await conn.execute(sql, params)).fetchall()
+
+    events = await _answer(window_events(POSTGRES, request), rows)
+    # CPU-bound: off the event loop, in a thread (which sees the request's deadline: to_thread copies the context).
+    return await asyncio.to_thread(facts_of, events, request.windows, request.options)
+
+
+async def _answer(ask: Ask[T], rows: Callable[[str, tuple[Any, ...]], Awaitable[list[TupleRow]]]) -> T:
+    """Answer the questions of ``ask`` with ``rows``; return its result."""
+    try:
+        question = next(ask)
+        while True:
+            question = ask.send(await rows(*question))
+    except StopIteration as stop:
+        found: T = stop.value
+        return found
