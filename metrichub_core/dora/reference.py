@@ -10,7 +10,7 @@ from __future__ import annotations
 import bisect
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from metrichub_core.dora._protocol import DoraFacts, DoraOptions, DoraScope, FactsRequest, Window
@@ -105,6 +105,8 @@ class ScopeEvents:
     """The scope's incidents with their deployment and fix."""
     fixes: set[int]
     """``id()`` of the deployments that fixed an incident (rework)."""
+    merged: dict[tuple[str, str], datetime] = field(default_factory=dict)
+    """Per (service, change id): the earliest ``merged_at`` any source reports, for changes that have one."""
 
     def counted(self, deployment: Deployment, window: Window) -> bool:
         """Whether a deployment counts in ``window``: deployed in it and carrying the scope's labels."""
@@ -141,10 +143,13 @@ def scope_events(
     times = {service: [deployed_at(d) for d in line] for service, line in timeline.items()}
 
     earliest: dict[tuple[str, str], Change] = {}
+    merged: dict[tuple[str, str], datetime] = {}
     for change in changes:
         key = (change.service, change.id)
         if key not in earliest or change.committed_at < earliest[key].committed_at:
             earliest[key] = change
+        if change.merged_at is not None and (key not in merged or change.merged_at < merged[key]):
+            merged[key] = change.merged_at
     first_ship: dict[tuple[str, str], Deployment] = {}
     for deployment in successes:  # in time order: the first one to list a change ships it
         for change_id in deployment.change_ids:
@@ -156,7 +161,7 @@ def scope_events(
         if incident.environment == scope.environment and (scope.service is None or incident.service == scope.service)
     ]
     fixes = {id(link.fix) for link in links if link.fix is not None}
-    return ScopeEvents(scope, scoped, successes, earliest, first_ship, links, fixes)
+    return ScopeEvents(scope, scoped, successes, earliest, first_ship, links, fixes, merged)
 
 
 def facts_from_events(
@@ -207,7 +212,8 @@ def _window_facts(window: Window, options: DoraOptions, events: ScopeEvents) -> 
     days = Counter(deployed_at(d).date() for d in shipped)
 
     leads: list[float] = []
-    negative = missing = 0
+    stages: tuple[list[float], list[float]] = ([], [])
+    negative = missing = merged_early = merged_late = 0
     for key, deployment in events.first_ship.items():
         if not counted(deployment):
             continue
@@ -218,8 +224,17 @@ def _window_facts(window: Window, options: DoraOptions, events: ScopeEvents) -> 
         seconds = (deployed_at(deployment) - change.committed_at).total_seconds()
         if seconds < 0:
             negative += 1
-        else:
-            leads.append(seconds)
+            continue
+        leads.append(seconds)
+        merged = events.merged.get(key)
+        if merged is not None:
+            # The breakdown's rule: the merge is clamped into [first commit, deployment finish],
+            # so both stages are >= 0 and add up to the lead time; a clamped merge is counted.
+            merged_early += merged < change.committed_at
+            merged_late += merged > deployed_at(deployment)
+            merged = min(max(merged, change.committed_at), deployed_at(deployment))
+            stages[0].append((merged - change.committed_at).total_seconds())
+            stages[1].append((deployed_at(deployment) - merged).total_seconds())
 
     caused = {id(cause) for link in events.links if (cause := link.attributed(options)) is not None}
     failed = sum(1 for d in shipped if id(d) in caused)
@@ -270,4 +285,8 @@ def _window_facts(window: Window, options: DoraOptions, events: ScopeEvents) -> 
         recovery_before_deployment=before_deployment,
         caused_by_ignored=ignored,
         incidents_known=bool(events.links),
+        commit_to_merge=Summary.exact(stages[0]),
+        merge_to_deploy=Summary.exact(stages[1]),
+        merged_before_commit=merged_early,
+        merged_after_deploy=merged_late,
     )

@@ -152,7 +152,7 @@ def event_of(kind: EventKind, row: Sequence[Any], dialect: Dialect) -> Event:
 
 RULE_COLUMNS: dict[EventKind, str] = {
     "deployment": "source, id, service, environment, status, started_at, finished_at, change_ids, labels",
-    "change": "source, id, service, committed_at",
+    "change": "source, id, service, committed_at, merged_at",
     "incident": "source, id, service, environment, started_at, resolved_at, caused_by, deployment_related",
 }
 """The columns the reference rules read (``rule_events``)."""
@@ -179,9 +179,12 @@ def rule_events(kind: EventKind, rows: Sequence[Sequence[Any]], dialect: Dialect
     if kind == "change":
         build = Change.model_construct
         return [
-            build(source=source, id=id_, service=service, committed_at=from_micros(at), merged_at=None, url=None)
-            for source, id_, service, at in rows
-        ]
+            build(
+                source=source, id=id_, service=service, committed_at=from_micros(at),
+                merged_at=optional_moment(merged_at), url=None,
+            )
+            for source, id_, service, at, merged_at in rows
+        ]  # fmt: skip
     build = Incident.model_construct
     return [
         build(

@@ -11,6 +11,7 @@ from contextlib import contextmanager
 
 from metrichub_core.storage.sql.dora import LINKS_NAMED_DDL, SHIPS_AND_LEADS_DDL
 from metrichub_core.storage.sql.migrations import check_version
+from metrichub_core.storage.sql.stages import stages_ddl
 from metrichub_core.storage.sqlite._dora_schema import DORA_MIGRATION
 
 __all__ = ["MIGRATIONS", "migrate", "transaction"]
@@ -98,6 +99,13 @@ MIGRATIONS: list[str] = [
     # 6: duration buckets start at a millisecond (all under it share bucket 0), so sub-second
     # values keep their own buckets; the rollups are rebuilt on open.
     """
+    DELETE FROM dora_pending;
+    UPDATE dora_meta SET value = '1' WHERE key = 'needs_rebuild'
+    """,
+    # 7: the lead-time breakdown (commit to merge, merge to deploy: metrichub_core.storage.sql.stages),
+    # per change and in day and month rollups; every derived table is rebuilt on open.
+    stages_ddl(integer="INTEGER", real="REAL", suffix=" WITHOUT ROWID")
+    + """;
     DELETE FROM dora_pending;
     UPDATE dora_meta SET value = '1' WHERE key = 'needs_rebuild'
     """,

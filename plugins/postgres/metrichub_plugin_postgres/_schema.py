@@ -14,7 +14,7 @@ from psycopg import AsyncConnection, sql
 from psycopg.rows import TupleRow
 
 from metrichub_core.storage.sql.migrations import check_version
-from metrichub_plugin_postgres._dora_schema import DDL, LINKS_NAMED, REBUILT, SHARED_LAYOUT
+from metrichub_plugin_postgres._dora_schema import DDL, LINKS_NAMED, REBUILT, SHARED_LAYOUT, STAGES
 
 __all__ = ["DORA_LOCK", "LOCK_NAMESPACE", "MIGRATIONS", "MIGRATION_LOCK", "SOURCE_LOCK_NAMESPACE", "migrate"]
 
@@ -108,6 +108,8 @@ MIGRATIONS: list[str] = [
     LINKS_NAMED,
     # 6: buckets from a millisecond; every derived table rebuilt (see _dora_schema.REBUILT).
     REBUILT,
+    # 7: the lead-time breakdown's derived tables, filled from the current lead rows (see _dora_schema.STAGES).
+    STAGES,
 ]
 
 
