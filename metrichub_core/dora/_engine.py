@@ -53,8 +53,8 @@ def _breakdown(facts: DoraFacts, notes: list[str]) -> LeadTimeBreakdown | None:
     """The lead time's stages, ``None`` when no counted change has ``merged_at``; odd merges are noted."""
     if not facts.commit_to_merge.count:
         return None
-    _note_estimate(notes, "lead time breakdown, commit to merge", facts.commit_to_merge, "changes")
-    _note_estimate(notes, "lead time breakdown, merge to deploy", facts.merge_to_deploy, "changes")
+    _note_estimate(notes, "lead time breakdown, commit to merge", facts.commit_to_merge, "changes", mean=False)
+    _note_estimate(notes, "lead time breakdown, merge to deploy", facts.merge_to_deploy, "changes", mean=False)
     if facts.merged_before_commit:
         notes.append(
             f"lead time breakdown: {facts.merged_before_commit} change(s) merged before their first commit "
@@ -74,10 +74,13 @@ def _rate(part: int, total: int) -> float | None:
     return round(part / total, 4) if total else None
 
 
-def _note_estimate(notes: list[str], metric: str, summary: Summary, things: str) -> None:
+def _note_estimate(notes: list[str], metric: str, summary: Summary, things: str, *, mean: bool = True) -> None:
     """Say so when a summary's median and p90 come from buckets rather than the values."""
     if summary.count and not summary.is_exact:
-        notes.append(f"{metric}: median and p90 estimated from 1% buckets over {summary.count} {things}; mean exact")
+        notes.append(
+            f"{metric}: median and p90 estimated from 1% buckets over {summary.count} {things}"
+            + ("; mean exact" if mean else "")
+        )
 
 
 def build_report(
