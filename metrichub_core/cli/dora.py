@@ -130,7 +130,7 @@ def _breakdown(breakdown: dict[str, Any] | None) -> list[tuple[str, str, str | N
     """The lead time's stages as indented rows (none when no counted change has ``merged_at``)."""
     if breakdown is None:
         return []
-    rows = []
+    rows: list[tuple[str, str, str | None]] = []
     for name, key in (("  commit → merge", "commit_to_merge"), ("  merge → deploy", "merge_to_deploy")):
         stage = breakdown[key]
         rows.append(

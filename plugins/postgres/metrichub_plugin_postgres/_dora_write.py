@@ -347,6 +347,15 @@ async def _recount_incident_days(conn: Connection, days: set[tuple[str, str, int
     )
 
 
+def _month_keys(days: set[tuple[str, str, int]]) -> list[str]:
+    """The parameter of ``_MONTH_KEYS``: the months of ``days`` (with their first and end days), and of all services."""
+    months = {(service, environment, month_of(day)) for service, environment, day in days}
+    months |= {("", environment, month) for _, environment, month in months}
+    return _columns(
+        sorted((service, environment, month, *month_days(month)) for service, environment, month in months), 5
+    )
+
+
 async def _recount_lead_days(conn: Connection, days: set[tuple[str, str, int]]) -> None:
     arrays = _columns(sorted(days), 3)
     await conn.execute(_delete("dora_lead_days", _DAY_KEYS, _DAY_MATCH), arrays)
@@ -367,10 +376,7 @@ async def _recount_lead_days(conn: Connection, days: set[tuple[str, str, int]]) 
         "GROUP BY k.environment, k.day, t.bucket",
         every,
     )
-    months = {(service, environment, month_of(day)) for service, environment, day in days}
-    months |= {("", environment, month) for _, environment, month in months}
-    rows = sorted((service, environment, month, *month_days(month)) for service, environment, month in months)
-    arrays = _columns(rows, 5)
+    arrays = _month_keys(days)
     match = "t.service = k.service AND t.environment = k.environment AND t.month = k.month"
     await conn.execute(_delete("dora_lead_months", _MONTH_KEYS, match), arrays)
     await conn.execute(
@@ -418,10 +424,7 @@ async def _recount_stage_days(conn: Connection, days: set[tuple[str, str, int]])
         "GROUP BY k.environment, k.day, t.stage, t.bucket",
         every,
     )
-    months = {(service, environment, month_of(day)) for service, environment, day in days}
-    months |= {("", environment, month) for _, environment, month in months}
-    rows = sorted((service, environment, month, *month_days(month)) for service, environment, month in months)
-    arrays = _columns(rows, 5)
+    arrays = _month_keys(days)
     match = f"t.service = k.service AND t.environment = k.environment AND t.{EVERY_STAGE} AND t.month = k.month"
     await conn.execute(_delete("dora_stage_months", _MONTH_KEYS, match), arrays)
     await conn.execute(
