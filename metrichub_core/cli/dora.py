@@ -91,6 +91,7 @@ def render_table(report: dict[str, Any]) -> str:
             frequency.get("level"),
         ),
         ("Lead time for changes", _durations(report["lead_time"]), report["lead_time"].get("level")),
+        *_breakdown(report["lead_time"].get("breakdown")),
         ("Change failure rate", _ratio(failure["value"], failure["failed"], failure["total"]), failure.get("level")),
         (
             "Failed-deployment recovery",
@@ -123,6 +124,24 @@ def _durations(block: dict[str, Any]) -> str:
             f" mean {format_seconds(block['mean_seconds'])} (n={block['count']})"
         )
     return f"{text}, {block['open']} open" if "open" in block else text
+
+
+def _breakdown(breakdown: dict[str, Any] | None) -> list[tuple[str, str, str | None]]:
+    """The lead time's stages as indented rows (none when no counted change has ``merged_at``)."""
+    if breakdown is None:
+        return []
+    rows: list[tuple[str, str, str | None]] = []
+    for name, key in (("  commit → merge", "commit_to_merge"), ("  merge → deploy", "merge_to_deploy")):
+        stage = breakdown[key]
+        rows.append(
+            (
+                name,
+                f"median {format_seconds(stage['median_seconds'])}, p90 {format_seconds(stage['p90_seconds'])}"
+                f" (n={stage['count']})",
+                None,
+            )
+        )
+    return rows
 
 
 def _ratio(value: float | None, part: int, total: int) -> str:

@@ -15,6 +15,8 @@ from metrichub_core.dora._report import (
     DoraReport,
     DoraTrend,
     LeadTime,
+    LeadTimeBreakdown,
+    LeadTimeStage,
     Overall,
     RecoveryTime,
     ReportFilters,
@@ -42,14 +44,44 @@ def _durations(summary: Summary) -> dict[str, Any]:
     }
 
 
+def _stage(summary: Summary) -> LeadTimeStage:
+    return LeadTimeStage(
+        median_seconds=_seconds(summary.quantile(0.5)), p90_seconds=_seconds(summary.quantile(0.9)), count=summary.count
+    )
+
+
+def _breakdown(facts: DoraFacts, notes: list[str]) -> LeadTimeBreakdown | None:
+    """The lead time's stages, ``None`` when no counted change has ``merged_at``; odd merges are noted."""
+    if not facts.commit_to_merge.count:
+        return None
+    _note_estimate(notes, "lead time breakdown, commit to merge", facts.commit_to_merge, "changes", mean=False)
+    _note_estimate(notes, "lead time breakdown, merge to deploy", facts.merge_to_deploy, "changes", mean=False)
+    if facts.merged_before_commit:
+        notes.append(
+            f"lead time breakdown: {facts.merged_before_commit} change(s) merged before their first commit "
+            "were counted as merged at it (commit to merge 0)"
+        )
+    if facts.merged_after_deploy:
+        notes.append(
+            f"lead time breakdown: {facts.merged_after_deploy} change(s) merged after the deployment that shipped "
+            "them finished were counted as merged at its finish (merge to deploy 0)"
+        )
+    return LeadTimeBreakdown(
+        commit_to_merge=_stage(facts.commit_to_merge), merge_to_deploy=_stage(facts.merge_to_deploy)
+    )
+
+
 def _rate(part: int, total: int) -> float | None:
     return round(part / total, 4) if total else None
 
 
-def _note_estimate(notes: list[str], metric: str, summary: Summary, things: str) -> None:
+def _note_estimate(notes: list[str], metric: str, summary: Summary, things: str, *, mean: bool = True) -> None:
     """Say so when a summary's median and p90 come from buckets rather than the values."""
     if summary.count and not summary.is_exact:
-        notes.append(f"{metric}: median and p90 estimated from 1% buckets over {summary.count} {things}; mean exact")
+        notes.append(
+            f"{metric}: median and p90 estimated from 1% buckets over {summary.count} {things}"
+            + ("; mean exact" if mean else "")
+        )
 
 
 def build_report(
@@ -71,6 +103,7 @@ def build_report(
         )
     if facts.missing_changes:
         notes.append(f"lead time: {facts.missing_changes} change id(s) listed by deployments have no stored change")
+    breakdown = _breakdown(facts, notes)
 
     total = facts.deployments + (facts.failure_status if options.failed_deployments_count else 0)
     failure_rate = _rate(facts.failed, total)
@@ -136,7 +169,7 @@ def build_report(
         filters=ReportFilters(service=scope.service, environment=scope.environment, labels=dict(scope.labels)),
         profile=profile.name,
         deployment_frequency=frequency,
-        lead_time=LeadTime(**_durations(lead), level=lead_level),
+        lead_time=LeadTime(**_durations(lead), level=lead_level, breakdown=breakdown),
         change_failure_rate=ChangeFailureRate(
             value=failure_rate, failed=facts.failed, total=total, level=failure_level
         ),

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Literal, Protocol, runtime_checkable
 
-from metrichub_core.dora._stats import Summary
+from metrichub_core.dora._stats import EMPTY, Summary
 
 __all__ = ["DoraData", "DoraFacts", "DoraOptions", "DoraScope", "FactsRequest", "RecoveryClock", "Window"]
 
@@ -122,6 +122,16 @@ class DoraFacts:
     ``failed_deployments_count``): they are attributed by time."""
     incidents_known: bool
     """Whether the scope has any incident at all (else: probably no incident source)."""
+    commit_to_merge: Summary = EMPTY
+    """The lead-time breakdown's first stage: seconds from first commit to merge, for the changes
+    counted in ``lead_times`` that have a ``merged_at`` (the earliest any source reports), the merge
+    clamped into ``[committed_at, deployment finish]`` (see docs/metrics.md)."""
+    merge_to_deploy: Summary = EMPTY
+    """The second stage, over the same changes: seconds from the (clamped) merge to the deployment's finish."""
+    merged_before_commit: int = 0
+    """Changes of the breakdown merged before their first commit: counted as merged at it."""
+    merged_after_deploy: int = 0
+    """Changes of the breakdown merged after the deployment that shipped them finished: counted as merged then."""
 
 
 @runtime_checkable

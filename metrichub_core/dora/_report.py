@@ -15,6 +15,8 @@ __all__ = [
     "DoraReport",
     "DoraTrend",
     "LeadTime",
+    "LeadTimeBreakdown",
+    "LeadTimeStage",
     "Overall",
     "RecoveryTime",
     "ReportFilters",
@@ -51,12 +53,39 @@ class DeploymentFrequency(_Block):
     level: Level | None
 
 
+class LeadTimeStage(_Block):
+    """One stage of the lead time over the changes of the breakdown."""
+
+    median_seconds: float | None
+    p90_seconds: float | None
+    count: int
+
+
+class LeadTimeBreakdown(_Block):
+    """Where the lead time goes: first commit to merge, then merge to the deployment's finish.
+
+    Over the changes counted in the lead time that have a ``merged_at`` (the earliest any source
+    reports), the merge clamped into [first commit, deployment finish], so the stages add up to
+    each change's lead time (see docs/metrics.md).
+    """
+
+    commit_to_merge: LeadTimeStage = Field(description="From the change's first commit to its merge.")
+    merge_to_deploy: LeadTimeStage = Field(
+        description="From the merge to the finish of the deployment that shipped it."
+    )
+
+
 class LeadTime(_Block):
     median_seconds: float | None
     p90_seconds: float | None
     mean_seconds: float | None
     count: int
     level: Level | None
+    breakdown: LeadTimeBreakdown | None = Field(
+        default=None,
+        description="Commit to merge and merge to deploy, over the counted changes that have merged_at; "
+        "null when none has it.",
+    )
 
 
 class ChangeFailureRate(_Block):

@@ -17,7 +17,7 @@ import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-__all__ = ["BUCKET_FLOOR_SECONDS", "GAMMA", "Bucket", "Summary", "bucket_of", "percentile_cont"]
+__all__ = ["BUCKET_FLOOR_SECONDS", "EMPTY", "GAMMA", "Bucket", "Summary", "bucket_of", "percentile_cont"]
 
 GAMMA = 1.01
 BUCKET_FLOOR_SECONDS = 0.001

@@ -110,6 +110,8 @@ class ScopeEvents:
     """``id()`` of the deployments that fixed an incident (rework)."""
     incidents_known: bool
     """Whether the scope has any incident at all (``links`` may hold only some of them)."""
+    merged: dict[tuple[str, str], datetime] = field(default_factory=dict)
+    """Per (service, change id): the earliest ``merged_at`` any source reports, for changes that have one."""
 
     def counted(self, deployment: Deployment, window: Window) -> bool:
         """Whether a deployment counts in ``window``: deployed in it and carrying the scope's labels."""
@@ -146,10 +148,13 @@ def scope_events(
     times = {service: [deployed_at(d) for d in line] for service, line in timeline.items()}
 
     earliest: dict[tuple[str, str], Change] = {}
+    merged: dict[tuple[str, str], datetime] = {}
     for change in changes:
         key = (change.service, change.id)
         if key not in earliest or change.committed_at < earliest[key].committed_at:
             earliest[key] = change
+        if change.merged_at is not None and (key not in merged or change.merged_at < merged[key]):
+            merged[key] = change.merged_at
     first_ship: dict[tuple[str, str], Deployment] = {}
     for deployment in successes:  # in time order: the first one to list a change ships it
         for change_id in deployment.change_ids:
@@ -161,7 +166,7 @@ def scope_events(
         if incident.environment == scope.environment and (scope.service is None or incident.service == scope.service)
     ]
     fixes = {id(link.fix) for link in links if link.fix is not None}
-    return ScopeEvents(scope, scoped, successes, earliest, first_ship, links, fixes, bool(links))
+    return ScopeEvents(scope, scoped, successes, earliest, first_ship, links, fixes, bool(links), merged)
 
 
 def facts_from_events(
@@ -224,6 +229,10 @@ class _Tally:
     negative_durations: int = 0
     before_deployment: int = 0
     ignored: int = 0
+    commit_to_merge: list[float] = field(default_factory=list)
+    merge_to_deploy: list[float] = field(default_factory=list)
+    merged_early: int = 0
+    merged_late: int = 0
 
     def facts(self, options: DoraOptions, incidents_known: bool) -> DoraFacts:
         return DoraFacts(
@@ -244,6 +253,10 @@ class _Tally:
             recovery_before_deployment=self.before_deployment,
             caused_by_ignored=self.ignored,
             incidents_known=incidents_known,
+            commit_to_merge=Summary.exact(self.commit_to_merge),
+            merge_to_deploy=Summary.exact(self.merge_to_deploy),
+            merged_before_commit=self.merged_early,
+            merged_after_deploy=self.merged_late,
         )
 
 
@@ -292,8 +305,17 @@ def facts_of(events: ScopeEvents, windows: Sequence[Window], options: DoraOption
         seconds = (deployed_at(deployment) - change.committed_at).total_seconds()
         if seconds < 0:
             tally.negative += 1
-        else:
-            tally.leads.append(seconds)
+            continue
+        tally.leads.append(seconds)
+        merged = events.merged.get(key)
+        if merged is not None:
+            # The breakdown's rule: the merge is clamped into [first commit, deployment finish],
+            # so both stages are >= 0 and add up to the lead time; a clamped merge is counted.
+            tally.merged_early += merged < change.committed_at
+            tally.merged_late += merged > deployed_at(deployment)
+            merged = min(max(merged, change.committed_at), deployed_at(deployment))
+            tally.commit_to_merge.append((merged - change.committed_at).total_seconds())
+            tally.merge_to_deploy.append((deployed_at(deployment) - merged).total_seconds())
     check()
 
     for link in events.links:

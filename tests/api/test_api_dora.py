@@ -173,3 +173,31 @@ async def test_a_new_minute_serves_last_minutes_report_while_computing(
     _Clock.moment = datetime(2026, 3, 16, 12, 2, 10, tzinfo=UTC)
     after = await loaded.get("/api/v1/metrics/dora?days=7")
     assert after.headers["x-cache"] == "miss" and data(after)["window"]["until"] == "2026-03-16T12:03:00Z"
+
+
+async def test_report_and_trend_carry_the_lead_time_breakdown(client: httpx.AsyncClient) -> None:
+    # Ingested through the API. c1 committed Tue 3 March 08:00, merged 09:00; c2 committed 06:00,
+    # merged 09:30 (both from git); d1 finishes 10:00 and ships both.
+    # Commit to merge [3,600, 12,600]: median 8,100, p90 3,600 + 0.9 x 9,000 = 11,700.
+    # Merge to deploy [3,600, 1,800] -> sorted [1,800, 3,600]: median 2,700, p90 1,800 + 0.9 x 1,800 = 3,420.
+    changes = [
+        {"id": "c1", "source": "git", "service": "api", "committed_at": "2026-03-03T08:00:00Z",
+         "merged_at": "2026-03-03T09:00:00Z"},
+        {"id": "c2", "source": "git", "service": "api", "committed_at": "2026-03-03T06:00:00Z",
+         "merged_at": "2026-03-03T09:30:00Z"},
+    ]  # fmt: skip
+    assert data(await client.post("/api/v1/changes", json=changes))["ingested"] == 2
+    shipped = {
+        "id": "d1", "source": "ci", "service": "api", "status": "success", "started_at": "2026-03-03T09:55:00Z",
+        "finished_at": "2026-03-03T10:00:00Z", "change_ids": ["c1", "c2"],
+    }  # fmt: skip
+    assert data(await client.post("/api/v1/deployments", json=shipped))["ingested"] == 1
+    expected = {
+        "commit_to_merge": {"median_seconds": 8100.0, "p90_seconds": 11700.0, "count": 2},
+        "merge_to_deploy": {"median_seconds": 2700.0, "p90_seconds": 3420.0, "count": 2},
+    }
+    window = {"since": "2026-03-02", "until": "2026-03-16"}
+    report = data(await client.get("/api/v1/metrics/dora", params=window))
+    assert report["lead_time"]["breakdown"] == expected
+    trend = data(await client.get("/api/v1/metrics/dora/trend", params={**window, "bucket": "week"}))
+    assert [point["lead_time"]["breakdown"] for point in trend["points"]] == [expected, None]

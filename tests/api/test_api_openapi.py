@@ -91,3 +91,14 @@ async def test_security_is_documented_only_when_tokens_are_configured(
 def test_paths_match_the_routes() -> None:
     for operation in OPERATIONS:
         assert set(re.findall(r"{(\w+)}", operation.path)) == set(operation.path_params), operation.path
+
+
+async def test_the_lead_time_breakdown_is_in_the_schema(client: httpx.AsyncClient) -> None:
+    components = (await schema_of(client))["components"]["schemas"]
+    breakdown = components["LeadTime"]["properties"]["breakdown"]
+    assert {"$ref": "#/components/schemas/LeadTimeBreakdown"} in breakdown["anyOf"]
+    assert {"type": "null"} in breakdown["anyOf"]
+    stages = components["LeadTimeBreakdown"]
+    assert set(stages["required"]) == {"commit_to_merge", "merge_to_deploy"}
+    assert stages["properties"]["commit_to_merge"]["$ref"].endswith("/LeadTimeStage")
+    assert set(components["LeadTimeStage"]["properties"]) == {"median_seconds", "p90_seconds", "count"}

@@ -14,10 +14,12 @@ from metrichub_core.cli.dora import format_seconds
 MONDAY = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
 
 
-def seed(url: str) -> None:
+def seed(url: str, merged: tuple[timedelta, timedelta] | None = None) -> None:
+    """c1 and c2, merged ``merged`` after their commits (or never)."""
+    c1, c2 = MONDAY - timedelta(hours=1), MONDAY + timedelta(hours=21)
     events = [
-        Change(id="c1", source="git", service="api", committed_at=MONDAY - timedelta(hours=1)),
-        Change(id="c2", source="git", service="api", committed_at=MONDAY + timedelta(hours=21)),
+        Change(id="c1", source="git", service="api", committed_at=c1, merged_at=merged and c1 + merged[0]),
+        Change(id="c2", source="git", service="api", committed_at=c2, merged_at=merged and c2 + merged[1]),
         Deployment(id="d1", source="ci", service="api", status="success", started_at=MONDAY,
                    finished_at=MONDAY, change_ids=["c1"], labels={"team": "core"}),
         Deployment(id="d2", source="ci", service="api", status="success", started_at=MONDAY + timedelta(days=1),
@@ -57,6 +59,32 @@ def test_table_names_the_filters_and_metrics(tmp_path: Path) -> None:
     assert "2026-03-02 00:00 → 2026-03-09 00:00 UTC  service=all  environment=production  team=core" in result.output
     assert "median 2h, p90" in result.output
     assert "2 deployments" in result.output
+
+
+def test_lead_time_breakdown_in_table_and_json(tmp_path: Path) -> None:
+    # c1 committed Mon 09:00, merged 09:40, shipped by d1 at 10:00: 40 min to merge, 20 min to deploy.
+    # c2 committed Tue 07:00, merged 07:30, shipped by d2 at Tue 10:00: 30 min, then 2 h 30 min.
+    # Commit to merge [1,800, 2,400]: median 2,100 s (35m), p90 1,800 + 0.9 x 600 = 2,340 s (39m).
+    # Merge to deploy [1,200, 9,000]: median 5,100 s (1h 25m), p90 1,200 + 0.9 x 7,800 = 8,220 s (2h 17m).
+    url = f"sqlite:///{tmp_path}/dora.db"
+    seed(url, merged=(timedelta(minutes=40), timedelta(minutes=30)))
+    window = ["--storage", url, "--since", "2026-03-02", "--until", "2026-03-09"]
+    table = CliRunner().invoke(main, ["dora", *window])
+    assert table.exit_code == 0, table.output
+    lines = table.output.splitlines()
+    lead = next(n for n, line in enumerate(lines) if line.startswith("Lead time for changes"))
+    assert lines[lead + 1].split() == ["commit", "→", "merge", "median", "35m,", "p90", "39m", "(n=2)", "—"]
+    assert lines[lead + 2].split() == ["merge", "→", "deploy", "median", "1h", "25m,", "p90", "2h", "17m", "(n=2)", "—"]
+    dumped = CliRunner().invoke(main, ["dora", *window, "--format", "json"])
+    assert json.loads(dumped.output)["lead_time"]["breakdown"] == {
+        "commit_to_merge": {"median_seconds": 2100.0, "p90_seconds": 2340.0, "count": 2},
+        "merge_to_deploy": {"median_seconds": 5100.0, "p90_seconds": 8220.0, "count": 2},
+    }
+    # Without merged_at there is no breakdown, and the table has no stage rows.
+    plain = f"sqlite:///{tmp_path}/plain.db"
+    seed(plain)
+    output = CliRunner().invoke(main, ["dora", "--storage", plain, "--since", "2026-03-02", "--until", "2026-03-09"])
+    assert "commit → merge" not in output.output and "merge → deploy" not in output.output
 
 
 def test_bad_arguments_are_usage_errors(tmp_path: Path) -> None:

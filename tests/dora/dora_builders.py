@@ -44,9 +44,17 @@ def dep(
     )
 
 
-def chg(id: str, committed: timedelta | datetime, *, service: str = "api", source: str = "git") -> Change:
+def chg(
+    id: str,
+    committed: timedelta | datetime,
+    *,
+    service: str = "api",
+    source: str = "git",
+    merged: timedelta | datetime | None = None,
+) -> Change:
     moment = committed if isinstance(committed, datetime) else at(committed)
-    return Change(id=id, source=source, service=service, committed_at=moment)
+    merged_at = merged if isinstance(merged, datetime) or merged is None else at(merged)
+    return Change(id=id, source=source, service=service, committed_at=moment, merged_at=merged_at)
 
 
 def inc(

@@ -59,6 +59,7 @@ async def test_full_report_matches_hand_computation(hub: MetricHub) -> None:
         # mean = 361800 / 9 = 40200; median < 1 day -> elite.
         "lead_time": {
             "median_seconds": 7200.0, "p90_seconds": 86400.0, "mean_seconds": 40200.0, "count": 9, "level": "elite",
+            "breakdown": None,  # no change has merged_at
         },
         # failed = {d3, d8}: 2 / 10 = 0.2 <= 20 % (dora-2024 high).
         "change_failure_rate": {"value": 0.2, "failed": 2, "total": 10, "level": "high"},
@@ -93,6 +94,7 @@ async def test_median_and_p90_odd_and_even_counts(hub: MetricHub) -> None:
     even = await hub.dora(since=T0, until=T0 + D, service="api")
     assert even.lead_time.model_dump() == {
         "median_seconds": 1500.0, "p90_seconds": 2220.0, "mean_seconds": 1500.0, "count": 4, "level": "elite",
+        "breakdown": None,
     }  # fmt: skip
 
 
@@ -183,6 +185,7 @@ async def test_empty_window_reports_no_numbers(hub: MetricHub) -> None:
     }  # fmt: skip
     assert report.lead_time.model_dump() == {
         "median_seconds": None, "p90_seconds": None, "mean_seconds": None, "count": 0, "level": None,
+        "breakdown": None,
     }  # fmt: skip
     assert report.change_failure_rate.model_dump() == {"value": None, "failed": 0, "total": 0, "level": None}
     assert report.rework_rate.model_dump() == {"value": None, "rework": 0, "total": 0}

@@ -24,7 +24,7 @@ from metrichub_core.storage.sqlite._dora_derive import rebuild
 
 _DERIVED = (
     "dora_ships", "dora_leads", "dora_lead_days", "dora_lead_months", "dora_deploy_days",
-    "dora_incident_links", "dora_incident_days",
+    "dora_incident_links", "dora_incident_days", "dora_lead_stages", "dora_stage_days", "dora_stage_months",
 )  # fmt: skip
 
 
@@ -32,12 +32,14 @@ _STATUSES: tuple[DeploymentStatus, ...] = ("success",) * 6 + ("failure", "cancel
 
 
 def _stream(seed: int) -> list[Event]:
-    rng = random.Random(seed)
+    rng, merges = random.Random(seed), random.Random(seed + 100)
     services, environments = ["api", "web", "db"], ["production", "staging"]
     events: list[Event] = []
     changes = [f"c{n}" for n in range(120)]
     for name in changes:
-        events.append(chg(name, rng.uniform(-5, 60) * D, service=rng.choice(services), source=rng.choice("ab")))
+        committed = rng.uniform(-5, 60) * D
+        merged = None if merges.random() < 0.3 else committed + merges.uniform(-0.5, 5) * D  # some odd
+        events.append(chg(name, committed, service=rng.choice(services), source=rng.choice("ab"), merged=merged))
     for n in range(150):
         shipped = rng.sample(changes, rng.randint(0, 4))
         events.append(
@@ -134,7 +136,8 @@ async def test_buckets_stay_within_one_percent_and_counts_exact(tmp_path: Path) 
     events: list[Event] = []
     for n in range(3000):
         finished = T0 + timedelta(minutes=rng.uniform(0, 60 * 24 * 62))
-        events.append(chg(f"c{n}", finished - timedelta(seconds=rng.lognormvariate(9, 1.3))))
+        lead = timedelta(seconds=rng.lognormvariate(9, 1.3))
+        events.append(chg(f"c{n}", finished - lead, merged=finished - lead * (n % 5) / 4))
         events.append(dep(f"d{n}", finished, [f"c{n}"]))
         if n % 3 == 0:
             started = finished + timedelta(minutes=rng.uniform(1, 600))
@@ -151,8 +154,12 @@ async def test_buckets_stay_within_one_percent_and_counts_exact(tmp_path: Path) 
             (approx,) = await sqlite.dora_facts(request)
             (exact,) = await memory.dora_facts(request)
             assert not approx.lead_times.is_exact and not approx.restore.is_exact
-            assert replace(approx, lead_times=exact.lead_times, recovery=exact.recovery, restore=exact.restore) == exact
-            for field in ("lead_times", "recovery", "restore"):
+            summarised = ("lead_times", "recovery", "restore", "commit_to_merge", "merge_to_deploy")
+            # Every change has a merge (from its commit to its deployment's finish): the breakdown covers them all.
+            assert not approx.commit_to_merge.is_exact
+            assert approx.commit_to_merge.count == exact.commit_to_merge.count == exact.lead_times.count > 0
+            assert replace(approx, **{field: getattr(exact, field) for field in summarised}) == exact
+            for field in summarised:
                 summary, truth = getattr(approx, field), getattr(exact, field)
                 assert summary.count == truth.count
                 assert summary.mean() == pytest.approx(truth.mean())

@@ -17,8 +17,11 @@ from metrichub_core.dora.reference import is_rework_labelled
 from metrichub_core.errors import MigrationError, StorageError
 from metrichub_core.models import Change, Deployment, Event, Incident
 from metrichub_core.storage.memory import MemoryStorage
+from metrichub_core.storage.sql.dialect import SQLITE
+from metrichub_core.storage.sql.dora import rebuild_sql
 from metrichub_core.storage.sql.paging import to_micros
 from metrichub_core.storage.sqlite import SQLiteStorage
+from metrichub_core.storage.sqlite._dora_derive import functions
 from metrichub_core.storage.sqlite._schema import MIGRATIONS, migrate
 
 
@@ -46,18 +49,19 @@ async def test_a_newer_database_is_refused_naming_the_version(tmp_path: Path) ->
 RELEASED = 2
 """The schema version of the databases MetricHub wrote before the storage kit (migrations 1-2)."""
 T0 = datetime(2026, 3, 2, tzinfo=UTC)
+DAY = timedelta(days=1)
 
 
 def _stream(seed: int) -> list[Event]:
     """Deployments (some labelled rework, some replaced later), changes and incidents over 70 days."""
-    rng = random.Random(seed)
+    rng, merges = random.Random(seed), random.Random(seed + 1)
     day = timedelta(days=1)
     events: list[Event] = []
     changes = [f"c{n}" for n in range(80)]
     for name in changes:
-        events.append(
-            Change(id=name, source="git", service=rng.choice("ab"), committed_at=T0 + rng.uniform(-5, 60) * day)
-        )
+        committed = T0 + rng.uniform(-5, 60) * day
+        merged = None if merges.random() < 0.3 else committed + merges.uniform(-0.5, 4) * day  # some odd, some late
+        events.append(Change(id=name, source="git", service=rng.choice("ab"), committed_at=committed, merged_at=merged))
     for n in range(120):
         finished = T0 + rng.uniform(0, 70) * day
         events.append(
@@ -102,9 +106,10 @@ def _write_as_released(path: Path, events: list[Event], version: int = RELEASED)
                 )  # fmt: skip
             elif isinstance(event, Change):
                 conn.execute(
-                    "INSERT OR REPLACE INTO changes VALUES (?, ?, ?, ?, NULL, NULL)",
-                    (event.source, event.id, event.service, micros(event.committed_at)),
-                )
+                    "INSERT OR REPLACE INTO changes VALUES (?, ?, ?, ?, ?, NULL)",
+                    (event.source, event.id, event.service, micros(event.committed_at),
+                     None if event.merged_at is None else micros(event.merged_at)),
+                )  # fmt: skip
             else:
                 assert isinstance(event, Incident)
                 conn.execute(
@@ -190,12 +195,42 @@ async def test_a_database_written_at_version_4_is_rebuilt_with_the_named_links(t
     await migrated.open()
     await reference.open()
     try:
-        assert migrated.schema_version == len(MIGRATIONS) == 8
+        assert migrated.schema_version == len(MIGRATIONS)
         await reference.upsert(events)
         assert await migrated.read(lambda c: c.execute("SELECT count(*) FROM dora_incident_links").fetchone()[0]) == 50
         for options in (DoraOptions(), DoraOptions(failed_deployments_count=True, recovery_clock="deployment")):
             for request in _requests(options):
                 assert await migrated.dora_facts(request) == await reference.dora_facts(request), request
+    finally:
+        await migrated.close()
+        await reference.close()
+
+
+async def test_a_database_written_at_version_6_gets_the_lead_time_breakdown(tmp_path: Path) -> None:
+    """Migration 7 (the lead-time breakdown's tables) on a database whose derived tables the previous
+    release had filled: they are rebuilt on open, and the breakdown is the reference's."""
+    events = _stream(12)
+    old = tmp_path / "old.db"
+    conn = _write_as_released(old, events, version=6)
+    functions(conn)
+    with conn:  # derived by the previous release's rebuild, which knew no stages
+        for statement in rebuild_sql(SQLITE):
+            conn.execute(statement)
+        conn.execute("UPDATE dora_meta SET value = '0' WHERE key = 'needs_rebuild'")
+    conn.close()
+    migrated, reference = SQLiteStorage(f"sqlite:///{old}"), MemoryStorage()
+    await migrated.open()
+    await reference.open()
+    try:
+        assert migrated.schema_version == len(MIGRATIONS) >= 7
+        await reference.upsert(events)
+        staged = await migrated.read(lambda c: c.execute("SELECT count(*) FROM dora_lead_stages").fetchone()[0])
+        assert staged > 0
+        for request in _requests():
+            expected = await reference.dora_facts(request)
+            assert await migrated.dora_facts(request) == expected, request
+        (facts,) = await reference.dora_facts(FactsRequest(DoraScope(environment="prod"), (Window(T0, T0 + 70 * DAY),)))
+        assert facts.commit_to_merge.count > 0  # the comparisons above cover a breakdown
     finally:
         await migrated.close()
         await reference.close()

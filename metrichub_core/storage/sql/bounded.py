@@ -9,7 +9,8 @@ the facts by the reference's own rules:
 - the scope's successful and ``failure`` deployments deployed in ``[since, until)`` of
   the request (their labels, not their ``change_ids``: one huge deployment costs nothing here);
 - the lead rows (``dora_leads``) whose first shipping deployment is among them, which give
-  each change's first shipment and earliest commit, however long before it was listed;
+  each change's first shipment and earliest commit, however long before it was listed, with
+  its earliest merge (the lead-time breakdown);
 - the incident links (``dora_incident_links``) that started in the range, or whose
   deployment or fix is in it, with the labels of the deployment they are attributed to
   (which may lie before the range: the previous deployment bounds an incident's attribution);
@@ -21,6 +22,7 @@ The derived tables must be up to date (an empty ``dora_pending``) when it runs.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from datetime import datetime
 from typing import Any
 
 from metrichub_core.dora import FactsRequest
@@ -30,6 +32,7 @@ from metrichub_core.storage.sql.dialect import Dialect
 from metrichub_core.storage.sql.facts import Ask, between
 from metrichub_core.storage.sql.paging import from_micros, optional_moment, to_micros
 from metrichub_core.storage.sql.rollups import ScopeSQL
+from metrichub_core.storage.sql.stages import earliest_merge
 
 __all__ = ["window_events"]
 
@@ -60,9 +63,11 @@ def window_events(dialect: Dialect, request: FactsRequest) -> Ask[ScopeEvents]:
 
     first_ship: dict[Key, Deployment] = {}
     earliest: dict[Key, Change] = {}
+    merged: dict[Key, datetime] = {}
     where, params = between(dialect, scope, "deployed_at", since, until)
-    sql = f"SELECT service, change_id, dep_source, dep_id, committed_at FROM dora_leads WHERE {where}"
-    for service, change_id, dep_source, dep_id, committed_at in (yield sql, params):
+    merge = earliest_merge(dialect, "l.service", "l.change_id")
+    sql = f"SELECT service, change_id, dep_source, dep_id, committed_at, {merge} FROM dora_leads l WHERE {where}"
+    for service, change_id, dep_source, dep_id, committed_at, merged_at in (yield sql, params):
         shipper = deployments.get((dep_source, dep_id))
         if shipper is None:  # only while a concurrent write moves it and its derived rows lag behind
             continue
@@ -72,6 +77,8 @@ def window_events(dialect: Dialect, request: FactsRequest) -> Ask[ScopeEvents]:
             earliest[(service, change_id)] = Change.model_construct(
                 source="", id=change_id, service=service, committed_at=committed, merged_at=None, url=None
             )
+        if merged_at is not None:
+            merged[(service, change_id)] = from_micros(merged_at)
 
     links: dict[Key, Link] = {}
     for column in ("started_at", "cause_at", "fix_at"):
@@ -85,7 +92,7 @@ def window_events(dialect: Dialect, request: FactsRequest) -> Ask[ScopeEvents]:
     fixes = {id(link.fix) for link in links.values() if link.fix is not None}
     successes = sorted((d for d in scoped if d.status == "success"), key=deployed_order)
     return ScopeEvents(
-        request.scope, scoped, successes, earliest, first_ship, list(links.values()), fixes, bool(known[0][0])
+        request.scope, scoped, successes, earliest, first_ship, list(links.values()), fixes, bool(known[0][0]), merged
     )
 
 

@@ -4,7 +4,8 @@
 - ``lead_facts``: lead times from the lead rollups and the edges' lead rows;
 - ``rollup_incident_facts``: the incident side under the default options, from the
   incident day rollups and the edges' links;
-- ``link_facts``: the incident side from ``dora_incident_links``, under any options.
+- ``link_facts``: the incident side from ``dora_incident_links``, under any options;
+- ``stage_facts``: the lead-time breakdown from its rollups and the edges' stage rows.
 
 A window is cut into whole months, whole days and the partial days at its edges
 (``WindowPlan``): whole months and days are read from the rollups, the edges from rows.
@@ -17,6 +18,7 @@ with empty answers to collect the questions and sends them in one pipeline.
 from __future__ import annotations
 
 from collections.abc import Callable, Generator, Sequence
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any, TypeVar
 
@@ -34,8 +36,9 @@ from metrichub_core.storage.sql.rollups import (
     merged_buckets_sql,
     with_values,
 )
+from metrichub_core.storage.sql.stages import STAGES
 
-__all__ = ["Ask", "between", "lead_facts", "link_facts", "rollup_incident_facts", "run", "window_facts"]
+__all__ = ["Ask", "between", "lead_facts", "link_facts", "rollup_incident_facts", "run", "stage_facts", "window_facts"]
 
 T = TypeVar("T")
 Rows = Sequence[Sequence[Any]]
@@ -155,7 +158,8 @@ def window_facts(dialect: Dialect, request: FactsRequest, window: Window, *, pla
         incidents = yield from rollup_incident_facts(dialect, request, scope, plan, tally.failed, planning=planning)
     else:  # the day counts hold the fixes already
         incidents, _ = yield from link_facts(dialect, request, scope, plan, fixes=False, planning=planning)
-    return assemble(options, tally, lead, incidents)
+    stages = yield from stage_facts(dialect, request, scope, plan, planning=planning)
+    return replace(assemble(options, tally, lead, incidents), **stages)
 
 
 def lead_facts(
@@ -284,3 +288,48 @@ def link_facts(
         recovery_before_deployment=before_deployment,
     )
     return incidents, fixed
+
+
+def stage_facts(
+    dialect: Dialect, request: FactsRequest, scope: ScopeSQL, plan: WindowPlan, *, planning: bool = False
+) -> Ask[dict[str, Any]]:
+    """The lead-time breakdown of the window (``DoraFacts``' ``commit_to_merge``, ``merge_to_deploy``,
+    ``merged_before_commit``, ``merged_after_deploy``), as ``lead_facts`` reads lead times: whole
+    months and days from ``dora_stage_months``/``dora_stage_days``, the edges from ``dora_lead_stages``,
+    exact values when the window holds at most ``request.exact_limit`` changes with a merge."""
+    mark = dialect.mark
+    summaries: list[BucketRows] = []
+    clamped: list[int] = []
+    for stage, column, clamp in STAGES:
+        parts: list[str] = []
+        params: list[Any] = []
+        for table, key, ranges in plan.rollup_ranges("dora_stage"):
+            for start, end in ranges:
+                parts.append(
+                    f"SELECT bucket, n, total, low, high FROM {table} WHERE service = {mark} AND environment = {mark} "
+                    f"AND stage = {mark} AND {key} >= {mark} AND {key} < {mark}"
+                )
+                params += [scope.service, scope.environment, stage, start, end]
+        seconds = dialect.seconds(column)
+        for start, end in plan.edges:
+            where, edge = between(dialect, scope, "deployed_at", start, end)
+            parts += [
+                f"SELECT {dialect.bucket(seconds)}, 1, {seconds}, {seconds}, {seconds} FROM dora_lead_stages "
+                f"WHERE {where}",
+                f"SELECT -1, 1, 0, 0, 0 FROM dora_lead_stages WHERE {where} AND clamped = {clamp}",
+            ]
+            params += [*edge, *edge]
+        merged = bucket_rows((yield merged_buckets_sql(parts), tuple(params))) if parts else {}
+        clamped.append(merged.pop(-1, Bucket(0, 0, 0, 0)).count)
+        summaries.append(merged)
+    found = [Summary.of_buckets(merged.values()) for merged in summaries]
+    if found[0].count <= request.exact_limit and not planning:
+        where, window = between(dialect, scope, "deployed_at", plan.since, plan.until)
+        rows = yield f"SELECT merge_us, deploy_us FROM dora_lead_stages WHERE {where}", window
+        found = [Summary.exact(row[index] / 1e6 for row in rows) for index in (0, 1)]
+    return {
+        "commit_to_merge": found[0],
+        "merge_to_deploy": found[1],
+        "merged_before_commit": clamped[0],
+        "merged_after_deploy": clamped[1],
+    }

@@ -103,9 +103,9 @@ class WindowPlan:
             edges.append((end * DAY_US, until))
         return cls(since, until, (first, end), tuple(edges))
 
-    def rollup_ranges(self) -> list[tuple[str, str, list[tuple[int, int]]]]:
+    def rollup_ranges(self, prefix: str = "dora_lead") -> list[tuple[str, str, list[tuple[int, int]]]]:
         """``(table, column, [start, end) ranges)``: whole months from ``dora_lead_months``, the
-        other whole days from ``dora_lead_days``."""
+        other whole days from ``dora_lead_days`` (or those of another ``prefix``)."""
         if self.days is None:
             return []
         months: list[tuple[int, int]] = []
@@ -124,7 +124,7 @@ class WindowPlan:
                 stop = min(following, end)
                 days.append((cursor, stop))
                 cursor = stop
-        return [("dora_lead_months", "month", months), ("dora_lead_days", "day", days)]
+        return [(f"{prefix}_months", "month", months), (f"{prefix}_days", "day", days)]
 
 
 @dataclass(frozen=True)

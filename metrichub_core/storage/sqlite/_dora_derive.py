@@ -22,7 +22,9 @@ from metrichub_core.storage.sql.dora import (
     ships_sql,
 )
 from metrichub_core.storage.sql.rollups import DAY_US, day_of, month_days, month_of
+from metrichub_core.storage.sql.stages import stage_rebuild_sql
 from metrichub_core.storage.sqlite._dora_schema import LINKS_BY_SERVICE, dora_bucket
+from metrichub_core.storage.sqlite._dora_stages import recount_stage_days, restage
 from metrichub_core.storage.sqlite._schema import transaction
 
 __all__ = ["REBUILD_AT", "DoraWrite", "functions", "prepare", "rebuild", "refresh"]
@@ -55,7 +57,7 @@ def rebuild(conn: sqlite3.Connection) -> None:
     """
     for table in ("deployments", "changes", "incidents"):
         conn.execute(f"ANALYZE {table}")
-    for statement in rebuild_sql(SQLITE):
+    for statement in [*rebuild_sql(SQLITE), *stage_rebuild_sql(SQLITE)]:
         conn.execute(statement)
 
 
@@ -162,7 +164,9 @@ def _apply(conn: sqlite3.Connection, top: int) -> None:
     )
 
     lead_days = _relead(conn, lead_keys)
+    restage(conn)  # the lead-time breakdown of the same keys (still in temp.dora_touched)
     _recount_lead_days(conn, lead_days)
+    recount_stage_days(conn, lead_days)
 
     incidents = {
         (row[0], row[1])

@@ -12,6 +12,7 @@ from contextlib import contextmanager
 from metrichub_core.storage.sql.deliveries import DELIVERIES_DDL
 from metrichub_core.storage.sql.dora import LINKS_NAMED_DDL, SHIPS_AND_LEADS_DDL
 from metrichub_core.storage.sql.migrations import check_version
+from metrichub_core.storage.sql.stages import stages_ddl
 from metrichub_core.storage.sqlite._dora_schema import DORA_MIGRATION
 
 __all__ = ["MIGRATIONS", "migrate", "transaction"]
@@ -111,6 +112,13 @@ MIGRATIONS: list[str] = [
     """,
     # 8: webhook delivery ids already received, shared by every process (see metrichub_core.storage.sql.deliveries).
     DELIVERIES_DDL.format(serial="INTEGER PRIMARY KEY", integer="INTEGER"),
+    # 9: the lead-time breakdown (commit to merge, merge to deploy: metrichub_core.storage.sql.stages),
+    # per change and in day and month rollups; every derived table is rebuilt on open.
+    stages_ddl(integer="INTEGER", real="REAL", suffix=" WITHOUT ROWID")
+    + """;
+    DELETE FROM dora_pending;
+    UPDATE dora_meta SET value = '1' WHERE key = 'needs_rebuild'
+    """,
 ]
 
 

@@ -23,8 +23,9 @@ from __future__ import annotations
 from metrichub_core.storage.sql.dialect import POSTGRES
 from metrichub_core.storage.sql.dora import LINKS_NAMED_DDL, rebuild_sql
 from metrichub_core.storage.sql.rollups import lead_rollups_ddl, rollup_table
+from metrichub_core.storage.sql.stages import stage_rebuild_sql, stages_ddl
 
-__all__ = ["DDL", "LINKS_NAMED", "REBUILD", "REBUILT", "SHARED_LAYOUT"]
+__all__ = ["DDL", "LINKS_NAMED", "REBUILD", "REBUILT", "SHARED_LAYOUT", "STAGES"]
 
 _TYPES = {"integer": "BIGINT", "real": "FLOAT8"}
 
@@ -93,7 +94,7 @@ CREATE INDEX incidents_by_cause ON incidents (service, caused_by);
 """
 """Migration 1's derived tables (the rollups' shape is shared with SQLite: ``rollup_table``)."""
 
-REBUILD: list[str] = rebuild_sql(POSTGRES)
+REBUILD: list[str] = [*rebuild_sql(POSTGRES), *stage_rebuild_sql(POSTGRES)]
 """Recompute every derived table from the events (inside a transaction holding ``DORA_LOCK``)."""
 
 SHARED_LAYOUT = ";\n".join(
@@ -118,6 +119,10 @@ LINKS_NAMED = LINKS_NAMED_DDL.format(boolean="BOOLEAN", false="false", collate='
 """Migration 5: the links keep whether an incident names a deployment and the failed run it names
 (what ``caused_by`` may name depends on the options)."""
 
-REBUILT = ";\n".join(REBUILD)
+REBUILT = ";\n".join(rebuild_sql(POSTGRES))
 """Migration 6: duration buckets start at a millisecond (``metrichub_core.dora.BUCKET_FLOOR_SECONDS``);
-every derived table is rebuilt from the events (the last step: the rebuild is today's SQL)."""
+every derived table is rebuilt from the events (today's SQL, which needs no later step's table)."""
+
+STAGES = ";\n".join([stages_ddl(**_TYPES), *stage_rebuild_sql(POSTGRES)])
+"""Migration 7: the lead-time breakdown's tables (``metrichub_core.storage.sql.stages``), filled from
+the lead rows and changes that migration 6 left current."""

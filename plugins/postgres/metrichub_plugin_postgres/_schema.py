@@ -15,7 +15,7 @@ from psycopg.rows import TupleRow
 
 from metrichub_core.storage.sql.deliveries import DELIVERIES_DDL
 from metrichub_core.storage.sql.migrations import check_version
-from metrichub_plugin_postgres._dora_schema import DDL, LINKS_NAMED, REBUILT, SHARED_LAYOUT
+from metrichub_plugin_postgres._dora_schema import DDL, LINKS_NAMED, REBUILT, SHARED_LAYOUT, STAGES
 
 __all__ = ["DORA_LOCK", "LOCK_NAMESPACE", "MIGRATIONS", "MIGRATION_LOCK", "SOURCE_LOCK_NAMESPACE", "migrate"]
 
@@ -118,6 +118,8 @@ MIGRATIONS: list[str] = [
     """,
     # 8: webhook delivery ids already received, shared by every process (see metrichub_core.storage.sql.deliveries).
     DELIVERIES_DDL.format(serial="BIGSERIAL PRIMARY KEY", integer="BIGINT"),
+    # 9: the lead-time breakdown's derived tables, filled from the current lead rows (see _dora_schema.STAGES).
+    STAGES,
 ]
 
 

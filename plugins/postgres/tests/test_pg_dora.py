@@ -65,13 +65,16 @@ def random_events(seed: int, deployments: int = 400) -> list[Event]:
                 finished_at=finished, change_ids=change_ids, labels=labels,
             )
         )  # fmt: skip
+    merges = random.Random(seed + 1)  # merged_at: none, or up to a day before the commit to 10 days after it
     for n in range(deployments):
         if rng.random() < 0.1:
             continue  # a change id that deployments list but nobody stored
+        committed = T0 + timedelta(minutes=rng.randrange(-60 * 24 * 7, 60 * 24 * 60))
+        merged = None if merges.random() < 0.3 else committed + timedelta(minutes=merges.randrange(-1440, 14400))
         events.append(
             Change(
-                id=f"c{n}", source=rng.choice(["gh", "gl"]), service=rng.choice(services),
-                committed_at=T0 + timedelta(minutes=rng.randrange(-60 * 24 * 7, 60 * 24 * 60)),
+                id=f"c{n}", source=rng.choice(["gh", "gl"]), service=rng.choice(services), committed_at=committed,
+                merged_at=merged,
             )
         )  # fmt: skip
     for n in range(deployments // 5):
@@ -243,7 +246,8 @@ async def test_big_windows_come_back_as_1_percent_buckets_of_the_exact_values(pg
         assert ours.lead_times.total == pytest.approx(exact.lead_times.total, rel=1e-12)
         assert ours.lead_times.quantile(0.5) == pytest.approx(exact.lead_times.quantile(0.5), rel=0.01)
         assert (ours.negative_lead_times, ours.missing_changes) == (exact.negative_lead_times, exact.missing_changes)
-        for name in ("restore", "recovery"):  # incident durations come back as buckets too
+        # incident durations and the lead-time breakdown's stages come back as buckets too
+        for name in ("restore", "recovery", "commit_to_merge", "merge_to_deploy"):
             summary, truth = getattr(ours, name), getattr(exact, name)
             assert summary.count == truth.count > 0 and not summary.is_exact
             grouped: dict[int, list[float]] = {}
@@ -252,9 +256,8 @@ async def test_big_windows_come_back_as_1_percent_buckets_of_the_exact_values(pg
             assert [(b.count, b.low, b.high) for b in summary.buckets or ()] == [
                 (len(values), min(values), max(values)) for _, values in sorted(grouped.items())
             ]
-        assert ours == replace(exact, lead_times=ours.lead_times, restore=ours.restore, recovery=ours.recovery), (
-            "every count is exact"
-        )
+        summarised = ("lead_times", "restore", "recovery", "commit_to_merge", "merge_to_deploy")
+        assert ours == replace(exact, **{name: getattr(ours, name) for name in summarised}), "every count is exact"
     finally:
         await postgres.close()
 
@@ -396,17 +399,19 @@ async def test_a_queue_written_by_the_previous_release_is_applied(pg_url: str) -
         await postgres.close()
 
 
-@pytest.mark.parametrize("version", [3, 4])
+@pytest.mark.parametrize("version", [3, 4, 6])
 async def test_a_database_written_at_an_older_version_is_migrated_and_reports_as_fresh(
     pg_url: str, version: int
 ) -> None:
-    """Migrations 4 (the shared day rollups) and 5 (the links' named columns) on a database as
-    the releases before them left it; at version 4 a link row of the old rules is left behind
-    (a production incident attributed to a staging deployment), which the rebuild replaces."""
+    """Migrations 4 (the shared day rollups), 5 (the links' named columns) and 9 (the lead-time
+    breakdown) on a database as the releases before them left it; at version 4 a link row of the
+    old rules is left behind (a production incident attributed to a staging deployment), which the
+    rebuild replaces; at version 6 the previous release had derived everything but the breakdown."""
     import psycopg
     from metrichub_plugin_postgres._schema import MIGRATIONS, migrate
 
     from metrichub_core.storage.sql.dialect import POSTGRES
+    from metrichub_core.storage.sql.dora import rebuild_sql
     from metrichub_core.storage.sql.events import Rows
 
     events = random_events(12, deployments=150)
@@ -424,11 +429,13 @@ async def test_a_database_written_at_an_older_version_is_migrated_and_reports_as
                 "INSERT INTO dora_incident_links VALUES ('stale', 'i', 'api', 'production', 0, NULL, true, 'ci', "
                 "'v42', 'staging', 'success', 0, false, NULL, NULL, NULL, false)"
             )
+        if version == 6:  # derived, and the queue applied, by the release before the breakdown
+            await conn.execute(";\n".join(rebuild_sql(POSTGRES)))
     reference, postgres = MemoryStorage(), PostgresStorage(pg_url)
     await reference.open()
     await postgres.open()
     try:
-        assert postgres.schema_version == len(MIGRATIONS) == 8
+        assert postgres.schema_version == len(MIGRATIONS)
         await reference.upsert(early)
         for request in REQUESTS:
             assert await postgres.dora_facts(request) == await reference.dora_facts(request), request

@@ -68,7 +68,7 @@ async def test_a_database_written_before_migration_3_keeps_its_events_and_gains_
         await write_as_released(conn, [deployment("d1")])
     hub = MetricHub(PostgresStorage(pg_url))
     async with hub:
-        assert isinstance(hub.storage, PostgresStorage) and hub.storage.schema_version == len(MIGRATIONS) == 8
+        assert isinstance(hub.storage, PostgresStorage) and hub.storage.schema_version == len(MIGRATIONS)
         version = await hub.data_version()
         await hub.ingest([deployment("d2")])
         assert await hub.data_version() == (version or 0) + 1
