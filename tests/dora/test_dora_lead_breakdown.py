@@ -146,3 +146,23 @@ async def test_summarised_breakdown_says_so(hub: MetricHub) -> None:
             "lead time breakdown, commit to merge: median and p90 estimated from 1% buckets over 10001 changes",
             "lead time breakdown, merge to deploy: median and p90 estimated from 1% buckets over 10001 changes",
         ]
+
+
+async def test_a_labelled_report_carries_the_breakdown_of_its_deployments(hub: MetricHub) -> None:
+    # A label filter takes another path on the SQL backends (the window's events, not the rollups).
+    await hub.ingest(
+        [
+            chg("c1", 0 * H, merged=2 * H),  # d1 (team x) at 10 h: 7,200 + 28,800
+            chg("c2", 4 * H, merged=7 * H),  # d1: 10,800 + 10,800
+            chg("c3", 4 * H, merged=5 * H),  # d2 (team y): not in team x's report
+            dep("d1", 10 * H, ["c1", "c2"], labels={"team": "x"}),
+            dep("d2", 12 * H, ["c3"], labels={"team": "y"}),
+        ]
+    )
+    report = await hub.dora(since=T0, until=T0 + 7 * D, service="api", labels={"team": "x"})
+    breakdown = report.lead_time.breakdown
+    assert breakdown is not None
+    # Commit to merge 7,200 and 10,800: median 9,000, p90 rank 0.9 -> 7,200 + 0.9 x 3,600 = 10,440.
+    assert breakdown.commit_to_merge.model_dump() == {"median_seconds": 9000.0, "p90_seconds": 10440.0, "count": 2}
+    # Merge to deploy 28,800 and 10,800: median 19,800, p90 10,800 + 0.9 x 18,000 = 27,000.
+    assert breakdown.merge_to_deploy.model_dump() == {"median_seconds": 19800.0, "p90_seconds": 27000.0, "count": 2}
