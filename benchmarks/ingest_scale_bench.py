@@ -1,0 +1,269 @@
+"""A backfill at scale: ``hub.ingest`` plus derivation against raw inserts, in one run.
+
+A stream of mixed events (each deployment with 3 changes in ``change_ids``, 5 % of the
+events incidents, 50 services, a deployment every 2 minutes) goes through ``hub.ingest``
+in batches of 20,000, then the first full-range DORA report is asked. The same rows are
+written raw, in the same batches, into keyed tables (primary key ``(source, id)`` only):
+``sqlite3.executemany`` upserts (WAL, synchronous=FULL; into MetricHub's own event tables, with
+their indexes, and into tables with the key alone) and, on PostgreSQL, ``COPY`` and
+``executemany`` upserts (durable defaults). While the hub ingests, a second hub on the
+same database serves ``GET /api/v1/metrics/dora`` (no cache) every second; the slowest
+answer is printed.
+
+    .venv/bin/python benchmarks/ingest_scale_bench.py [--events 1000000] [--backends sqlite,postgresql]
+
+Goals (issue 18): SQLite all-in (ingest + derivation) >= 30 % of raw executemany, the last
+200k events' ingest rate within 20 % of the first 200k, the first report <= 2 s; PostgreSQL
+all-in >= 25,000 events/s and first report <= 2 s; a report through the API during the
+backfill <= 2 s. Events are generated per batch outside the clock.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import sqlite3
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import httpx
+
+from metrichub_core import Change, Deployment, Event, Incident, MetricHub
+from metrichub_core.api import create_app
+from metrichub_core.storage.sql.dialect import POSTGRES, SQLITE, Dialect
+from metrichub_core.storage.sql.events import COLUMNS, Rows, upsert_sql
+from metrichub_core.storage.sqlite._schema import migrate
+
+START = datetime(2025, 1, 1, tzinfo=UTC)
+SERVICES = 50
+SPAN = 200_000
+"""The first and last this many events are timed on their own (does cost grow with the store?)."""
+
+
+def events(count: int) -> Iterator[Event]:
+    """``count`` events: per deployment its 3 changes, then it; every 20th event an incident."""
+    produced = 0
+    n = 0
+    while True:
+        service = f"svc{n % SERVICES}"
+        finished = START + timedelta(minutes=2 * n)
+        changes = [f"c{n}-{i}" for i in range(3)]
+        unit: list[Event] = [
+            Change(id=change, source="bench", service=service, committed_at=finished - timedelta(hours=i + 1))
+            for i, change in enumerate(changes)
+        ]
+        unit.append(
+            Deployment(
+                id=f"d{n}", source="bench", service=service, status="success" if n % 7 else "failure",
+                started_at=finished - timedelta(minutes=5), finished_at=finished, change_ids=changes,
+                labels={"team": f"t{n % 5}"},
+            )
+        )  # fmt: skip
+        for event in unit:
+            if produced % 20 == 19:
+                yield Incident(
+                    id=f"i{n}", source="bench", service=service, started_at=finished + timedelta(minutes=3),
+                    resolved_at=finished + timedelta(minutes=50) if n % 3 else None,
+                    caused_by=f"d{n}" if n % 2 else None,
+                )  # fmt: skip
+                produced += 1
+                if produced == count:
+                    return
+            yield event
+            produced += 1
+            if produced == count:
+                return
+        n += 1
+
+
+def batches(count: int, size: int) -> Iterator[list[Event]]:
+    stream = events(count)
+    while batch := [event for _, event in zip(range(size), stream, strict=False)]:
+        yield batch
+
+
+def end_of(count: int) -> datetime:
+    return START + timedelta(minutes=2 * (count // 4 + 2), days=1)
+
+
+@dataclass
+class Run:
+    """Seconds per batch of ``hub.ingest``, the first report after the load, API latencies."""
+
+    events: int = 0
+    batch_seconds: list[tuple[int, float]] = field(default_factory=list)
+    report_seconds: float = 0.0
+    api_seconds: list[float] = field(default_factory=list)
+
+    def rate(self, first: bool) -> float:
+        chosen, counted = 0.0, 0
+        for size, seconds in self.batch_seconds if first else reversed(self.batch_seconds):
+            if counted >= SPAN:
+                break
+            chosen, counted = chosen + seconds, counted + size
+        return counted / chosen
+
+    @property
+    def ingest_seconds(self) -> float:
+        return sum(seconds for _, seconds in self.batch_seconds)
+
+    @property
+    def all_in(self) -> float:
+        return self.events / (self.ingest_seconds + self.report_seconds)
+
+
+async def hub_run(url: str, count: int, size: int) -> Run:
+    run = Run(count)
+    done = asyncio.Event()
+    async with MetricHub(storage=url) as hub:
+        await hub.ingest(next(batches(1, 1)))  # opens and migrates the database before the clock
+        poller = asyncio.create_task(api_reports(url, count, done, run.api_seconds))
+        for batch in batches(count, size):
+            began = time.perf_counter()
+            await hub.ingest(batch)
+            run.batch_seconds.append((len(batch), time.perf_counter() - began))
+        done.set()
+        await poller
+        began = time.perf_counter()
+        await hub.dora(since=START, until=end_of(count))
+        run.report_seconds = time.perf_counter() - began
+    return run
+
+
+async def api_reports(url: str, count: int, done: asyncio.Event, latencies: list[float]) -> None:
+    """Every second until ``done``: the full-range report through the API of another hub (no cache)."""
+    app = create_app(MetricHub(storage=url), schedule=False, cache_ttl_seconds=0)
+    query = f"/api/v1/metrics/dora?since={START.date()}&until={end_of(count).date()}"
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://bench") as client:
+        while not done.is_set():
+            began = time.perf_counter()
+            response = await client.get(query, timeout=120)
+            latencies.append(time.perf_counter() - began)
+            if response.status_code != 200:
+                print(f"  API answered {response.status_code} after {latencies[-1]:.1f} s")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(done.wait(), 1.0)
+        await app.state.metrichub.hub.close()
+
+
+def keyed_tables(dialect: Dialect) -> list[str]:
+    return [
+        f"CREATE TABLE {table} ("
+        + ", ".join(f"{name} {dialect.types[kind]}" for name, kind in columns)
+        + ", PRIMARY KEY (source, id))"
+        for table, columns in COLUMNS.items()
+    ]
+
+
+def raw_sqlite(path: Path, count: int, size: int, schema: bool) -> float:
+    """Raw upserts into MetricHub's own event tables (``schema``: their keys and indexes) or keyed tables."""
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=FULL")
+    if schema:
+        migrate(conn)
+    else:
+        for statement in keyed_tables(SQLITE):
+            conn.execute(statement)
+    elapsed = 0.0
+    for batch in batches(count, size):
+        tables = Rows(batch, SQLITE).tables()  # rows are prepared outside the clock
+        began = time.perf_counter()
+        conn.execute("BEGIN IMMEDIATE")
+        for table, rows in tables:
+            conn.executemany(upsert_sql(SQLITE, table), rows)
+        conn.execute("COMMIT")
+        elapsed += time.perf_counter() - began
+    conn.close()
+    return count / elapsed
+
+
+def raw_postgres(url: str, count: int, size: int, copy: bool) -> float:
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as conn:
+        for statement in keyed_tables(POSTGRES):
+            conn.execute(statement)
+        elapsed = 0.0
+        for batch in batches(count, size):
+            tables = Rows(batch, POSTGRES).tables()
+            began = time.perf_counter()
+            with conn.transaction(), conn.cursor() as cursor:
+                for table, rows in tables:
+                    if copy:
+                        names = ", ".join(name for name, _ in COLUMNS[table])
+                        with cursor.copy(f"COPY {table} ({names}) FROM STDIN") as stream:
+                            for row in rows:
+                                stream.write_row(tuple(_pg(value) for value in row))
+                    else:
+                        sql = POSTGRES.upsert(table, COLUMNS[table], ("source", "id"))
+                        cursor.executemany(sql, [tuple(_pg(value) for value in row) for row in rows])
+            elapsed += time.perf_counter() - began
+    return count / elapsed
+
+
+def _pg(value: object) -> object:
+    from psycopg.types.json import Jsonb
+
+    return Jsonb(value) if isinstance(value, list | dict) else value
+
+
+def table(backend: str, raw: dict[str, float], run: Run) -> None:
+    def row(name: str, value: str) -> None:
+        print(f"| {name:<48} | {value:>20} |")
+
+    print(f"\n## {backend}: {run.events:,} events in batches of {run.batch_seconds[0][0]:,}\n")
+    row("", "rate")
+    print(f"|{'-' * 50}|{'-' * 22}|")
+    for name, rate in raw.items():
+        row(name, f"{rate:,.0f} events/s")
+    first, last = run.rate(True), run.rate(False)
+    row(f"hub.ingest, first {SPAN // 1000}k events", f"{first:,.0f} events/s")
+    row(f"hub.ingest, last {SPAN // 1000}k events", f"{last:,.0f} events/s")
+    row("hub.ingest, all", f"{run.events / run.ingest_seconds:,.0f} events/s")
+    row("the first hub.dora() after the load", f"{run.report_seconds:.2f} s")
+    row("all-in (ingest + derivation)", f"{run.all_in:,.0f} events/s")
+    slowest = max(run.api_seconds, default=float("nan"))
+    row(f"API report during the backfill (slowest of {len(run.api_seconds)})", f"{slowest:.2f} s")
+    print()
+    for name, rate in raw.items():
+        print(f"all-in / {name}: {run.all_in / rate:.1%}")
+    print(f"last {SPAN // 1000}k / first {SPAN // 1000}k: {last / first:.1%}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--events", type=int, default=1_000_000)
+    parser.add_argument("--batch", type=int, default=20_000)
+    parser.add_argument("--backends", default="sqlite,postgresql")
+    args = parser.parse_args()
+    backends = args.backends.split(",")
+    with tempfile.TemporaryDirectory() as tmp, contextlib.ExitStack() as stack:
+        if "sqlite" in backends:
+            raw = {
+                "raw executemany, MetricHub's event tables": raw_sqlite(
+                    Path(tmp, "s.db"), args.events, args.batch, True
+                ),
+                "raw executemany, keyed tables": raw_sqlite(Path(tmp, "k.db"), args.events, args.batch, False),
+            }
+            table("SQLite", raw, asyncio.run(hub_run(f"sqlite:///{tmp}/hub.db", args.events, args.batch)))
+        if "postgresql" in backends:
+            from metrichub_plugin_postgres.testing import TemporaryServer
+
+            server = stack.enter_context(TemporaryServer(durable=True))
+            for name in ("copy", "many", "hub"):
+                server.create_database(name)
+            raw = {
+                "raw COPY (durable defaults)": raw_postgres(server.url("copy"), args.events, args.batch, True),
+                "raw executemany (upsert)": raw_postgres(server.url("many"), args.events, args.batch, False),
+            }
+            table("PostgreSQL", raw, asyncio.run(hub_run(server.url("hub"), args.events, args.batch)))
+
+
+if __name__ == "__main__":
+    main()
