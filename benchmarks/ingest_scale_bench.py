@@ -7,8 +7,8 @@ written raw, in the same batches, into keyed tables (primary key ``(source, id)`
 ``sqlite3.executemany`` upserts (WAL, synchronous=FULL; into MetricHub's own event tables, with
 their indexes, and into tables with the key alone) and, on PostgreSQL, ``COPY`` and
 ``executemany`` upserts (durable defaults). While the hub ingests, a second hub on the
-same database serves ``GET /api/v1/metrics/dora`` (no cache) every second; the slowest
-answer is printed.
+same database serves ``GET /api/v1/metrics/dora`` (no cache) every second (``--api-every``);
+the slowest answer is printed.
 
     .venv/bin/python benchmarks/ingest_scale_bench.py [--events 1000000] [--backends sqlite,postgresql]
 
@@ -117,12 +117,14 @@ class Run:
         return self.events / (self.ingest_seconds + self.report_seconds)
 
 
-async def hub_run(url: str, count: int, size: int) -> Run:
+async def hub_run(url: str, count: int, size: int, api_every: float) -> Run:
     run = Run(count)
     done = asyncio.Event()
     async with MetricHub(storage=url) as hub:
         await hub.ingest(next(batches(1, 1)))  # opens and migrates the database before the clock
-        poller = asyncio.create_task(api_reports(url, count, done, run.api_seconds))
+        if not api_every:
+            done.set()
+        poller = asyncio.create_task(api_reports(url, count, done, run.api_seconds, api_every))
         for batch in batches(count, size):
             began = time.perf_counter()
             await hub.ingest(batch)
@@ -135,8 +137,8 @@ async def hub_run(url: str, count: int, size: int) -> Run:
     return run
 
 
-async def api_reports(url: str, count: int, done: asyncio.Event, latencies: list[float]) -> None:
-    """Every second until ``done``: the full-range report through the API of another hub (no cache)."""
+async def api_reports(url: str, count: int, done: asyncio.Event, latencies: list[float], every: float) -> None:
+    """Every ``every`` seconds until ``done``: the full-range report through the API of another hub (no cache)."""
     app = create_app(MetricHub(storage=url), schedule=False, cache_ttl_seconds=0)
     query = f"/api/v1/metrics/dora?since={START.date()}&until={end_of(count).date()}"
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://bench") as client:
@@ -147,7 +149,7 @@ async def api_reports(url: str, count: int, done: asyncio.Event, latencies: list
             if response.status_code != 200:
                 print(f"  API answered {response.status_code} after {latencies[-1]:.1f} s")
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(done.wait(), 1.0)
+                await asyncio.wait_for(done.wait(), every)
         await app.state.metrichub.hub.close()
 
 
@@ -241,6 +243,7 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=1_000_000)
     parser.add_argument("--batch", type=int, default=20_000)
     parser.add_argument("--backends", default="sqlite,postgresql")
+    parser.add_argument("--api-every", type=float, default=1.0, help="seconds between API reports (0: none)")
     args = parser.parse_args()
     backends = args.backends.split(",")
     with tempfile.TemporaryDirectory() as tmp, contextlib.ExitStack() as stack:
@@ -251,7 +254,9 @@ def main() -> None:
                 ),
                 "raw executemany, keyed tables": raw_sqlite(Path(tmp, "k.db"), args.events, args.batch, False),
             }
-            table("SQLite", raw, asyncio.run(hub_run(f"sqlite:///{tmp}/hub.db", args.events, args.batch)))
+            table(
+                "SQLite", raw, asyncio.run(hub_run(f"sqlite:///{tmp}/hub.db", args.events, args.batch, args.api_every))
+            )
         if "postgresql" in backends:
             from metrichub_plugin_postgres.testing import TemporaryServer
 
@@ -262,7 +267,7 @@ def main() -> None:
                 "raw COPY (durable defaults)": raw_postgres(server.url("copy"), args.events, args.batch, True),
                 "raw executemany (upsert)": raw_postgres(server.url("many"), args.events, args.batch, False),
             }
-            table("PostgreSQL", raw, asyncio.run(hub_run(server.url("hub"), args.events, args.batch)))
+            table("PostgreSQL", raw, asyncio.run(hub_run(server.url("hub"), args.events, args.batch, args.api_every)))
 
 
 if __name__ == "__main__":

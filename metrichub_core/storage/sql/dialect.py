@@ -118,16 +118,18 @@ class Dialect:
             return [f"DELETE FROM {table}" for table in tables]
         return [f"TRUNCATE {', '.join(tables)}"]
 
-    def first_row(self, alias: str, table: str, where: str, order: str, *, also: str = "") -> str:
+    def first_row(self, alias: str, table: str, index: str, where: str, order: str, *, also: str = "") -> str:
         """A ``LEFT JOIN`` of ``table`` as ``alias``: its first row (by ``order``) of those that ``where``
         selects (aliased ``d`` there, and free to name earlier FROM items), or NULLs; ``also``
         adds a condition on the row found.
 
         PostgreSQL joins a ``LATERAL`` subquery; SQLite, which has none, joins the table on the
-        rowid of that row, found by a correlated subquery. Either way one index probe per row.
+        rowid of that row, found by a correlated subquery through ``index``. Either way one index
+        probe per row. (Without statistics, as while a backfill grows the tables, SQLite's planner
+        would otherwise pick a shorter index and scan a whole service's rows for each probe.)
         """
         if self.json_as_text:
-            found = f"(SELECT d.rowid FROM {table} d WHERE {where} ORDER BY {order} LIMIT 1)"
+            found = f"(SELECT d.rowid FROM {table} d INDEXED BY {index} WHERE {where} ORDER BY {order} LIMIT 1)"
             return f"LEFT JOIN {table} {alias} ON {alias}.rowid = {found}" + (f" AND {also}" if also else "")
         return (
             f"LEFT JOIN LATERAL (SELECT * FROM {table} d WHERE {where} ORDER BY {order} LIMIT 1) {alias} "

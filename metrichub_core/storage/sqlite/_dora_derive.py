@@ -1,12 +1,14 @@
 """How the SQLite backend derives its DORA tables (see ``_dora_schema``).
 
-``DoraWrite`` queues the keys an upsert writes, in the upsert's transaction;
-``refresh`` recomputes, set-based, only what the queued events can have changed;
-``rebuild`` recomputes everything; ``prepare`` readies a connection on open.
+``DoraWrite`` queues the keys an upsert writes, and ``derive_queued`` recomputes, set-based,
+only what they can have changed, both in the upsert's transaction; ``refresh`` applies a queue
+left by an older MetricHub (which derived before the next query instead); ``rebuild``
+recomputes everything; ``prepare`` readies a connection on open.
 """
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -25,7 +27,7 @@ from metrichub_core.storage.sql.rollups import DAY_US, day_of, month_days, month
 from metrichub_core.storage.sqlite._dora_schema import LINKS_BY_SERVICE, dora_bucket
 from metrichub_core.storage.sqlite._schema import transaction
 
-__all__ = ["REBUILD_AT", "DoraWrite", "functions", "prepare", "rebuild", "refresh"]
+__all__ = ["REBUILD_AT", "DoraWrite", "derive_queued", "functions", "prepare", "rebuild", "refresh"]
 
 _Row = tuple[Any, ...]
 
@@ -62,8 +64,8 @@ def rebuild(conn: sqlite3.Connection) -> None:
 class DoraWrite:
     """Queues what one upsert touches, in the upsert's transaction (``before`` it, then ``after`` it).
 
-    The queue (``dora_pending``) is applied by ``refresh`` before the next DORA query,
-    so ingest stays a plain insert and the derived data is computed once per event.
+    The queue (``dora_pending``) is then applied by ``derive_queued``, still in that transaction:
+    the derivation is amortised over the batches, set-based on each batch's keys.
     """
 
     def __init__(self, deployments: Sequence[_Row], changes: Sequence[_Row], incidents: Sequence[_Row]) -> None:
@@ -92,6 +94,14 @@ REBUILD_AT = 200_000
 """A queue longer than this is applied by rebuilding everything, set-based."""
 
 
+def derive_queued(conn: sqlite3.Connection) -> None:
+    """Apply the queue inside the caller's write transaction (an upsert's), and empty it."""
+    top = conn.execute("SELECT max(rowid) FROM dora_pending").fetchone()[0]
+    if top is not None:
+        _apply(conn, top)
+        conn.execute("DELETE FROM dora_pending")
+
+
 def refresh(conn: sqlite3.Connection) -> int:
     """Apply the pending queue in one write transaction; return how many entries it held."""
     if conn.execute("SELECT NOT EXISTS (SELECT 1 FROM dora_pending)").fetchone()[0]:
@@ -107,8 +117,11 @@ def refresh(conn: sqlite3.Connection) -> int:
 
 
 def _apply(conn: sqlite3.Connection, top: int) -> None:
-    """Recompute what the queued events (up to rowid ``top``) can have changed."""
-    lead_keys: set[tuple[str, str, str]] = set()
+    """Recompute what the queued events (up to rowid ``top``) can have changed.
+
+    The keys travel in temporary tables, statement to statement, never through Python:
+    each step is one set-based statement whatever the batch's size.
+    """
     deploy_days: set[tuple[str, str, int]] = set()
     relink_from: dict[tuple[str, str], int] = {}
     named: set[tuple[str, str]] = set()
@@ -124,18 +137,17 @@ def _apply(conn: sqlite3.Connection, top: int) -> None:
         deploy_days.add((service, environment, day_of(listed_at)))
         _earliest(relink_from, (service, environment), listed_at)
         named.add((service, id_))  # a caused_by may name a deployment that moved
+    _temp(conn, "dora_touched")
+    touch = "INSERT OR IGNORE INTO temp.dora_touched SELECT DISTINCT s.service, s.environment, s.change_id FROM "
     # The changes the queued deployments shipped, before and after: their leads may move.
     ships = f"{queued('deployment')} CROSS JOIN dora_ships s ON s.dep_source = p.source AND s.dep_id = p.id"
-    old_ships = conn.execute(f"SELECT s.dep_source, s.dep_id, s.service, s.environment, s.change_id FROM {ships}")
-    lead_keys.update((row[2], row[3], row[4]) for row in old_ships)
+    conn.execute(touch + ships)
     conn.execute(
         f"DELETE FROM dora_ships WHERE (dep_source, dep_id) IN (SELECT source, id FROM {queued('deployment')})"
     )
     current = f"{queued('deployment')} CROSS JOIN deployments d ON d.source = p.source AND d.id = p.id"
     conn.execute(f"INSERT OR IGNORE INTO dora_ships {ships_sql(SQLITE, current)}")
-    lead_keys.update(
-        (row[0], row[1], row[2]) for row in conn.execute(f"SELECT s.service, s.environment, s.change_id FROM {ships}")
-    )
+    conn.execute(touch + ships)
     for id_, service, environment, listed_at in conn.execute(
         f"SELECT d.id, d.service, d.environment, d.listed_at FROM {current}"
     ):
@@ -143,50 +155,36 @@ def _apply(conn: sqlite3.Connection, top: int) -> None:
         _earliest(relink_from, (service, environment), listed_at)
         named.add((service, id_))
     # A change (re)stored: the leads of every environment that shipped it, in its service before and now.
-    lead_keys.update(
-        (row[0], row[1], row[2])
-        for row in conn.execute(
-            f"SELECT DISTINCT s.service, s.environment, s.change_id FROM {queued('change')} "
-            "CROSS JOIN changes c ON c.source = p.source AND c.id = p.id "
-            "CROSS JOIN dora_ships s ON s.service = c.service AND s.change_id = c.id"
-        )
+    conn.execute(
+        f"{touch}{queued('change')} CROSS JOIN changes c ON c.source = p.source AND c.id = p.id "
+        "CROSS JOIN dora_ships s ON s.service = c.service AND s.change_id = c.id"
     )
-    lead_keys.update(
-        (row[0], row[1], row[2])
-        for row in conn.execute(
-            "SELECT DISTINCT s.service, s.environment, s.change_id FROM (SELECT DISTINCT old_service, id "
-            "FROM dora_pending WHERE kind = 'change' AND old_service IS NOT NULL AND rowid <= ?) p "
-            "CROSS JOIN dora_ships s ON s.service = p.old_service AND s.change_id = p.id",
-            (top,),
-        )
+    conn.execute(
+        f"{touch}(SELECT DISTINCT old_service, id FROM dora_pending WHERE kind = 'change' "
+        "AND old_service IS NOT NULL AND rowid <= ?) p "
+        "CROSS JOIN dora_ships s ON s.service = p.old_service AND s.change_id = p.id",
+        (top,),
     )
 
-    lead_days = _relead(conn, lead_keys)
-    _recount_lead_days(conn, lead_days)
+    _recount_lead_days(conn, _relead(conn))
 
-    incidents = {
-        (row[0], row[1])
-        for row in conn.execute(
-            "SELECT DISTINCT source, id FROM dora_pending WHERE kind = 'incident' AND rowid <= ?", (top,)
-        )
-    }
+    _temp(conn, "dora_relink")
+    relink = "INSERT OR IGNORE INTO temp.dora_relink "
+    conn.execute(f"{relink}SELECT DISTINCT source, id FROM dora_pending WHERE kind = 'incident' AND rowid <= ?", (top,))
     for (service, environment), since in relink_from.items():
-        incidents.update(
-            (row[0], row[1])
-            for row in conn.execute(
-                "SELECT source, id FROM incidents WHERE service = ? AND environment = ? "
-                "AND (started_at > ? OR resolved_at >= ?)",
-                (service, environment, since, since),
+        # Incidents that start after ``since`` (their cause may move) or end after it (their fix may).
+        for column, index in (("started_at", "incidents_by_scope"), ("resolved_at", "incidents_by_resolution")):
+            conn.execute(
+                f"{relink}SELECT source, id FROM incidents INDEXED BY {index} "
+                f"WHERE service = ? AND environment = ? AND {column} >= ?",
+                (service, environment, since),
             )
-        )
-    for service, id_ in named:
-        incidents.update(
-            (row[0], row[1])
-            for row in conn.execute(
-                "SELECT source, id FROM incidents WHERE service = ? AND caused_by = ?", (service, id_)
-            )
-        )
-    linked_days, incident_days = _relink(conn, sorted(incidents))
+    conn.execute(
+        f"{relink}SELECT i.source, i.id FROM json_each(?) k CROSS JOIN incidents i INDEXED BY incidents_by_cause "
+        "ON i.service = json_extract(k.value, '$[0]') AND i.caused_by = json_extract(k.value, '$[1]')",
+        (json.dumps(sorted(named)),),
+    )
+    linked_days, incident_days = _relink(conn)
     _recount_deploy_days(conn, deploy_days | linked_days)
     _recount_incident_days(conn, incident_days)
 
@@ -196,10 +194,18 @@ def _earliest(earliest: dict[tuple[str, str], int], key: tuple[str, str], moment
         earliest[key] = moment
 
 
-_TOUCHED = (
-    "CREATE TEMP TABLE IF NOT EXISTS dora_touched (service TEXT, environment TEXT, change_id TEXT, "
-    "PRIMARY KEY (service, environment, change_id)) WITHOUT ROWID"
-)
+def _temp(conn: sqlite3.Connection, name: str) -> None:
+    """Create the temporary table ``name`` if needed (each connection has its own), and empty it."""
+    conn.execute(f"CREATE TEMP TABLE IF NOT EXISTS {name} ({_TEMP_TABLES[name]}) WITHOUT ROWID")
+    conn.execute(f"DELETE FROM temp.{name}")
+
+
+_TEMP_TABLES = {
+    "dora_touched": "service TEXT, environment TEXT, change_id TEXT, PRIMARY KEY (service, environment, change_id)",
+    "dora_relink": "source TEXT, id TEXT, PRIMARY KEY (source, id)",
+    "dora_days": "service TEXT, environment TEXT, day INTEGER, PRIMARY KEY (service, environment, day)",
+}
+"""The keys a derivation passes from statement to statement."""
 _TOUCHED_LEADS = (
     "SELECT DISTINCT l.service, l.environment, l.deployed_at FROM temp.dora_touched t CROSS JOIN dora_leads l "
     "ON l.service = t.service AND l.environment = t.environment AND l.change_id = t.change_id"
@@ -207,15 +213,13 @@ _TOUCHED_LEADS = (
 # CROSS JOIN keeps SQLite's loop order: the few touched keys outside, the big tables by index inside.
 
 
-def _relead(conn: sqlite3.Connection, keys: Iterable[tuple[str, str, str]]) -> set[tuple[str, str, int]]:
-    """Recompute the lead rows of ``keys`` set-based; return the (service, environment, day)s that changed."""
-    conn.execute(_TOUCHED)
-    conn.execute("DELETE FROM temp.dora_touched")
-    conn.executemany("INSERT OR IGNORE INTO temp.dora_touched VALUES (?, ?, ?)", keys)
+def _relead(conn: sqlite3.Connection) -> set[tuple[str, str, int]]:
+    """Recompute the lead rows of the keys in ``temp.dora_touched``; return the (service, environment,
+    day)s that changed."""
     dirty = {(row[0], row[1], day_of(row[2])) for row in conn.execute(_TOUCHED_LEADS)}
-    conn.executemany(
-        "DELETE FROM dora_leads WHERE service = ? AND environment = ? AND change_id = ?",
-        conn.execute("SELECT service, environment, change_id FROM temp.dora_touched").fetchall(),
+    conn.execute(
+        "DELETE FROM dora_leads WHERE (service, environment, change_id) IN "
+        "(SELECT service, environment, change_id FROM temp.dora_touched)"
     )
     ships = (
         "temp.dora_touched t CROSS JOIN dora_ships s "
@@ -226,74 +230,81 @@ def _relead(conn: sqlite3.Connection, keys: Iterable[tuple[str, str, str]]) -> s
     return dirty
 
 
+_DAY_ROWS = (
+    "temp.dora_days k CROSS JOIN {table} ON {alias}.service = k.service AND {alias}.environment = k.environment "
+    "AND {alias}.{column} >= k.day * {day_us} AND {alias}.{column} < (k.day + 1) * {day_us}"
+)
+_ENV_DAYS = "(SELECT DISTINCT environment, day FROM temp.dora_days) k"
+_BUCKET_SUMS = "sum(t.n), sum(t.total), min(t.low), max(t.high)"
+
+
+def _load_days(conn: sqlite3.Connection, days: Iterable[tuple[str, str, int]]) -> None:
+    _temp(conn, "dora_days")
+    conn.executemany("INSERT OR IGNORE INTO temp.dora_days VALUES (?, ?, ?)", days)
+
+
+def _recount(conn: sqlite3.Connection, table: str, per_service: Sequence[str], by: str, sums: str) -> None:
+    """Replace ``table``'s rows of the days in ``temp.dora_days`` by ``per_service`` (SELECTs), then
+    its all-services (``''``) rows of those days' environments by the ``sums`` of its rows per ``by``."""
+    days = "SELECT service, environment, day FROM temp.dora_days"
+    conn.execute(f"DELETE FROM {table} WHERE (service, environment, day) IN ({days})")
+    for select in per_service:
+        conn.execute(f"INSERT INTO {table} {select}")
+    conn.execute(f"DELETE FROM {table} WHERE service = '' AND (environment, day) IN (SELECT * FROM {_ENV_DAYS})")
+    columns = f"{by}, {sums}" if by else sums
+    conn.execute(
+        f"INSERT INTO {table} SELECT '', k.environment, k.day, {columns} FROM {_ENV_DAYS} CROSS JOIN {table} t "
+        f"ON t.environment = k.environment AND t.day = k.day AND t.service != '' "
+        f"GROUP BY k.environment, k.day{', ' + by if by else ''}"
+    )
+
+
 def _recount_deploy_days(conn: sqlite3.Connection, days: set[tuple[str, str, int]]) -> None:
-    for service, environment, day in days:
-        conn.execute(
-            "DELETE FROM dora_deploy_days WHERE service = ? AND environment = ? AND day = ?",
-            (service, environment, day),
-        )
-        conn.execute(
-            f"INSERT INTO dora_deploy_days SELECT service, environment, ?, {DEPLOY_DAY_COLUMNS} "
-            "FROM deployments d WHERE service = ? AND environment = ? AND listed_at >= ? AND listed_at < ? "
-            "GROUP BY service, environment",
-            (day, service, environment, day * DAY_US, (day + 1) * DAY_US),
-        )
-    for environment, day in {(environment, day) for _, environment, day in days}:
-        conn.execute(
-            "DELETE FROM dora_deploy_days WHERE service = '' AND environment = ? AND day = ?", (environment, day)
-        )
-        conn.execute(
-            "INSERT INTO dora_deploy_days SELECT '', environment, day, sum(deployments), sum(failures), "
-            "sum(rework), sum(failed) FROM dora_deploy_days WHERE service != '' AND environment = ? AND day = ? "
-            "GROUP BY environment, day",
-            (environment, day),
-        )
+    _load_days(conn, days)
+    deployments = _DAY_ROWS.format(
+        table="deployments d INDEXED BY deployments_by_scope", alias="d", column="listed_at", day_us=DAY_US
+    )
+    _recount(
+        conn,
+        "dora_deploy_days",
+        [
+            f"SELECT k.service, k.environment, k.day, {DEPLOY_DAY_COLUMNS} FROM {deployments} "
+            "GROUP BY k.service, k.environment, k.day"
+        ],
+        "",
+        "sum(t.deployments), sum(t.failures), sum(t.rework), sum(t.failed)",
+    )
 
 
 def _recount_incident_days(conn: sqlite3.Connection, days: set[tuple[str, str, int]]) -> None:
-    for service, environment, day in days:
-        conn.execute(
-            "DELETE FROM dora_incident_days WHERE service = ? AND environment = ? AND day = ?",
-            (service, environment, day),
-        )
-        links = f"{LINKS_BY_SERVICE} WHERE service = ? AND environment = ? AND started_at >= ? AND started_at < ?"
-        for select in incident_days_sql(SQLITE, links, "?"):
-            conn.execute(
-                f"INSERT INTO dora_incident_days {select}",
-                (day, service, environment, day * DAY_US, (day + 1) * DAY_US),
-            )
-    for environment, day in {(environment, day) for _, environment, day in days}:
-        conn.execute(
-            "DELETE FROM dora_incident_days WHERE service = '' AND environment = ? AND day = ?", (environment, day)
-        )
-        conn.execute(
-            "INSERT INTO dora_incident_days SELECT '', environment, day, kind, bucket, sum(n), sum(total), min(low), "
-            "max(high) FROM dora_incident_days WHERE service != '' AND environment = ? AND day = ? "
-            "GROUP BY kind, bucket",
-            (environment, day),
-        )
+    _load_days(conn, days)
+    links = _DAY_ROWS.format(table=LINKS_BY_SERVICE, alias="l", column="started_at", day_us=DAY_US)
+    _recount(
+        conn,
+        "dora_incident_days",
+        incident_days_sql(SQLITE, f"{links} WHERE true", "k.day"),
+        "t.kind, t.bucket",
+        _BUCKET_SUMS,
+    )
 
 
 def _recount_lead_days(conn: sqlite3.Connection, days: set[tuple[str, str, int]]) -> None:
-    scopes = set(days) | {("", environment, day) for _, environment, day in days}
-    for service, environment, day in sorted(scopes, key=lambda key: key[0] == ""):  # services first, then ''
-        conn.execute(
-            "DELETE FROM dora_lead_days WHERE service = ? AND environment = ? AND day = ?", (service, environment, day)
-        )
-        if service:
-            conn.execute(
-                f"INSERT INTO dora_lead_days SELECT service, environment, ?, {lead_day_aggregates(SQLITE)} "
-                "FROM dora_leads WHERE service = ? AND environment = ? AND deployed_at >= ? AND deployed_at < ? "
-                "GROUP BY bucket",
-                (day, service, environment, day * DAY_US, (day + 1) * DAY_US),
-            )
-        else:
-            conn.execute(
-                "INSERT INTO dora_lead_days SELECT '', environment, day, bucket, sum(n), sum(total), min(low), "
-                "max(high) FROM dora_lead_days WHERE service != '' AND environment = ? AND day = ? GROUP BY bucket",
-                (environment, day),
-            )
-    for service, environment, month in {(s, e, month_of(d)) for s, e, d in scopes}:
+    _load_days(conn, days)
+    leads = _DAY_ROWS.format(
+        table="dora_leads l INDEXED BY dora_leads_by_time", alias="l", column="deployed_at", day_us=DAY_US
+    )
+    _recount(
+        conn,
+        "dora_lead_days",
+        [
+            f"SELECT k.service, k.environment, k.day, {lead_day_aggregates(SQLITE)} FROM {leads} "
+            "GROUP BY k.service, k.environment, k.day, bucket"
+        ],
+        "t.bucket",
+        _BUCKET_SUMS,
+    )
+    months = {(s, e, month_of(d)) for s, e, d in days}
+    for service, environment, month in months | {("", e, m) for _, e, m in months}:
         first, end = month_days(month)
         conn.execute(
             "DELETE FROM dora_lead_months WHERE service = ? AND environment = ? AND month = ?",
@@ -307,25 +318,19 @@ def _recount_lead_days(conn: sqlite3.Connection, days: set[tuple[str, str, int]]
         )
 
 
-_RELINK = "CREATE TEMP TABLE IF NOT EXISTS dora_relink (source TEXT, id TEXT, PRIMARY KEY (source, id)) WITHOUT ROWID"
 _RELINKED_DAYS = (
     "SELECT l.service, l.environment, l.started_at, l.cause_env, l.cause_at, l.fix_at FROM temp.dora_relink k "
     "CROSS JOIN dora_incident_links l ON l.inc_source = k.source AND l.inc_id = k.id"
 )
 
 
-def _relink(
-    conn: sqlite3.Connection, incidents: Iterable[tuple[str, str]]
-) -> tuple[set[tuple[str, str, int]], set[tuple[str, str, int]]]:
-    """Recompute the links of ``incidents`` (``link_sql``), set-based.
+def _relink(conn: sqlite3.Connection) -> tuple[set[tuple[str, str, int]], set[tuple[str, str, int]]]:
+    """Recompute the links of the incidents in ``temp.dora_relink`` (``link_sql``), set-based.
 
     Returns the deployment days whose failed or rework counts may have changed (those of
     the causes and fixes before and after), and the incident days whose rollups must be
     recounted.
     """
-    conn.execute(_RELINK)
-    conn.execute("DELETE FROM temp.dora_relink")
-    conn.executemany("INSERT OR IGNORE INTO temp.dora_relink VALUES (?, ?)", incidents)
     deploy_days: set[tuple[str, str, int]] = set()
     incident_days: set[tuple[str, str, int]] = set()
 

@@ -26,7 +26,7 @@ from metrichub_core.storage.sql.events import LISTED_AT, SELECTED, TABLES, Rows,
 from metrichub_core.storage.sql.paging import listing_sql, page_of
 from metrichub_core.storage.sql.state import get_state_sql, set_state, state_of
 from metrichub_core.storage.sqlite._dora import SQLiteDoraData
-from metrichub_core.storage.sqlite._dora_derive import DoraWrite, functions, prepare
+from metrichub_core.storage.sqlite._dora_derive import DoraWrite, derive_queued, functions, prepare
 from metrichub_core.storage.sqlite._schema import migrate, transaction
 
 __all__ = ["SQLiteStorage", "path_from_url"]
@@ -189,7 +189,11 @@ def _use_wal(conn: sqlite3.Connection) -> None:
 
 
 def _write(rows: Rows) -> Callable[[sqlite3.Connection], int]:
-    """Write a batch's rows and queue its derived DORA work, in one transaction."""
+    """Write a batch's rows and derive what they change in the DORA tables, in one transaction.
+
+    Every commit leaves the derived tables up to date, so a report never waits for a writer
+    (during a backfill it reads the last committed batch) and nothing is left to derive after it.
+    """
 
     def run(conn: sqlite3.Connection) -> int:
         dora = DoraWrite(rows.keys("deployments"), rows.keys("changes"), rows.keys("incidents"))
@@ -197,7 +201,8 @@ def _write(rows: Rows) -> Callable[[sqlite3.Connection], int]:
             dora.before(conn)
             for table, values in rows.tables():
                 conn.executemany(upsert_sql(SQLITE, table), values)
-            dora.after(conn)  # derived DORA data, in the same transaction
+            dora.after(conn)
+            derive_queued(conn)
         return len(rows)
 
     return run
