@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from metrichub_core.models import Change, Deployment, Event, EventKind, Incident
-from metrichub_core.storage.sql.dialect import DAY_US, POSTGRES, SQLITE, Dialect
+from metrichub_core.storage.sql.dialect import DAY_US, POSTGRES, SQLITE, Dialect, json_text
 from metrichub_core.storage.sql.events import COLUMNS, SELECTED, Rows, event_of, upsert_sql
 from metrichub_core.storage.sql.rollups import day_of, month_of
 
@@ -106,3 +106,13 @@ def test_rows_read_back_as_the_events_written(dialect: Dialect) -> None:
 
 def _as_stored(row: tuple[object, ...]) -> tuple[object, ...]:
     return tuple(json.dumps(value) if isinstance(value, list | dict) else value for value in row)
+
+
+@pytest.mark.parametrize(
+    "value",
+    [[], {}, ["c1", "pr:2"], {"team": "core", "rework": "yes"}, ['quote " and \\ back', "é\n\x00"], {"ü": "\t"},
+     [1, "mixed"], {"nested": {"a": 1}}, {"n": None}],
+)  # fmt: skip
+def test_json_text_is_json_dumps(value: object) -> None:
+    # The fast path (lists and dicts of strings) and the fallback write exactly what json.dumps writes.
+    assert json_text(value) == json.dumps(value)

@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 from metrichub_core.dora import BUCKET_FLOOR_SECONDS, GAMMA
 
-__all__ = ["DAY_US", "POSTGRES", "SQLITE", "ColumnKind", "Dialect"]
+__all__ = ["DAY_US", "POSTGRES", "SQLITE", "ColumnKind", "Dialect", "json_text"]
 
 ColumnKind = Literal["text", "int8", "jsonb", "bool"]
 """The kind of an event column; each dialect names its own type for it."""
@@ -53,7 +53,7 @@ class Dialect:
 
     def encode_json(self) -> Callable[[Any], Any]:
         """How a JSON value (list, dict) is passed as a parameter."""
-        return json.dumps if self.json_as_text else _same
+        return json_text if self.json_as_text else _same
 
     def decode_json(self) -> Callable[[Any], Any]:
         """How a JSON column's value read back becomes a list or dict."""
@@ -166,6 +166,21 @@ DAY_US = 86_400_000_000
 
 def _same(value: Any) -> Any:
     return value
+
+
+_string: Callable[[str], str] = json.encoder.encode_basestring_ascii
+
+
+def json_text(value: Any) -> str:
+    """``json.dumps(value)``, twice as fast for what events hold: lists of strings, dicts of strings.
+
+    (A backfill encodes two per deployment; ``json.dumps`` spends most of its time setting up.)
+    """
+    if type(value) is list and all(type(item) is str for item in value):
+        return "[" + ", ".join(map(_string, value)) + "]"
+    if type(value) is dict and all(type(key) is str and type(item) is str for key, item in value.items()):
+        return "{" + ", ".join([_string(key) + ": " + _string(item) for key, item in value.items()]) + "}"
+    return json.dumps(value)
 
 
 SQLITE = Dialect(

@@ -8,7 +8,6 @@ recomputes everything; ``prepare`` readies a connection on open.
 
 from __future__ import annotations
 
-import json
 import sqlite3
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -119,24 +118,18 @@ def refresh(conn: sqlite3.Connection) -> int:
 def _apply(conn: sqlite3.Connection, top: int) -> None:
     """Recompute what the queued events (up to rowid ``top``) can have changed.
 
-    The keys travel in temporary tables, statement to statement, never through Python:
-    each step is one set-based statement whatever the batch's size.
+    The keys travel in temporary tables from statement to statement, not through Python:
+    each step is one set-based statement, whatever the batch's size.
     """
-    deploy_days: set[tuple[str, str, int]] = set()
-    relink_from: dict[tuple[str, str], int] = {}
-    named: set[tuple[str, str]] = set()
+    _temp(conn, "dora_queued")
+    conn.execute(
+        "INSERT OR IGNORE INTO temp.dora_queued SELECT kind, source, id FROM dora_pending WHERE rowid <= ?", (top,)
+    )
+    replaced = f"dora_pending p WHERE p.kind = 'deployment' AND p.old_service IS NOT NULL AND p.rowid <= {int(top)}"
 
     def queued(kind: str) -> str:
-        return f"(SELECT DISTINCT source, id FROM dora_pending WHERE kind = '{kind}' AND rowid <= {int(top)}) p"
+        return f"(SELECT source, id FROM temp.dora_queued WHERE kind = '{kind}') p"
 
-    for id_, service, environment, listed_at in conn.execute(
-        "SELECT DISTINCT id, old_service, old_environment, old_listed_at FROM dora_pending "
-        "WHERE kind = 'deployment' AND old_service IS NOT NULL AND rowid <= ?",
-        (top,),
-    ):
-        deploy_days.add((service, environment, day_of(listed_at)))
-        _earliest(relink_from, (service, environment), listed_at)
-        named.add((service, id_))  # a caused_by may name a deployment that moved
     _temp(conn, "dora_touched")
     touch = "INSERT OR IGNORE INTO temp.dora_touched SELECT DISTINCT s.service, s.environment, s.change_id FROM "
     # The changes the queued deployments shipped, before and after: their leads may move.
@@ -148,12 +141,6 @@ def _apply(conn: sqlite3.Connection, top: int) -> None:
     current = f"{queued('deployment')} CROSS JOIN deployments d ON d.source = p.source AND d.id = p.id"
     conn.execute(f"INSERT OR IGNORE INTO dora_ships {ships_sql(SQLITE, current)}")
     conn.execute(touch + ships)
-    for id_, service, environment, listed_at in conn.execute(
-        f"SELECT d.id, d.service, d.environment, d.listed_at FROM {current}"
-    ):
-        deploy_days.add((service, environment, day_of(listed_at)))
-        _earliest(relink_from, (service, environment), listed_at)
-        named.add((service, id_))
     # A change (re)stored: the leads of every environment that shipped it, in its service before and now.
     conn.execute(
         f"{touch}{queued('change')} CROSS JOIN changes c ON c.source = p.source AND c.id = p.id "
@@ -165,25 +152,39 @@ def _apply(conn: sqlite3.Connection, top: int) -> None:
         "CROSS JOIN dora_ships s ON s.service = p.old_service AND s.change_id = p.id",
         (top,),
     )
-
     _recount_lead_days(conn, _relead(conn))
 
+    # The days and scopes of the queued deployments, where they were and where they are.
+    deploy_days: set[tuple[str, str, int]] = set()
+    relink_from: dict[tuple[str, str], int] = {}
+    for service, environment, day, earliest in [
+        *conn.execute(
+            f"SELECT p.old_service, p.old_environment, {SQLITE.day('p.old_listed_at')}, min(p.old_listed_at) "
+            f"FROM {replaced} GROUP BY 1, 2, 3"
+        ),
+        *conn.execute(
+            f"SELECT d.service, d.environment, {SQLITE.day('d.listed_at')}, min(d.listed_at) FROM {current} "
+            "GROUP BY 1, 2, 3"
+        ),
+    ]:
+        deploy_days.add((service, environment, day))
+        _earliest(relink_from, (service, environment), earliest)
+
     _temp(conn, "dora_relink")
-    relink = "INSERT OR IGNORE INTO temp.dora_relink "
-    conn.execute(f"{relink}SELECT DISTINCT source, id FROM dora_pending WHERE kind = 'incident' AND rowid <= ?", (top,))
+    relink = "INSERT OR IGNORE INTO temp.dora_relink SELECT i.source, i.id FROM "
+    conn.execute(f"{relink}{queued('incident')} CROSS JOIN incidents i ON i.source = p.source AND i.id = p.id")
     for (service, environment), since in relink_from.items():
         # Incidents that start after ``since`` (their cause may move) or end after it (their fix may).
         for column, index in (("started_at", "incidents_by_scope"), ("resolved_at", "incidents_by_resolution")):
             conn.execute(
-                f"{relink}SELECT source, id FROM incidents INDEXED BY {index} "
-                f"WHERE service = ? AND environment = ? AND {column} >= ?",
+                f"{relink}incidents i INDEXED BY {index} WHERE service = ? AND environment = ? AND {column} >= ?",
                 (service, environment, since),
             )
-    conn.execute(
-        f"{relink}SELECT i.source, i.id FROM json_each(?) k CROSS JOIN incidents i INDEXED BY incidents_by_cause "
-        "ON i.service = json_extract(k.value, '$[0]') AND i.caused_by = json_extract(k.value, '$[1]')",
-        (json.dumps(sorted(named)),),
-    )
+    # Incidents whose caused_by names a queued deployment, as it was (it may have moved) and is.
+    by_cause = "CROSS JOIN incidents i INDEXED BY incidents_by_cause ON i.service = {service} AND i.caused_by = {id}"
+    conn.execute(f"{relink}{current} {by_cause.format(service='d.service', id='d.id')}")
+    head, _, where = replaced.partition(" WHERE ")
+    conn.execute(f"{relink}{head} {by_cause.format(service='p.old_service', id='p.id')} WHERE {where}")
     linked_days, incident_days = _relink(conn)
     _recount_deploy_days(conn, deploy_days | linked_days)
     _recount_incident_days(conn, incident_days)
@@ -201,13 +202,15 @@ def _temp(conn: sqlite3.Connection, name: str) -> None:
 
 
 _TEMP_TABLES = {
+    "dora_queued": "kind TEXT, source TEXT, id TEXT, PRIMARY KEY (kind, source, id)",
     "dora_touched": "service TEXT, environment TEXT, change_id TEXT, PRIMARY KEY (service, environment, change_id)",
     "dora_relink": "source TEXT, id TEXT, PRIMARY KEY (source, id)",
     "dora_days": "service TEXT, environment TEXT, day INTEGER, PRIMARY KEY (service, environment, day)",
 }
 """The keys a derivation passes from statement to statement."""
 _TOUCHED_LEADS = (
-    "SELECT DISTINCT l.service, l.environment, l.deployed_at FROM temp.dora_touched t CROSS JOIN dora_leads l "
+    f"SELECT DISTINCT l.service, l.environment, {SQLITE.day('l.deployed_at')} "
+    "FROM temp.dora_touched t CROSS JOIN dora_leads l "
     "ON l.service = t.service AND l.environment = t.environment AND l.change_id = t.change_id"
 )
 # CROSS JOIN keeps SQLite's loop order: the few touched keys outside, the big tables by index inside.
@@ -216,7 +219,7 @@ _TOUCHED_LEADS = (
 def _relead(conn: sqlite3.Connection) -> set[tuple[str, str, int]]:
     """Recompute the lead rows of the keys in ``temp.dora_touched``; return the (service, environment,
     day)s that changed."""
-    dirty = {(row[0], row[1], day_of(row[2])) for row in conn.execute(_TOUCHED_LEADS)}
+    dirty = {(row[0], row[1], row[2]) for row in conn.execute(_TOUCHED_LEADS)}
     conn.execute(
         "DELETE FROM dora_leads WHERE (service, environment, change_id) IN "
         "(SELECT service, environment, change_id FROM temp.dora_touched)"
@@ -226,7 +229,7 @@ def _relead(conn: sqlite3.Connection) -> set[tuple[str, str, int]]:
         "ON s.service = t.service AND s.change_id = t.change_id AND s.environment = t.environment"
     )
     conn.execute(f"INSERT INTO dora_leads {leads_sql(SQLITE, ships)}")
-    dirty |= {(row[0], row[1], day_of(row[2])) for row in conn.execute(_TOUCHED_LEADS)}
+    dirty |= {(row[0], row[1], row[2]) for row in conn.execute(_TOUCHED_LEADS)}
     return dirty
 
 
