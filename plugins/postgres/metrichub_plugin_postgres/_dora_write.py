@@ -1,14 +1,15 @@
-"""Keeping the derived DORA data right, lazily and set-based, as SQLite does.
+"""Keeping the derived DORA data right, per batch and set-based, as SQLite does.
 
 Each upsert queues what it touches in ``dora_pending`` (``DoraWrite.queue``), in its own
 transaction and after taking ``DORA_LOCK``: one row per batch holding the stored
-versions of the deployments it replaces and the keys of its events. ``refresh`` applies
-the queue before the next DORA query, under the same lock, in one transaction: it
-recomputes what the queued batches can have changed (the lead rows of the changes they
-name, before and after, the day and month rollups those rows and the deployments fall
-in, and the links of the incidents whose attribution or fix they can move). Every
-statement takes the keys as arrays, so a refresh costs a fixed number of round trips
-whatever the queue's length; a very long queue is applied by rebuilding everything.
+versions of the deployments it replaces and the keys of its events. ``refresh`` then
+applies that queue in the same transaction: it recomputes what the queued batches can
+have changed (the lead rows of the changes they name, before and after, the day and month
+rollups those rows and the deployments fall in, and the links of the incidents whose
+attribution or fix they can move). Every statement takes the keys as arrays, so a refresh
+costs a fixed number of round trips whatever the batch's size. A queue left by an older
+MetricHub, which derived lazily, is applied before the next DORA query under the same
+lock; a very long one by rebuilding everything.
 """
 
 from __future__ import annotations
@@ -93,7 +94,13 @@ _RELINKED = f"""
     SELECT i.* FROM {_unnest("service, environment, since", "text text int8")}
         CROSS JOIN LATERAL (
             SELECT * FROM incidents i WHERE i.service = k.service AND i.environment = k.environment
-               AND (i.started_at > k.since OR i.resolved_at >= k.since) OFFSET 0
+               AND i.started_at > k.since OFFSET 0
+        ) i
+    UNION
+    SELECT i.* FROM {_unnest("service, environment, since", "text text int8")}
+        CROSS JOIN LATERAL (
+            SELECT * FROM incidents i WHERE i.service = k.service AND i.environment = k.environment
+               AND i.resolved_at >= k.since OFFSET 0
         ) i
     UNION
     SELECT i.* FROM {_unnest("service, id", "text text")}
@@ -155,12 +162,13 @@ _Version = tuple[str, str, int, list[str], str, str, str]
 """A deployment as derived: service, environment, listed_at, change_ids, id, source, status."""
 
 
-async def refresh(conn: Connection) -> int:
+async def refresh(conn: Connection, *, rebuild: bool = True) -> int:
     """Apply the queue (in a transaction holding ``DORA_LOCK``); return how many keys it named.
 
     Recomputes, set-based, what the queued batches can have changed: the stored versions
     they replaced are undone and the current versions of their keys derived; a key queued
-    by several batches is derived once.
+    by several batches is derived once. An upsert applies its own batch this way, in its
+    transaction (``rebuild=False``: never everything, however few events are stored).
     """
     cursor = await conn.execute("SELECT id, old, deployments, changes, incidents FROM dora_pending ORDER BY id")
     queued = await cursor.fetchall()
@@ -173,7 +181,7 @@ async def refresh(conn: Connection) -> int:
     moved = {(key[2], key[1]) for row in queued for key in row[3] if len(key) > 2 and key[2] is not None}
     incidents = sorted({(key[0], key[1]) for row in queued for key in row[4]})
     count = len(deployments) + len(changes) + len(incidents)
-    if count > REBUILD_AT and count * 4 > await _stored(conn):
+    if rebuild and count > REBUILD_AT and count * 4 > await _stored(conn):
         for statement in REBUILD:
             await conn.execute(statement)
         return count
@@ -262,7 +270,7 @@ async def _derive(
             RELINK_SQL,
             [
                 *_columns(incidents, 2),
-                *_columns(((s, e, since) for (s, e), since in relink_from.items()), 3),
+                *_columns(((s, e, since) for (s, e), since in relink_from.items()), 3) * 2,
                 *_columns(named, 2),
             ],
         )

@@ -108,6 +108,9 @@ MIGRATIONS: list[str] = [
     LINKS_NAMED,
     # 6: buckets from a millisecond; every derived table rebuilt (see _dora_schema.REBUILT).
     REBUILT,
+    # 7: incidents by resolution time: each write relinks the incidents of its scopes that end after
+    # its earliest deployment (their fix may move) by this index, not by scanning the scope's incidents.
+    "CREATE INDEX incidents_by_resolution ON incidents (service, environment, resolved_at)",
 ]
 
 

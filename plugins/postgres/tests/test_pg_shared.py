@@ -70,7 +70,7 @@ async def test_a_database_written_before_migration_3_keeps_its_events_and_gains_
         await conn.execute(upsert_sql(POSTGRES, table), (json_records(table, rows),))
     hub = MetricHub(PostgresStorage(pg_url))
     async with hub:
-        assert isinstance(hub.storage, PostgresStorage) and hub.storage.schema_version == len(MIGRATIONS) == 6
+        assert isinstance(hub.storage, PostgresStorage) and hub.storage.schema_version == len(MIGRATIONS) >= 6
         version = await hub.data_version()
         await hub.ingest([deployment("d2")])
         assert await hub.data_version() == (version or 0) + 1
