@@ -142,11 +142,11 @@ class PostgresStorage:
                 # One writer at a time keeps the queued versions, and so the derived DORA data, exact.
                 await conn.execute("SELECT pg_advisory_xact_lock(%s, %s)", (LOCK_NAMESPACE, DORA_LOCK))
                 await conn.execute("UPDATE data_version SET version = version + 1")
-                await dora.queue(conn)
+                await dora.before(conn)
                 for sql, arrays in statements:
                     await conn.execute(sql, arrays)
                 # Derived here, per batch: a report never waits for a backlog, nothing is left after a backfill.
-                await refresh(conn, rebuild=False)
+                await dora.after(conn)
             return len(events)
 
         written = await self.run(write, retry_conflicts=True)

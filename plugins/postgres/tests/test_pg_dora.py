@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from metrichub_plugin_postgres import PostgresStorage
@@ -313,14 +314,21 @@ async def test_each_batch_is_derived_in_its_own_transaction(pg_url: str) -> None
 
 @contextlib.contextmanager
 def queue_only(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """Upserts inside the block only queue their keys, as the releases that derived lazily did."""
-    from metrichub_plugin_postgres import _storage
+    """Upserts inside the block only queue their batch (``QUEUE_SQL``), as the releases that derived lazily did."""
+    from metrichub_plugin_postgres._dora_write import QUEUE_SQL, DoraWrite, _columns
 
-    async def no_derivation(conn: object, *, rebuild: bool = True) -> int:
-        return 0
+    async def queue(self: DoraWrite, conn: Any) -> None:
+        keys = _columns(self.batch.deployments, 2)
+        await conn.execute(
+            QUEUE_SQL, [*keys, *keys, *_columns(self.batch.changes, 2), *_columns(self.batch.incidents, 2)]
+        )
+
+    async def nothing(self: DoraWrite, conn: Any) -> None:
+        return None
 
     with monkeypatch.context() as patch:
-        patch.setattr(_storage, "refresh", no_derivation)
+        patch.setattr(DoraWrite, "before", queue)
+        patch.setattr(DoraWrite, "after", nothing)
         yield
 
 
