@@ -9,7 +9,7 @@ recomputes everything; ``prepare`` readies a connection on open.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from metrichub_core.storage.sql.dialect import SQLITE
@@ -241,17 +241,24 @@ _ENV_DAYS = "(SELECT DISTINCT environment, day FROM temp.dora_days) k"
 _BUCKET_SUMS = "sum(t.n), sum(t.total), min(t.low), max(t.high)"
 
 
-def _load_days(conn: sqlite3.Connection, days: Iterable[tuple[str, str, int]]) -> None:
+def _recount(
+    conn: sqlite3.Connection,
+    days: Iterable[tuple[str, str, int]],
+    table: str,
+    rows: tuple[str, str, str],
+    selects: Callable[[str], list[str]],
+    by: str,
+    sums: str,
+) -> None:
+    """Replace ``table``'s rows of ``days`` by ``selects`` of the ``rows`` (table, alias, time column)
+    of those days, then its all-services (``''``) rows of their environments by the ``sums`` of its
+    rows per ``by``."""
     _temp(conn, "dora_days")
     conn.executemany("INSERT OR IGNORE INTO temp.dora_days VALUES (?, ?, ?)", days)
-
-
-def _recount(conn: sqlite3.Connection, table: str, per_service: Sequence[str], by: str, sums: str) -> None:
-    """Replace ``table``'s rows of the days in ``temp.dora_days`` by ``per_service`` (SELECTs), then
-    its all-services (``''``) rows of those days' environments by the ``sums`` of its rows per ``by``."""
-    days = "SELECT service, environment, day FROM temp.dora_days"
-    conn.execute(f"DELETE FROM {table} WHERE (service, environment, day) IN ({days})")
-    for select in per_service:
+    of_days = "SELECT service, environment, day FROM temp.dora_days"
+    conn.execute(f"DELETE FROM {table} WHERE (service, environment, day) IN ({of_days})")
+    source, alias, column = rows
+    for select in selects(_DAY_ROWS.format(table=source, alias=alias, column=column, day_us=DAY_US)):
         conn.execute(f"INSERT INTO {table} {select}")
     conn.execute(f"DELETE FROM {table} WHERE service = '' AND (environment, day) IN (SELECT * FROM {_ENV_DAYS})")
     columns = f"{by}, {sums}" if by else sums
@@ -263,15 +270,13 @@ def _recount(conn: sqlite3.Connection, table: str, per_service: Sequence[str], b
 
 
 def _recount_deploy_days(conn: sqlite3.Connection, days: set[tuple[str, str, int]]) -> None:
-    _load_days(conn, days)
-    deployments = _DAY_ROWS.format(
-        table="deployments d INDEXED BY deployments_by_scope", alias="d", column="listed_at", day_us=DAY_US
-    )
     _recount(
         conn,
+        days,
         "dora_deploy_days",
-        [
-            f"SELECT k.service, k.environment, k.day, {DEPLOY_DAY_COLUMNS} FROM {deployments} "
+        ("deployments d INDEXED BY deployments_by_scope", "d", "listed_at"),
+        lambda rows: [
+            f"SELECT k.service, k.environment, k.day, {DEPLOY_DAY_COLUMNS} FROM {rows} "
             "GROUP BY k.service, k.environment, k.day"
         ],
         "",
@@ -280,27 +285,25 @@ def _recount_deploy_days(conn: sqlite3.Connection, days: set[tuple[str, str, int
 
 
 def _recount_incident_days(conn: sqlite3.Connection, days: set[tuple[str, str, int]]) -> None:
-    _load_days(conn, days)
-    links = _DAY_ROWS.format(table=LINKS_BY_SERVICE, alias="l", column="started_at", day_us=DAY_US)
     _recount(
         conn,
+        days,
         "dora_incident_days",
-        incident_days_sql(SQLITE, f"{links} WHERE true", "k.day"),
+        (LINKS_BY_SERVICE, "l", "started_at"),
+        lambda rows: incident_days_sql(SQLITE, f"{rows} WHERE true", "k.day"),
         "t.kind, t.bucket",
         _BUCKET_SUMS,
     )
 
 
 def _recount_lead_days(conn: sqlite3.Connection, days: set[tuple[str, str, int]]) -> None:
-    _load_days(conn, days)
-    leads = _DAY_ROWS.format(
-        table="dora_leads l INDEXED BY dora_leads_by_time", alias="l", column="deployed_at", day_us=DAY_US
-    )
     _recount(
         conn,
+        days,
         "dora_lead_days",
-        [
-            f"SELECT k.service, k.environment, k.day, {lead_day_aggregates(SQLITE)} FROM {leads} "
+        ("dora_leads l INDEXED BY dora_leads_by_time", "l", "deployed_at"),
+        lambda rows: [
+            f"SELECT k.service, k.environment, k.day, {lead_day_aggregates(SQLITE)} FROM {rows} "
             "GROUP BY k.service, k.environment, k.day, bucket"
         ],
         "t.bucket",
