@@ -2,13 +2,14 @@
 
 A stream of mixed events (each deployment with 3 changes in ``change_ids``, 5 % of the
 events incidents, 50 services, a deployment every 2 minutes) goes through ``hub.ingest``
-in batches of 20,000, then the first full-range DORA report is asked. The same rows are
-written raw, in the same batches, into keyed tables (primary key ``(source, id)`` only):
-``sqlite3.executemany`` upserts (WAL, synchronous=FULL; into MetricHub's own event tables, with
-their indexes, and into tables with the key alone) and, on PostgreSQL, ``COPY`` and
-``executemany`` upserts (durable defaults). Then the backfill goes on for 200,000 more events
-while a second hub on the same database serves ``GET /api/v1/metrics/dora`` (no cache) every
-half second (``--api-every``); the slowest answer is printed. (Those reports are not made
+in batches of 20,000, then the first full-range DORA report is asked. On SQLite each batch
+is first written raw, so that the raw writers and the hub see the shared machine's load
+alike: ``sqlite3.executemany`` upserts (WAL, synchronous=FULL, a transaction per batch) into
+MetricHub's own event tables (their keys and indexes) and into tables keyed by
+``(source, id)`` alone. On PostgreSQL (durable defaults), before the hub's run, ``COPY`` and
+``executemany`` upserts into keyed tables. Then the backfill goes on for 200,000 more events while a
+second hub on the same database serves ``GET /api/v1/metrics/dora`` (no cache) every half
+second (``--api-every``); the slowest answer is printed. (Those reports are not made
 during the timed load: each costs the process a fraction of a second of CPU.)
 
     .venv/bin/python benchmarks/ingest_scale_bench.py [--events 1000000] [--backends sqlite,postgresql]
@@ -31,6 +32,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -98,12 +100,13 @@ def end_of(count: int) -> datetime:
 
 @dataclass
 class Run:
-    """Seconds per batch of ``hub.ingest``, the first report after the load, API latencies."""
+    """Seconds per batch of ``hub.ingest``, the first report after the load, API latencies, raw rates."""
 
     events: int = 0
     batch_seconds: list[tuple[int, float]] = field(default_factory=list)
     report_seconds: float = 0.0
     api_seconds: list[float] = field(default_factory=list)
+    raw: dict[str, float] = field(default_factory=dict)
 
     def rate(self, first: bool) -> float:
         chosen, counted = 0.0, 0
@@ -122,12 +125,29 @@ class Run:
         return self.events / (self.ingest_seconds + self.report_seconds)
 
 
-async def hub_run(url: str, count: int, size: int, api_every: float) -> Run:
+class Raw:
+    """A raw writer of the same batches: ``write`` returns the seconds one batch took."""
+
+    name: str
+    dialect: Dialect
+
+    def write(self, tables: list[tuple[str, list[tuple[Any, ...]]]]) -> float:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+
+async def hub_run(url: str, count: int, size: int, api_every: float, raws: list[Raw]) -> Run:
+    """Each batch goes to the raw writers, then through ``hub.ingest``: all see the machine's load alike."""
     run = Run(count)
+    raw_seconds = dict.fromkeys((raw.name for raw in raws), 0.0)
     done = asyncio.Event()
     async with MetricHub(storage=url) as hub:
         await hub.ingest(next(batches(1, 1)))  # opens and migrates the database before the clock
         for batch in batches(count, size):
+            for raw in raws:
+                raw_seconds[raw.name] += raw.write(Rows(batch, raw.dialect).tables())  # rows made off the clock
             began = time.perf_counter()
             await hub.ingest(batch)
             run.batch_seconds.append((len(batch), time.perf_counter() - began))
@@ -140,7 +160,24 @@ async def hub_run(url: str, count: int, size: int, api_every: float) -> Run:
                 await hub.ingest(batch)
             done.set()
             await poller
+    run.raw = raw_rates(raws, count, raw_seconds)
     return run
+
+
+def raw_rates(raws: list[Raw], count: int, seconds: dict[str, float]) -> dict[str, float]:
+    for raw in raws:
+        raw.close()
+    return {name: count / spent for name, spent in seconds.items()}
+
+
+def raw_run(raws: list[Raw], count: int, size: int) -> dict[str, float]:
+    """The raw writers alone, batch after batch (PostgreSQL: interleaved with the hub, their WAL
+    would trigger the server's checkpoints during the hub's batches)."""
+    seconds = dict.fromkeys((raw.name for raw in raws), 0.0)
+    for batch in batches(count, size):
+        for raw in raws:
+            seconds[raw.name] += raw.write(Rows(batch, raw.dialect).tables())
+    return raw_rates(raws, count, seconds)
 
 
 async def api_reports(url: str, count: int, done: asyncio.Event, latencies: list[float], every: float) -> None:
@@ -168,51 +205,65 @@ def keyed_tables(dialect: Dialect) -> list[str]:
     ]
 
 
-def raw_sqlite(path: Path, count: int, size: int, schema: bool) -> float:
-    """Raw upserts into MetricHub's own event tables (``schema``: their keys and indexes) or keyed tables."""
-    conn = sqlite3.connect(path, isolation_level=None)
-    conn.execute("PRAGMA journal_mode=WAL")
-    conn.execute("PRAGMA synchronous=FULL")
-    if schema:
-        migrate(conn)
-    else:
-        for statement in keyed_tables(SQLITE):
-            conn.execute(statement)
-    elapsed = 0.0
-    for batch in batches(count, size):
-        tables = Rows(batch, SQLITE).tables()  # rows are prepared outside the clock
+class RawSQLite(Raw):
+    """Upserts by ``executemany`` (WAL, synchronous=FULL), one transaction per batch, into MetricHub's
+    event tables (``schema``: their keys and indexes) or into tables with the key alone."""
+
+    dialect = SQLITE
+
+    def __init__(self, path: Path, schema: bool) -> None:
+        self.name = "raw executemany, " + ("MetricHub's event tables" if schema else "keyed tables")
+        self.conn = sqlite3.connect(path, isolation_level=None)
+        self.conn.execute("PRAGMA journal_mode=WAL")
+        self.conn.execute("PRAGMA synchronous=FULL")
+        if schema:
+            migrate(self.conn)
+        else:
+            for statement in keyed_tables(SQLITE):
+                self.conn.execute(statement)
+
+    def write(self, tables: list[tuple[str, list[tuple[Any, ...]]]]) -> float:
         began = time.perf_counter()
-        conn.execute("BEGIN IMMEDIATE")
+        self.conn.execute("BEGIN IMMEDIATE")
         for table, rows in tables:
-            conn.executemany(upsert_sql(SQLITE, table), rows)
-        conn.execute("COMMIT")
-        elapsed += time.perf_counter() - began
-    conn.close()
-    return count / elapsed
+            self.conn.executemany(upsert_sql(SQLITE, table), rows)
+        self.conn.execute("COMMIT")
+        return time.perf_counter() - began
+
+    def close(self) -> None:
+        self.conn.close()
 
 
-def raw_postgres(url: str, count: int, size: int, copy: bool) -> float:
-    import psycopg
+class RawPostgres(Raw):
+    """``COPY`` or ``executemany`` upserts into keyed tables, one transaction per batch."""
 
-    with psycopg.connect(url, autocommit=True) as conn:
+    dialect = POSTGRES
+
+    def __init__(self, url: str, copy: bool) -> None:
+        import psycopg
+
+        self.name = "raw COPY (durable defaults)" if copy else "raw executemany (upsert)"
+        self.copy = copy
+        self.conn = psycopg.connect(url, autocommit=True)
         for statement in keyed_tables(POSTGRES):
-            conn.execute(statement)
-        elapsed = 0.0
-        for batch in batches(count, size):
-            tables = Rows(batch, POSTGRES).tables()
-            began = time.perf_counter()
-            with conn.transaction(), conn.cursor() as cursor:
-                for table, rows in tables:
-                    if copy:
-                        names = ", ".join(name for name, _ in COLUMNS[table])
-                        with cursor.copy(f"COPY {table} ({names}) FROM STDIN") as stream:
-                            for row in rows:
-                                stream.write_row(tuple(_pg(value) for value in row))
-                    else:
-                        sql = POSTGRES.upsert(table, COLUMNS[table], ("source", "id"))
-                        cursor.executemany(sql, [tuple(_pg(value) for value in row) for row in rows])
-            elapsed += time.perf_counter() - began
-    return count / elapsed
+            self.conn.execute(statement)
+
+    def write(self, tables: list[tuple[str, list[tuple[Any, ...]]]]) -> float:
+        began = time.perf_counter()
+        with self.conn.transaction(), self.conn.cursor() as cursor:
+            for table, rows in tables:
+                values = [tuple(_pg(value) for value in row) for row in rows]
+                if self.copy:
+                    names = ", ".join(name for name, _ in COLUMNS[table])
+                    with cursor.copy(f"COPY {table} ({names}) FROM STDIN") as stream:
+                        for row in values:
+                            stream.write_row(row)
+                else:
+                    cursor.executemany(POSTGRES.upsert(table, COLUMNS[table], ("source", "id")), values)
+        return time.perf_counter() - began
+
+    def close(self) -> None:
+        self.conn.close()
 
 
 def _pg(value: object) -> object:
@@ -221,14 +272,14 @@ def _pg(value: object) -> object:
     return Jsonb(value) if isinstance(value, list | dict) else value
 
 
-def table(backend: str, raw: dict[str, float], run: Run) -> None:
+def table(backend: str, run: Run) -> None:
     def row(name: str, value: str) -> None:
         print(f"| {name:<48} | {value:>20} |")
 
     print(f"\n## {backend}: {run.events:,} events in batches of {run.batch_seconds[0][0]:,}\n")
     row("", "rate")
     print(f"|{'-' * 50}|{'-' * 22}|")
-    for name, rate in raw.items():
+    for name, rate in run.raw.items():
         row(name, f"{rate:,.0f} events/s")
     first, last = run.rate(True), run.rate(False)
     row(f"hub.ingest, first {SPAN // 1000}k events", f"{first:,.0f} events/s")
@@ -239,7 +290,7 @@ def table(backend: str, raw: dict[str, float], run: Run) -> None:
     slowest = max(run.api_seconds, default=float("nan"))
     row(f"API report during a backfill (slowest of {len(run.api_seconds)})", f"{slowest:.2f} s")
     print()
-    for name, rate in raw.items():
+    for name, rate in run.raw.items():
         print(f"all-in / {name}: {run.all_in / rate:.1%}")
     print(f"last {SPAN // 1000}k / first {SPAN // 1000}k: {last / first:.1%}")
 
@@ -252,28 +303,21 @@ def main() -> None:
     parser.add_argument("--api-every", type=float, default=0.5, help="seconds between API reports (0: none)")
     args = parser.parse_args()
     backends = args.backends.split(",")
+    sizes = (args.events, args.batch)
     with tempfile.TemporaryDirectory() as tmp, contextlib.ExitStack() as stack:
         if "sqlite" in backends:
-            raw = {
-                "raw executemany, MetricHub's event tables": raw_sqlite(
-                    Path(tmp, "s.db"), args.events, args.batch, True
-                ),
-                "raw executemany, keyed tables": raw_sqlite(Path(tmp, "k.db"), args.events, args.batch, False),
-            }
-            table(
-                "SQLite", raw, asyncio.run(hub_run(f"sqlite:///{tmp}/hub.db", args.events, args.batch, args.api_every))
-            )
+            raws: list[Raw] = [RawSQLite(Path(tmp, "schema.db"), True), RawSQLite(Path(tmp, "keyed.db"), False)]
+            table("SQLite", asyncio.run(hub_run(f"sqlite:///{tmp}/hub.db", *sizes, args.api_every, raws)))
         if "postgresql" in backends:
             from metrichub_plugin_postgres.testing import TemporaryServer
 
             server = stack.enter_context(TemporaryServer(durable=True))
             for name in ("copy", "many", "hub"):
                 server.create_database(name)
-            raw = {
-                "raw COPY (durable defaults)": raw_postgres(server.url("copy"), args.events, args.batch, True),
-                "raw executemany (upsert)": raw_postgres(server.url("many"), args.events, args.batch, False),
-            }
-            table("PostgreSQL", raw, asyncio.run(hub_run(server.url("hub"), args.events, args.batch, args.api_every)))
+            raw = raw_run([RawPostgres(server.url("copy"), True), RawPostgres(server.url("many"), False)], *sizes)
+            pg = asyncio.run(hub_run(server.url("hub"), *sizes, args.api_every, []))
+            pg.raw = raw
+            table("PostgreSQL", pg)
 
 
 if __name__ == "__main__":

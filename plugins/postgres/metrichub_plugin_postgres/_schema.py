@@ -81,7 +81,8 @@ MIGRATIONS: list[str] = [
     );
     """
     + DDL,
-    # 2: the queue of derived DORA work (see _dora_write): ingest queues, the next DORA query derives.
+    # 2: the queue of derived DORA work (see _dora_write): ingest queued, the next DORA query derived
+    # (released so; now each write derives its own batch and the queue stays empty).
     """
     CREATE TABLE dora_pending (
         id BIGSERIAL PRIMARY KEY,
