@@ -1,7 +1,7 @@
 """How the SQLite backend derives its DORA tables (see ``_dora_schema``).
 
-``DoraWrite`` queues the keys an upsert writes, and ``derive_queued`` recomputes, set-based,
-only what they can have changed, both in the upsert's transaction; ``refresh`` applies a queue
+``DoraWrite`` queues the keys an upsert writes and recomputes, set-based, only what they
+can have changed, both in the upsert's transaction; ``refresh`` applies a queue
 left by an older MetricHub (which derived before the next query instead); ``rebuild``
 recomputes everything; ``prepare`` readies a connection on open.
 """
@@ -26,7 +26,7 @@ from metrichub_core.storage.sql.rollups import DAY_US, day_of, month_days, month
 from metrichub_core.storage.sqlite._dora_schema import LINKS_BY_SERVICE, dora_bucket
 from metrichub_core.storage.sqlite._schema import transaction
 
-__all__ = ["REBUILD_AT", "DoraWrite", "derive_queued", "functions", "prepare", "rebuild", "refresh"]
+__all__ = ["REBUILD_AT", "DoraWrite", "functions", "prepare", "rebuild", "refresh"]
 
 _Row = tuple[Any, ...]
 
@@ -61,10 +61,12 @@ def rebuild(conn: sqlite3.Connection) -> None:
 
 
 class DoraWrite:
-    """Queues what one upsert touches, in the upsert's transaction (``before`` it, then ``after`` it).
+    """Derives what one upsert changes, in the upsert's transaction: ``before`` it the batch's keys
+    are queued with where their stored versions were, ``after`` it the queue is applied.
 
-    The queue (``dora_pending``) is then applied by ``derive_queued``, still in that transaction:
-    the derivation is amortised over the batches, set-based on each batch's keys.
+    The batch's queue is a temporary table (``temp.dora_batch``, the columns of ``dora_pending``):
+    it never reaches the WAL. The derivation is amortised over the batches, set-based on each
+    batch's keys.
     """
 
     def __init__(self, deployments: Sequence[_Row], changes: Sequence[_Row], incidents: Sequence[_Row]) -> None:
@@ -73,32 +75,29 @@ class DoraWrite:
     def before(self, conn: sqlite3.Connection) -> None:
         """Queue the deployments with where they were before (service, environment, time), and the
         changes with their service before, if stored."""
+        _temp(conn, "dora_batch")
         conn.executemany(
-            "INSERT INTO dora_pending SELECT 'deployment', ?1, ?2, d.service, d.environment, d.listed_at "
+            "INSERT INTO temp.dora_batch SELECT 'deployment', ?1, ?2, d.service, d.environment, d.listed_at "
             "FROM (SELECT 1) LEFT JOIN deployments d ON d.source = ?1 AND d.id = ?2",
             [(row[0], row[1]) for row in self.deployments],
         )
         conn.executemany(
-            "INSERT INTO dora_pending SELECT 'change', ?1, ?2, c.service, NULL, NULL "
+            "INSERT INTO temp.dora_batch SELECT 'change', ?1, ?2, c.service, NULL, NULL "
             "FROM (SELECT 1) LEFT JOIN changes c ON c.source = ?1 AND c.id = ?2",
             [(row[0], row[1]) for row in self.changes],
         )
 
     def after(self, conn: sqlite3.Connection) -> None:
+        """Queue the incidents, and derive everything queued."""
         pending = [("incident", row[0], row[1]) for row in self.incidents]
-        conn.executemany("INSERT INTO dora_pending VALUES (?, ?, ?, NULL, NULL, NULL)", pending)
+        conn.executemany("INSERT INTO temp.dora_batch VALUES (?, ?, ?, NULL, NULL, NULL)", pending)
+        top = conn.execute("SELECT max(rowid) FROM temp.dora_batch").fetchone()[0]
+        if top is not None:
+            _apply(conn, "temp.dora_batch", top)
 
 
 REBUILD_AT = 200_000
 """A queue longer than this is applied by rebuilding everything, set-based."""
-
-
-def derive_queued(conn: sqlite3.Connection) -> None:
-    """Apply the queue inside the caller's write transaction (an upsert's), and empty it."""
-    top = conn.execute("SELECT max(rowid) FROM dora_pending").fetchone()[0]
-    if top is not None:
-        _apply(conn, top)
-        conn.execute("DELETE FROM dora_pending")
 
 
 def refresh(conn: sqlite3.Connection) -> int:
@@ -110,22 +109,23 @@ def refresh(conn: sqlite3.Connection) -> int:
         if count > REBUILD_AT:
             rebuild(conn)
         elif count:
-            _apply(conn, top)
+            _apply(conn, "dora_pending", top)
             conn.execute("DELETE FROM dora_pending WHERE rowid <= ?", (top,))
     return int(count)
 
 
-def _apply(conn: sqlite3.Connection, top: int) -> None:
-    """Recompute what the queued events (up to rowid ``top``) can have changed.
+def _apply(conn: sqlite3.Connection, queue: str, top: int) -> None:
+    """Recompute what the events queued in ``queue`` (``dora_pending``'s columns; up to rowid ``top``)
+    can have changed.
 
     The keys travel in temporary tables from statement to statement, not through Python:
     each step is one set-based statement, whatever the batch's size.
     """
     _temp(conn, "dora_queued")
     conn.execute(
-        "INSERT OR IGNORE INTO temp.dora_queued SELECT kind, source, id FROM dora_pending WHERE rowid <= ?", (top,)
+        f"INSERT OR IGNORE INTO temp.dora_queued SELECT kind, source, id FROM {queue} WHERE rowid <= ?", (top,)
     )
-    replaced = f"dora_pending p WHERE p.kind = 'deployment' AND p.old_service IS NOT NULL AND p.rowid <= {int(top)}"
+    replaced = f"{queue} p WHERE p.kind = 'deployment' AND p.old_service IS NOT NULL AND p.rowid <= {int(top)}"
 
     def queued(kind: str) -> str:
         return f"(SELECT source, id FROM temp.dora_queued WHERE kind = '{kind}') p"
@@ -147,7 +147,7 @@ def _apply(conn: sqlite3.Connection, top: int) -> None:
         "CROSS JOIN dora_ships s ON s.service = c.service AND s.change_id = c.id"
     )
     conn.execute(
-        f"{touch}(SELECT DISTINCT old_service, id FROM dora_pending WHERE kind = 'change' "
+        f"{touch}(SELECT DISTINCT old_service, id FROM {queue} WHERE kind = 'change' "
         "AND old_service IS NOT NULL AND rowid <= ?) p "
         "CROSS JOIN dora_ships s ON s.service = p.old_service AND s.change_id = p.id",
         (top,),
@@ -197,11 +197,13 @@ def _earliest(earliest: dict[tuple[str, str], int], key: tuple[str, str], moment
 
 def _temp(conn: sqlite3.Connection, name: str) -> None:
     """Create the temporary table ``name`` if needed (each connection has its own), and empty it."""
-    conn.execute(f"CREATE TEMP TABLE IF NOT EXISTS {name} ({_TEMP_TABLES[name]}) WITHOUT ROWID")
+    keyed = " WITHOUT ROWID" if "PRIMARY KEY" in _TEMP_TABLES[name] else ""
+    conn.execute(f"CREATE TEMP TABLE IF NOT EXISTS {name} ({_TEMP_TABLES[name]}){keyed}")
     conn.execute(f"DELETE FROM temp.{name}")
 
 
 _TEMP_TABLES = {
+    "dora_batch": "kind TEXT, source TEXT, id TEXT, old_service TEXT, old_environment TEXT, old_listed_at INTEGER",
     "dora_queued": "kind TEXT, source TEXT, id TEXT, PRIMARY KEY (kind, source, id)",
     "dora_touched": "service TEXT, environment TEXT, change_id TEXT, PRIMARY KEY (service, environment, change_id)",
     "dora_relink": "source TEXT, id TEXT, PRIMARY KEY (source, id)",

@@ -26,7 +26,7 @@ from metrichub_core.storage.sql.events import LISTED_AT, SELECTED, TABLES, Rows,
 from metrichub_core.storage.sql.paging import listing_sql, page_of
 from metrichub_core.storage.sql.state import get_state_sql, set_state, state_of
 from metrichub_core.storage.sqlite._dora import SQLiteDoraData
-from metrichub_core.storage.sqlite._dora_derive import DoraWrite, derive_queued, functions, prepare
+from metrichub_core.storage.sqlite._dora_derive import DoraWrite, functions, prepare
 from metrichub_core.storage.sqlite._schema import migrate, transaction
 
 __all__ = ["SQLiteStorage", "path_from_url"]
@@ -212,7 +212,6 @@ def _write(rows: Rows) -> Callable[[sqlite3.Connection], int]:
             for table, values in rows.tables():
                 conn.executemany(upsert_sql(SQLITE, table), values)
             dora.after(conn)
-            derive_queued(conn)
         return len(rows)
 
     return run
