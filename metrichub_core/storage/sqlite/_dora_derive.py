@@ -125,7 +125,7 @@ def _apply(conn: sqlite3.Connection, queue: str, top: int) -> None:
     conn.execute(
         f"INSERT OR IGNORE INTO temp.dora_queued SELECT kind, source, id FROM {queue} WHERE rowid <= ?", (top,)
     )
-    replaced = f"{queue} p WHERE p.kind = 'deployment' AND p.old_service IS NOT NULL AND p.rowid <= {int(top)}"
+    replaced = f"p.kind = 'deployment' AND p.old_service IS NOT NULL AND p.rowid <= {int(top)}"  # stored before
 
     def queued(kind: str) -> str:
         return f"(SELECT source, id FROM temp.dora_queued WHERE kind = '{kind}') p"
@@ -160,7 +160,7 @@ def _apply(conn: sqlite3.Connection, queue: str, top: int) -> None:
     for service, environment, day, earliest in [
         *conn.execute(
             f"SELECT p.old_service, p.old_environment, {SQLITE.day('p.old_listed_at')}, min(p.old_listed_at) "
-            f"FROM {replaced} GROUP BY 1, 2, 3"
+            f"FROM {queue} p WHERE {replaced} GROUP BY 1, 2, 3"
         ),
         *conn.execute(
             f"SELECT d.service, d.environment, {SQLITE.day('d.listed_at')}, min(d.listed_at) FROM {current} "
@@ -183,8 +183,7 @@ def _apply(conn: sqlite3.Connection, queue: str, top: int) -> None:
     # Incidents whose caused_by names a queued deployment, as it was (it may have moved) and is.
     by_cause = "CROSS JOIN incidents i INDEXED BY incidents_by_cause ON i.service = {service} AND i.caused_by = {id}"
     conn.execute(f"{relink}{current} {by_cause.format(service='d.service', id='d.id')}")
-    head, _, where = replaced.partition(" WHERE ")
-    conn.execute(f"{relink}{head} {by_cause.format(service='p.old_service', id='p.id')} WHERE {where}")
+    conn.execute(f"{relink}{queue} p {by_cause.format(service='p.old_service', id='p.id')} WHERE {replaced}")
     linked_days, incident_days = _relink(conn)
     _recount_deploy_days(conn, deploy_days | linked_days)
     _recount_incident_days(conn, incident_days)
