@@ -14,7 +14,11 @@ from metrichub_core.registry import UnknownSource
 
 
 class _LiveProgress:
-    """One stderr line per change: a source starts, stores a batch, finishes."""
+    """One stderr line per change: a source starts, stores a batch, finishes.
+
+    A batch's DORA tables are derived in the transaction that stores it, so each batch line
+    is the derivation's progress too: nothing is left to derive after the last one.
+    """
 
     def __init__(self, enabled: bool) -> None:
         self.enabled = enabled
@@ -25,7 +29,7 @@ class _LiveProgress:
         if update.phase == "started":
             message = "collecting..."
         elif update.phase == "events":
-            message = f"{update.events} events stored"
+            message = f"{update.events} events stored and derived"
         else:
             result = update.result
             message = "done" if result is not None and result.ok else "failed"

@@ -20,7 +20,7 @@ from metrichub_core.dora import DoraOptions, DoraScope, FactsRequest, Window
 from metrichub_core.models import DeploymentStatus, Event
 from metrichub_core.storage.memory import MemoryStorage
 from metrichub_core.storage.sqlite import SQLiteStorage
-from metrichub_core.storage.sqlite._dora_derive import rebuild
+from metrichub_core.storage.sqlite._dora_derive import DoraWrite, rebuild
 
 _DERIVED = (
     "dora_ships", "dora_leads", "dora_lead_days", "dora_lead_months", "dora_deploy_days",
@@ -207,3 +207,52 @@ def _dump(conn: sqlite3.Connection) -> dict[str, list[tuple[object, ...]]]:
         ]
         dumped[table] = sorted(rows, key=repr)
     return dumped
+
+
+async def test_a_queue_left_by_a_release_that_derived_lazily_is_applied_by_the_next_report(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Releases before derivation per batch only queued their keys in ``dora_pending``; a report
+    applies what such a release left (during a rolling upgrade, or in an old database)."""
+    events = _stream(4)
+    half = len(events) // 2
+    memory, sqlite = MemoryStorage(), SQLiteStorage(f"sqlite:///{tmp_path}/lazy.db")
+    await memory.open()
+    await sqlite.open()
+
+    def queue_before(self: DoraWrite, conn: sqlite3.Connection) -> None:  # the previous release's queue
+        conn.executemany(
+            "INSERT INTO dora_pending SELECT 'deployment', ?1, ?2, d.service, d.environment, d.listed_at "
+            "FROM (SELECT 1) LEFT JOIN deployments d ON d.source = ?1 AND d.id = ?2",
+            [row[:2] for row in self.deployments],
+        )
+        conn.executemany(
+            "INSERT INTO dora_pending SELECT 'change', ?1, ?2, c.service, NULL, NULL "
+            "FROM (SELECT 1) LEFT JOIN changes c ON c.source = ?1 AND c.id = ?2",
+            [row[:2] for row in self.changes],
+        )
+
+    def queue_after(self: DoraWrite, conn: sqlite3.Connection) -> None:
+        conn.executemany(
+            "INSERT INTO dora_pending VALUES ('incident', ?, ?, NULL, NULL, NULL)", [row[:2] for row in self.incidents]
+        )
+
+    def pending(conn: sqlite3.Connection) -> int:
+        return int(conn.execute("SELECT count(*) FROM dora_pending").fetchone()[0])
+
+    try:
+        await memory.upsert(events)
+        for start in range(0, half, 40):
+            await sqlite.upsert(events[start : min(start + 40, half)])  # derived batch by batch
+        with monkeypatch.context() as patch:
+            patch.setattr(DoraWrite, "before", queue_before)
+            patch.setattr(DoraWrite, "after", queue_after)
+            for start in range(half, len(events), 40):
+                await sqlite.upsert(events[start : start + 40])
+        assert await sqlite.read(pending) > 0
+        for request in _requests():
+            assert await sqlite.dora_facts(request) == await memory.dora_facts(request), request
+        assert await sqlite.read(pending) == 0
+    finally:
+        await sqlite.close()
+        await memory.close()

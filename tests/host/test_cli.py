@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 from collections.abc import Callable
 from pathlib import Path
 
@@ -46,6 +47,27 @@ def test_collect_all_ok_exits_0_with_one_summary_line_per_source(tmp_path: Path)
     lines = out.strip().splitlines()
     assert [line.split()[:3] for line in lines] == [["alpha", "ok", "12"], ["beta", "ok", "12"]]
     assert "alpha: collecting..." in err and "alpha: 12 events stored" in err and "alpha: done" in err
+
+
+@pytest.mark.usefixtures("sample_installed")
+def test_collect_progress_covers_the_derivation_nothing_is_left_after_it(tmp_path: Path) -> None:
+    """Each progress line is a batch stored and derived: when collect ends, the DORA tables hold it all."""
+    with FakeUpstream() as upstream:
+        upstream.pages("/deployments", sample_items(12), page_size=5)
+        config = write_config(tmp_path / "metrichub.toml", {"alpha": upstream.url})
+        code, out, err = invoke("collect", "--config", str(config))
+    assert code == 0, out + err
+    assert "alpha: 12 events stored and derived" in err
+    conn = sqlite3.connect(tmp_path / "hub.db")
+    try:
+        assert conn.execute("SELECT count(*) FROM dora_pending").fetchone() == (0,)
+        # sample_items(12): indexes 3 and 10 failed (index % 7 == 3), the other 10 succeeded, all on 2026-01-05.
+        days = conn.execute(
+            "SELECT service, deployments, failures FROM dora_deploy_days WHERE environment = 'production' ORDER BY 1"
+        ).fetchall()
+        assert days == [("", 10, 2), ("api", 10, 2)]
+    finally:
+        conn.close()
 
 
 @pytest.mark.usefixtures("sample_installed")

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from metrichub_core.models import Change, Deployment, Event, EventKind, Incident
-from metrichub_core.storage.sql.dialect import DAY_US, POSTGRES, SQLITE, Dialect
+from metrichub_core.storage.sql.dialect import DAY_US, POSTGRES, SQLITE, Dialect, json_text
 from metrichub_core.storage.sql.events import COLUMNS, SELECTED, Rows, event_of, upsert_sql
 from metrichub_core.storage.sql.rollups import day_of, month_of
 
@@ -127,3 +127,13 @@ def test_rows_keep_what_the_versions_rule_keeps_of_a_key() -> None:
     by_id = {row[1]: dict(zip(names, row, strict=True)) for row in written}
     assert by_id["i1"]["resolved_at"] == by_id["i1"]["updated_at"] == 1_772_452_800_000_000  # T0 in microseconds
     assert by_id["i2"]["severity"] == "sev1" and by_id["i2"]["updated_at"] == 1_772_452_800_000_000
+
+
+@pytest.mark.parametrize(
+    "value",
+    [[], {}, ["c1", "pr:2"], {"team": "core", "rework": "yes"}, ['quote " and \\ back', "é\n\x00"], {"ü": "\t"},
+     [1, "mixed"], {"nested": {"a": 1}}, {"n": None}],
+)  # fmt: skip
+def test_json_text_is_json_dumps(value: object) -> None:
+    # The fast path (lists and dicts of strings) and the fallback write exactly what json.dumps writes.
+    assert json_text(value) == json.dumps(value)

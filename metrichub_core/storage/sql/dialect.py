@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 from metrichub_core.dora import BUCKET_FLOOR_SECONDS, GAMMA
 
-__all__ = ["DAY_US", "POSTGRES", "SQLITE", "ColumnKind", "Dialect"]
+__all__ = ["DAY_US", "POSTGRES", "SQLITE", "ColumnKind", "Dialect", "json_text"]
 
 ColumnKind = Literal["text", "int8", "jsonb", "bool"]
 """The kind of an event column; each dialect names its own type for it."""
@@ -53,7 +53,7 @@ class Dialect:
 
     def encode_json(self) -> Callable[[Any], Any]:
         """How a JSON value (list, dict) is passed as a parameter."""
-        return json.dumps if self.json_as_text else _same
+        return json_text if self.json_as_text else _same
 
     def decode_json(self) -> Callable[[Any], Any]:
         """How a JSON column's value read back becomes a list or dict."""
@@ -118,16 +118,18 @@ class Dialect:
             return [f"DELETE FROM {table}" for table in tables]
         return [f"TRUNCATE {', '.join(tables)}"]
 
-    def first_row(self, alias: str, table: str, where: str, order: str, *, also: str = "") -> str:
+    def first_row(self, alias: str, table: str, index: str, where: str, order: str, *, also: str = "") -> str:
         """A ``LEFT JOIN`` of ``table`` as ``alias``: its first row (by ``order``) of those that ``where``
         selects (aliased ``d`` there, and free to name earlier FROM items), or NULLs; ``also``
         adds a condition on the row found.
 
         PostgreSQL joins a ``LATERAL`` subquery; SQLite, which has none, joins the table on the
-        rowid of that row, found by a correlated subquery. Either way one index probe per row.
+        rowid of that row, found by a correlated subquery through ``index``. Either way one index
+        probe per row. (Without statistics, as while a backfill grows the tables, SQLite's planner
+        would otherwise pick a shorter index and scan a whole service's rows for each probe.)
         """
         if self.json_as_text:
-            found = f"(SELECT d.rowid FROM {table} d WHERE {where} ORDER BY {order} LIMIT 1)"
+            found = f"(SELECT d.rowid FROM {table} d INDEXED BY {index} WHERE {where} ORDER BY {order} LIMIT 1)"
             return f"LEFT JOIN {table} {alias} ON {alias}.rowid = {found}" + (f" AND {also}" if also else "")
         return (
             f"LEFT JOIN LATERAL (SELECT * FROM {table} d WHERE {where} ORDER BY {order} LIMIT 1) {alias} "
@@ -179,6 +181,21 @@ DAY_US = 86_400_000_000
 
 def _same(value: Any) -> Any:
     return value
+
+
+_string: Callable[[str], str] = json.encoder.encode_basestring_ascii
+
+
+def json_text(value: Any) -> str:
+    """``json.dumps(value)``, twice as fast for what events hold: lists of strings, dicts of strings.
+
+    (A backfill encodes two per deployment; ``json.dumps`` spends most of its time setting up.)
+    """
+    if type(value) is list and all(type(item) is str for item in value):
+        return "[" + ", ".join(map(_string, value)) + "]"
+    if type(value) is dict and all(type(key) is str and type(item) is str for key, item in value.items()):
+        return "{" + ", ".join([_string(key) + ": " + _string(item) for key, item in value.items()]) + "}"
+    return json.dumps(value)
 
 
 SQLITE = Dialect(

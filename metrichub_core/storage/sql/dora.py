@@ -54,11 +54,16 @@ def link_sql(dialect: Dialect, incidents: str) -> str:
     """
     names = "i.deployment_related AND d.service = i.service AND d.id = i.caused_by AND d.environment = i.environment"
     named = dialect.first_row(
-        "n", "deployments", f"{names} AND d.status = 'success'", "d.listed_at DESC, d.source DESC, d.id DESC"
+        "n",
+        "deployments",
+        "deployments_by_service_id",
+        f"{names} AND d.status = 'success'",
+        "d.listed_at DESC, d.source DESC, d.id DESC",
     )
     named_failure = dialect.first_row(
         "a",
         "deployments",
+        "deployments_by_service_id",
         f"{names} AND d.status = 'failure'",
         "d.listed_at DESC, d.source DESC, d.id DESC",
         also="(n.id IS NULL OR (a.listed_at, a.source, a.id) > (n.listed_at, n.source, n.id))",
@@ -66,6 +71,7 @@ def link_sql(dialect: Dialect, incidents: str) -> str:
     by_time = dialect.first_row(
         "t",
         "deployments",
+        "deployments_by_scope",
         "i.deployment_related AND n.id IS NULL AND d.service = i.service AND d.environment = i.environment "
         "AND d.status = 'success' AND d.listed_at < i.started_at",
         "d.service DESC, d.environment DESC, d.listed_at DESC, d.source DESC, d.id DESC",
@@ -73,6 +79,7 @@ def link_sql(dialect: Dialect, incidents: str) -> str:
     fix = dialect.first_row(
         "f",
         "deployments",
+        "deployments_by_scope",
         "i.resolved_at IS NOT NULL AND d.service = i.service AND d.environment = i.environment "
         "AND d.status = 'success' AND d.listed_at > i.started_at",
         "d.service, d.environment, d.listed_at, d.source, d.id",

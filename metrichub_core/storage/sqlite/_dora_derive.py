@@ -1,14 +1,15 @@
 """How the SQLite backend derives its DORA tables (see ``_dora_schema``).
 
-``DoraWrite`` queues the keys an upsert writes, in the upsert's transaction;
-``refresh`` recomputes, set-based, only what the queued events can have changed;
-``rebuild`` recomputes everything; ``prepare`` readies a connection on open.
+``DoraWrite`` queues the keys an upsert writes and recomputes, set-based, only what they
+can have changed, both in the upsert's transaction; ``refresh`` applies a queue
+left by an older MetricHub (which derived before the next query instead); ``rebuild``
+recomputes everything; ``prepare`` readies a connection on open.
 """
 
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from metrichub_core.storage.sql.dialect import SQLITE
@@ -62,10 +63,12 @@ def rebuild(conn: sqlite3.Connection) -> None:
 
 
 class DoraWrite:
-    """Queues what one upsert touches, in the upsert's transaction (``before`` it, then ``after`` it).
+    """Derives what one upsert changes, in the upsert's transaction: ``before`` it the batch's keys
+    are queued with where their stored versions were, ``after`` it the queue is applied.
 
-    The queue (``dora_pending``) is applied by ``refresh`` before the next DORA query,
-    so ingest stays a plain insert and the derived data is computed once per event.
+    The batch's queue is a temporary table (``temp.dora_batch``, the columns of ``dora_pending``):
+    it never reaches the WAL. The derivation is amortised over the batches, set-based on each
+    batch's keys.
     """
 
     def __init__(self, deployments: Sequence[_Row], changes: Sequence[_Row], incidents: Sequence[_Row]) -> None:
@@ -74,20 +77,25 @@ class DoraWrite:
     def before(self, conn: sqlite3.Connection) -> None:
         """Queue the deployments with where they were before (service, environment, time), and the
         changes with their service before, if stored."""
+        _temp(conn, "dora_batch")
         conn.executemany(
-            "INSERT INTO dora_pending SELECT 'deployment', ?1, ?2, d.service, d.environment, d.listed_at "
+            "INSERT INTO temp.dora_batch SELECT 'deployment', ?1, ?2, d.service, d.environment, d.listed_at "
             "FROM (SELECT 1) LEFT JOIN deployments d ON d.source = ?1 AND d.id = ?2",
             [(row[0], row[1]) for row in self.deployments],
         )
         conn.executemany(
-            "INSERT INTO dora_pending SELECT 'change', ?1, ?2, c.service, NULL, NULL "
+            "INSERT INTO temp.dora_batch SELECT 'change', ?1, ?2, c.service, NULL, NULL "
             "FROM (SELECT 1) LEFT JOIN changes c ON c.source = ?1 AND c.id = ?2",
             [(row[0], row[1]) for row in self.changes],
         )
 
     def after(self, conn: sqlite3.Connection) -> None:
+        """Queue the incidents, and derive everything queued."""
         pending = [("incident", row[0], row[1]) for row in self.incidents]
-        conn.executemany("INSERT INTO dora_pending VALUES (?, ?, ?, NULL, NULL, NULL)", pending)
+        conn.executemany("INSERT INTO temp.dora_batch VALUES (?, ?, ?, NULL, NULL, NULL)", pending)
+        top = conn.execute("SELECT max(rowid) FROM temp.dora_batch").fetchone()[0]
+        if top is not None:
+            _apply(conn, "temp.dora_batch", top)
 
 
 REBUILD_AT = 200_000
@@ -103,94 +111,85 @@ def refresh(conn: sqlite3.Connection) -> int:
         if count > REBUILD_AT:
             rebuild(conn)
         elif count:
-            _apply(conn, top)
+            _apply(conn, "dora_pending", top)
             conn.execute("DELETE FROM dora_pending WHERE rowid <= ?", (top,))
     return int(count)
 
 
-def _apply(conn: sqlite3.Connection, top: int) -> None:
-    """Recompute what the queued events (up to rowid ``top``) can have changed."""
-    lead_keys: set[tuple[str, str, str]] = set()
-    deploy_days: set[tuple[str, str, int]] = set()
-    relink_from: dict[tuple[str, str], int] = {}
-    named: set[tuple[str, str]] = set()
+def _apply(conn: sqlite3.Connection, queue: str, top: int) -> None:
+    """Recompute what the events queued in ``queue`` (``dora_pending``'s columns; up to rowid ``top``)
+    can have changed.
+
+    The keys travel in temporary tables from statement to statement, not through Python:
+    each step is one set-based statement, whatever the batch's size.
+    """
+    _temp(conn, "dora_queued")
+    conn.execute(
+        f"INSERT OR IGNORE INTO temp.dora_queued SELECT kind, source, id FROM {queue} WHERE rowid <= ?", (top,)
+    )
+    replaced = f"p.kind = 'deployment' AND p.old_service IS NOT NULL AND p.rowid <= {int(top)}"  # stored before
 
     def queued(kind: str) -> str:
-        return f"(SELECT DISTINCT source, id FROM dora_pending WHERE kind = '{kind}' AND rowid <= {int(top)}) p"
+        return f"(SELECT source, id FROM temp.dora_queued WHERE kind = '{kind}') p"
 
-    for id_, service, environment, listed_at in conn.execute(
-        "SELECT DISTINCT id, old_service, old_environment, old_listed_at FROM dora_pending "
-        "WHERE kind = 'deployment' AND old_service IS NOT NULL AND rowid <= ?",
-        (top,),
-    ):
-        deploy_days.add((service, environment, day_of(listed_at)))
-        _earliest(relink_from, (service, environment), listed_at)
-        named.add((service, id_))  # a caused_by may name a deployment that moved
+    _temp(conn, "dora_touched")
+    touch = "INSERT OR IGNORE INTO temp.dora_touched SELECT DISTINCT s.service, s.environment, s.change_id FROM "
     # The changes the queued deployments shipped, before and after: their leads may move.
     ships = f"{queued('deployment')} CROSS JOIN dora_ships s ON s.dep_source = p.source AND s.dep_id = p.id"
-    old_ships = conn.execute(f"SELECT s.dep_source, s.dep_id, s.service, s.environment, s.change_id FROM {ships}")
-    lead_keys.update((row[2], row[3], row[4]) for row in old_ships)
+    conn.execute(touch + ships)
     conn.execute(
         f"DELETE FROM dora_ships WHERE (dep_source, dep_id) IN (SELECT source, id FROM {queued('deployment')})"
     )
     current = f"{queued('deployment')} CROSS JOIN deployments d ON d.source = p.source AND d.id = p.id"
     conn.execute(f"INSERT OR IGNORE INTO dora_ships {ships_sql(SQLITE, current)}")
-    lead_keys.update(
-        (row[0], row[1], row[2]) for row in conn.execute(f"SELECT s.service, s.environment, s.change_id FROM {ships}")
-    )
-    for id_, service, environment, listed_at in conn.execute(
-        f"SELECT d.id, d.service, d.environment, d.listed_at FROM {current}"
-    ):
-        deploy_days.add((service, environment, day_of(listed_at)))
-        _earliest(relink_from, (service, environment), listed_at)
-        named.add((service, id_))
+    conn.execute(touch + ships)
     # A change (re)stored: the leads of every environment that shipped it, in its service before and now.
-    lead_keys.update(
-        (row[0], row[1], row[2])
-        for row in conn.execute(
-            f"SELECT DISTINCT s.service, s.environment, s.change_id FROM {queued('change')} "
-            "CROSS JOIN changes c ON c.source = p.source AND c.id = p.id "
-            "CROSS JOIN dora_ships s ON s.service = c.service AND s.change_id = c.id"
-        )
+    conn.execute(
+        f"{touch}{queued('change')} CROSS JOIN changes c ON c.source = p.source AND c.id = p.id "
+        "CROSS JOIN dora_ships s ON s.service = c.service AND s.change_id = c.id"
     )
-    lead_keys.update(
-        (row[0], row[1], row[2])
-        for row in conn.execute(
-            "SELECT DISTINCT s.service, s.environment, s.change_id FROM (SELECT DISTINCT old_service, id "
-            "FROM dora_pending WHERE kind = 'change' AND old_service IS NOT NULL AND rowid <= ?) p "
-            "CROSS JOIN dora_ships s ON s.service = p.old_service AND s.change_id = p.id",
-            (top,),
-        )
+    conn.execute(
+        f"{touch}(SELECT DISTINCT old_service, id FROM {queue} WHERE kind = 'change' "
+        "AND old_service IS NOT NULL AND rowid <= ?) p "
+        "CROSS JOIN dora_ships s ON s.service = p.old_service AND s.change_id = p.id",
+        (top,),
     )
-
-    lead_days = _relead(conn, lead_keys)
+    lead_days = _relead(conn)
     restage(conn)  # the lead-time breakdown of the same keys (still in temp.dora_touched)
     _recount_lead_days(conn, lead_days)
     recount_stage_days(conn, lead_days)
 
-    incidents = {
-        (row[0], row[1])
-        for row in conn.execute(
-            "SELECT DISTINCT source, id FROM dora_pending WHERE kind = 'incident' AND rowid <= ?", (top,)
-        )
-    }
+    # The days and scopes of the queued deployments, where they were and where they are.
+    deploy_days: set[tuple[str, str, int]] = set()
+    relink_from: dict[tuple[str, str], int] = {}
+    for service, environment, day, earliest in [
+        *conn.execute(
+            f"SELECT p.old_service, p.old_environment, {SQLITE.day('p.old_listed_at')}, min(p.old_listed_at) "
+            f"FROM {queue} p WHERE {replaced} GROUP BY 1, 2, 3"
+        ),
+        *conn.execute(
+            f"SELECT d.service, d.environment, {SQLITE.day('d.listed_at')}, min(d.listed_at) FROM {current} "
+            "GROUP BY 1, 2, 3"
+        ),
+    ]:
+        deploy_days.add((service, environment, day))
+        _earliest(relink_from, (service, environment), earliest)
+
+    _temp(conn, "dora_relink")
+    relink = "INSERT OR IGNORE INTO temp.dora_relink SELECT i.source, i.id FROM "
+    conn.execute(f"{relink}{queued('incident')} CROSS JOIN incidents i ON i.source = p.source AND i.id = p.id")
     for (service, environment), since in relink_from.items():
-        incidents.update(
-            (row[0], row[1])
-            for row in conn.execute(
-                "SELECT source, id FROM incidents WHERE service = ? AND environment = ? "
-                "AND (started_at > ? OR resolved_at >= ?)",
-                (service, environment, since, since),
+        # Incidents that start after ``since`` (their cause may move) or end after it (their fix may).
+        for column, index in (("started_at", "incidents_by_scope"), ("resolved_at", "incidents_by_resolution")):
+            conn.execute(
+                f"{relink}incidents i INDEXED BY {index} WHERE service = ? AND environment = ? AND {column} >= ?",
+                (service, environment, since),
             )
-        )
-    for service, id_ in named:
-        incidents.update(
-            (row[0], row[1])
-            for row in conn.execute(
-                "SELECT source, id FROM incidents WHERE service = ? AND caused_by = ?", (service, id_)
-            )
-        )
-    linked_days, incident_days = _relink(conn, sorted(incidents))
+    # Incidents whose caused_by names a queued deployment, as it was (it may have moved) and is.
+    by_cause = "CROSS JOIN incidents i INDEXED BY incidents_by_cause ON i.service = {service} AND i.caused_by = {id}"
+    conn.execute(f"{relink}{current} {by_cause.format(service='d.service', id='d.id')}")
+    conn.execute(f"{relink}{queue} p {by_cause.format(service='p.old_service', id='p.id')} WHERE {replaced}")
+    linked_days, incident_days = _relink(conn)
     _recount_deploy_days(conn, deploy_days | linked_days)
     _recount_incident_days(conn, incident_days)
 
@@ -200,104 +199,124 @@ def _earliest(earliest: dict[tuple[str, str], int], key: tuple[str, str], moment
         earliest[key] = moment
 
 
-_TOUCHED = (
-    "CREATE TEMP TABLE IF NOT EXISTS dora_touched (service TEXT, environment TEXT, change_id TEXT, "
-    "PRIMARY KEY (service, environment, change_id)) WITHOUT ROWID"
-)
+def _temp(conn: sqlite3.Connection, name: str) -> None:
+    """Create the temporary table ``name`` if needed (each connection has its own), and empty it."""
+    keyed = " WITHOUT ROWID" if "PRIMARY KEY" in _TEMP_TABLES[name] else ""
+    conn.execute(f"CREATE TEMP TABLE IF NOT EXISTS {name} ({_TEMP_TABLES[name]}){keyed}")
+    conn.execute(f"DELETE FROM temp.{name}")
+
+
+_TEMP_TABLES = {
+    "dora_batch": "kind TEXT, source TEXT, id TEXT, old_service TEXT, old_environment TEXT, old_listed_at INTEGER",
+    "dora_queued": "kind TEXT, source TEXT, id TEXT, PRIMARY KEY (kind, source, id)",
+    "dora_touched": "service TEXT, environment TEXT, change_id TEXT, PRIMARY KEY (service, environment, change_id)",
+    "dora_relink": "source TEXT, id TEXT, PRIMARY KEY (source, id)",
+    "dora_days": "service TEXT, environment TEXT, day INTEGER, PRIMARY KEY (service, environment, day)",
+}
+"""The keys a derivation passes from statement to statement."""
 _TOUCHED_LEADS = (
-    "SELECT DISTINCT l.service, l.environment, l.deployed_at FROM temp.dora_touched t CROSS JOIN dora_leads l "
+    f"SELECT DISTINCT l.service, l.environment, {SQLITE.day('l.deployed_at')} "
+    "FROM temp.dora_touched t CROSS JOIN dora_leads l "
     "ON l.service = t.service AND l.environment = t.environment AND l.change_id = t.change_id"
 )
 # CROSS JOIN keeps SQLite's loop order: the few touched keys outside, the big tables by index inside.
 
 
-def _relead(conn: sqlite3.Connection, keys: Iterable[tuple[str, str, str]]) -> set[tuple[str, str, int]]:
-    """Recompute the lead rows of ``keys`` set-based; return the (service, environment, day)s that changed."""
-    conn.execute(_TOUCHED)
-    conn.execute("DELETE FROM temp.dora_touched")
-    conn.executemany("INSERT OR IGNORE INTO temp.dora_touched VALUES (?, ?, ?)", keys)
-    dirty = {(row[0], row[1], day_of(row[2])) for row in conn.execute(_TOUCHED_LEADS)}
-    conn.executemany(
-        "DELETE FROM dora_leads WHERE service = ? AND environment = ? AND change_id = ?",
-        conn.execute("SELECT service, environment, change_id FROM temp.dora_touched").fetchall(),
+def _relead(conn: sqlite3.Connection) -> set[tuple[str, str, int]]:
+    """Recompute the lead rows of the keys in ``temp.dora_touched``; return the (service, environment,
+    day)s that changed."""
+    dirty = {(row[0], row[1], row[2]) for row in conn.execute(_TOUCHED_LEADS)}
+    conn.execute(
+        "DELETE FROM dora_leads WHERE (service, environment, change_id) IN "
+        "(SELECT service, environment, change_id FROM temp.dora_touched)"
     )
     ships = (
         "temp.dora_touched t CROSS JOIN dora_ships s "
         "ON s.service = t.service AND s.change_id = t.change_id AND s.environment = t.environment"
     )
     conn.execute(f"INSERT INTO dora_leads {leads_sql(SQLITE, ships)}")
-    dirty |= {(row[0], row[1], day_of(row[2])) for row in conn.execute(_TOUCHED_LEADS)}
+    dirty |= {(row[0], row[1], row[2]) for row in conn.execute(_TOUCHED_LEADS)}
     return dirty
 
 
+_DAY_ROWS = (
+    "temp.dora_days k CROSS JOIN {table} ON {alias}.service = k.service AND {alias}.environment = k.environment "
+    "AND {alias}.{column} >= k.day * {day_us} AND {alias}.{column} < (k.day + 1) * {day_us}"
+)
+_ENV_DAYS = "(SELECT DISTINCT environment, day FROM temp.dora_days) k"
+_BUCKET_SUMS = "sum(t.n), sum(t.total), min(t.low), max(t.high)"
+
+
+def _recount(
+    conn: sqlite3.Connection,
+    days: Iterable[tuple[str, str, int]],
+    table: str,
+    rows: tuple[str, str, str],
+    selects: Callable[[str], list[str]],
+    by: str,
+    sums: str,
+) -> None:
+    """Replace ``table``'s rows of ``days`` by ``selects`` of the ``rows`` (table, alias, time column)
+    of those days, then its all-services (``''``) rows of their environments by the ``sums`` of its
+    rows per ``by``."""
+    _temp(conn, "dora_days")
+    conn.executemany("INSERT OR IGNORE INTO temp.dora_days VALUES (?, ?, ?)", days)
+    of_days = "SELECT service, environment, day FROM temp.dora_days"
+    conn.execute(f"DELETE FROM {table} WHERE (service, environment, day) IN ({of_days})")
+    source, alias, column = rows
+    for select in selects(_DAY_ROWS.format(table=source, alias=alias, column=column, day_us=DAY_US)):
+        conn.execute(f"INSERT INTO {table} {select}")
+    conn.execute(f"DELETE FROM {table} WHERE service = '' AND (environment, day) IN (SELECT * FROM {_ENV_DAYS})")
+    columns = f"{by}, {sums}" if by else sums
+    conn.execute(
+        f"INSERT INTO {table} SELECT '', k.environment, k.day, {columns} FROM {_ENV_DAYS} CROSS JOIN {table} t "
+        f"ON t.environment = k.environment AND t.day = k.day AND t.service != '' "
+        f"GROUP BY k.environment, k.day{', ' + by if by else ''}"
+    )
+
+
 def _recount_deploy_days(conn: sqlite3.Connection, days: set[tuple[str, str, int]]) -> None:
-    for service, environment, day in days:
-        conn.execute(
-            "DELETE FROM dora_deploy_days WHERE service = ? AND environment = ? AND day = ?",
-            (service, environment, day),
-        )
-        conn.execute(
-            f"INSERT INTO dora_deploy_days SELECT service, environment, ?, {DEPLOY_DAY_COLUMNS} "
-            "FROM deployments d WHERE service = ? AND environment = ? AND listed_at >= ? AND listed_at < ? "
-            "GROUP BY service, environment",
-            (day, service, environment, day * DAY_US, (day + 1) * DAY_US),
-        )
-    for environment, day in {(environment, day) for _, environment, day in days}:
-        conn.execute(
-            "DELETE FROM dora_deploy_days WHERE service = '' AND environment = ? AND day = ?", (environment, day)
-        )
-        conn.execute(
-            "INSERT INTO dora_deploy_days SELECT '', environment, day, sum(deployments), sum(failures), "
-            "sum(rework), sum(failed) FROM dora_deploy_days WHERE service != '' AND environment = ? AND day = ? "
-            "GROUP BY environment, day",
-            (environment, day),
-        )
+    _recount(
+        conn,
+        days,
+        "dora_deploy_days",
+        ("deployments d INDEXED BY deployments_by_scope", "d", "listed_at"),
+        lambda rows: [
+            f"SELECT k.service, k.environment, k.day, {DEPLOY_DAY_COLUMNS} FROM {rows} "
+            "GROUP BY k.service, k.environment, k.day"
+        ],
+        "",
+        "sum(t.deployments), sum(t.failures), sum(t.rework), sum(t.failed)",
+    )
 
 
 def _recount_incident_days(conn: sqlite3.Connection, days: set[tuple[str, str, int]]) -> None:
-    for service, environment, day in days:
-        conn.execute(
-            "DELETE FROM dora_incident_days WHERE service = ? AND environment = ? AND day = ?",
-            (service, environment, day),
-        )
-        links = f"{LINKS_BY_SERVICE} WHERE service = ? AND environment = ? AND started_at >= ? AND started_at < ?"
-        for select in incident_days_sql(SQLITE, links, "?"):
-            conn.execute(
-                f"INSERT INTO dora_incident_days {select}",
-                (day, service, environment, day * DAY_US, (day + 1) * DAY_US),
-            )
-    for environment, day in {(environment, day) for _, environment, day in days}:
-        conn.execute(
-            "DELETE FROM dora_incident_days WHERE service = '' AND environment = ? AND day = ?", (environment, day)
-        )
-        conn.execute(
-            "INSERT INTO dora_incident_days SELECT '', environment, day, kind, bucket, sum(n), sum(total), min(low), "
-            "max(high) FROM dora_incident_days WHERE service != '' AND environment = ? AND day = ? "
-            "GROUP BY kind, bucket",
-            (environment, day),
-        )
+    _recount(
+        conn,
+        days,
+        "dora_incident_days",
+        (LINKS_BY_SERVICE, "l", "started_at"),
+        lambda rows: incident_days_sql(SQLITE, f"{rows} WHERE true", "k.day"),
+        "t.kind, t.bucket",
+        _BUCKET_SUMS,
+    )
 
 
 def _recount_lead_days(conn: sqlite3.Connection, days: set[tuple[str, str, int]]) -> None:
-    scopes = set(days) | {("", environment, day) for _, environment, day in days}
-    for service, environment, day in sorted(scopes, key=lambda key: key[0] == ""):  # services first, then ''
-        conn.execute(
-            "DELETE FROM dora_lead_days WHERE service = ? AND environment = ? AND day = ?", (service, environment, day)
-        )
-        if service:
-            conn.execute(
-                f"INSERT INTO dora_lead_days SELECT service, environment, ?, {lead_day_aggregates(SQLITE)} "
-                "FROM dora_leads WHERE service = ? AND environment = ? AND deployed_at >= ? AND deployed_at < ? "
-                "GROUP BY bucket",
-                (day, service, environment, day * DAY_US, (day + 1) * DAY_US),
-            )
-        else:
-            conn.execute(
-                "INSERT INTO dora_lead_days SELECT '', environment, day, bucket, sum(n), sum(total), min(low), "
-                "max(high) FROM dora_lead_days WHERE service != '' AND environment = ? AND day = ? GROUP BY bucket",
-                (environment, day),
-            )
-    for service, environment, month in {(s, e, month_of(d)) for s, e, d in scopes}:
+    _recount(
+        conn,
+        days,
+        "dora_lead_days",
+        ("dora_leads l INDEXED BY dora_leads_by_time", "l", "deployed_at"),
+        lambda rows: [
+            f"SELECT k.service, k.environment, k.day, {lead_day_aggregates(SQLITE)} FROM {rows} "
+            "GROUP BY k.service, k.environment, k.day, bucket"
+        ],
+        "t.bucket",
+        _BUCKET_SUMS,
+    )
+    months = {(s, e, month_of(d)) for s, e, d in days}
+    for service, environment, month in months | {("", e, m) for _, e, m in months}:
         first, end = month_days(month)
         conn.execute(
             "DELETE FROM dora_lead_months WHERE service = ? AND environment = ? AND month = ?",
@@ -311,25 +330,19 @@ def _recount_lead_days(conn: sqlite3.Connection, days: set[tuple[str, str, int]]
         )
 
 
-_RELINK = "CREATE TEMP TABLE IF NOT EXISTS dora_relink (source TEXT, id TEXT, PRIMARY KEY (source, id)) WITHOUT ROWID"
 _RELINKED_DAYS = (
     "SELECT l.service, l.environment, l.started_at, l.cause_env, l.cause_at, l.fix_at FROM temp.dora_relink k "
     "CROSS JOIN dora_incident_links l ON l.inc_source = k.source AND l.inc_id = k.id"
 )
 
 
-def _relink(
-    conn: sqlite3.Connection, incidents: Iterable[tuple[str, str]]
-) -> tuple[set[tuple[str, str, int]], set[tuple[str, str, int]]]:
-    """Recompute the links of ``incidents`` (``link_sql``), set-based.
+def _relink(conn: sqlite3.Connection) -> tuple[set[tuple[str, str, int]], set[tuple[str, str, int]]]:
+    """Recompute the links of the incidents in ``temp.dora_relink`` (``link_sql``), set-based.
 
     Returns the deployment days whose failed or rework counts may have changed (those of
     the causes and fixes before and after), and the incident days whose rollups must be
     recounted.
     """
-    conn.execute(_RELINK)
-    conn.execute("DELETE FROM temp.dora_relink")
-    conn.executemany("INSERT OR IGNORE INTO temp.dora_relink VALUES (?, ?)", incidents)
     deploy_days: set[tuple[str, str, int]] = set()
     incident_days: set[tuple[str, str, int]] = set()
 

@@ -4,7 +4,7 @@ The derived tables are those of both backends (docs/storage.md; their SQL is the
 kit, ``metrichub_core.storage.sql.dora``). ``DORA_MIGRATION`` is migration 2 as released:
 migration 4 replaced its ``dora_deployment_changes`` and ``dora_leads``. Each upsert queues
 the keys it wrote in ``dora_pending`` (with the stored versions' service, environment and
-time); ``_dora_derive.refresh`` applies the queue before the next DORA query.
+time) and ``_dora_derive.derive_queued`` applies that queue in the same transaction.
 """
 
 from __future__ import annotations

@@ -119,6 +119,9 @@ MIGRATIONS: list[str] = [
     DELETE FROM dora_pending;
     UPDATE dora_meta SET value = '1' WHERE key = 'needs_rebuild'
     """,
+    # 10: incidents by resolution time: each write relinks the incidents of its scopes that end after
+    # its earliest deployment (their fix may move) by this index, not by scanning the scope's incidents.
+    "CREATE INDEX incidents_by_resolution ON incidents (service, environment, resolved_at)",
 ]
 
 

@@ -1,11 +1,11 @@
 """Derived DORA data: what it holds, and the SQL that recomputes it.
 
-Writers queue what they touch (``dora_pending``) in the transaction of their events;
-the next DORA query applies the queue (``_dora_write.refresh``) in one transaction, so
-derived data is never half-written and each event is derived once, not per batch. Both
-take one transaction-level advisory lock (``DORA_LOCK``), so derived rows are always
-recomputed from a state that includes every committed write. A query that finds the
-queue empty in its snapshot reads without waiting.
+Writers derive what their batch changes in the transaction of its events
+(``_dora_write.DoraWrite``), so derived data is never half-written and every committed
+state is derived. They take one transaction-level advisory lock (``DORA_LOCK``), so
+derived rows are always recomputed from a state that includes every committed write. A
+query reads its snapshot without waiting (a queue, ``dora_pending``, left by a release that
+derived lazily is applied first, under the same lock).
 
 The tables, the same on SQLite, are described in the core's docs/storage.md: ``dora_ships``,
 ``dora_leads``, ``dora_lead_days``, ``dora_lead_months``, ``dora_deploy_days``,

@@ -1,14 +1,15 @@
-"""Keeping the derived DORA data right, lazily and set-based, as SQLite does.
+"""Keeping the derived DORA data right, per batch and set-based, as SQLite does.
 
-Each upsert queues what it touches in ``dora_pending`` (``DoraWrite.queue``), in its own
-transaction and after taking ``DORA_LOCK``: one row per batch holding the stored
-versions of the deployments it replaces and the keys of its events. ``refresh`` applies
-the queue before the next DORA query, under the same lock, in one transaction: it
-recomputes what the queued batches can have changed (the lead rows of the changes they
-name, before and after, the day and month rollups those rows and the deployments fall
-in, and the links of the incidents whose attribution or fix they can move). Every
-statement takes the keys as arrays, so a refresh costs a fixed number of round trips
-whatever the queue's length; a very long queue is applied by rebuilding everything.
+Each upsert, in its own transaction and after taking ``DORA_LOCK``, reads the stored
+versions of the deployments it replaces (``DoraWrite.before``), writes its events, and
+derives them (``DoraWrite.after``): it recomputes what the batch can have changed (the
+lead rows of the changes they name, before and after, the day and month rollups those rows
+and the deployments fall in, and the links of the incidents whose attribution or fix they
+can move). Every statement takes the keys as arrays, so a derivation costs a fixed number
+of round trips whatever the batch's size. A queue (``dora_pending``)
+left by an older MetricHub, which queued a row per batch and derived lazily, is applied by
+``refresh`` before the next DORA query under the same lock; a very long one by rebuilding
+everything.
 """
 
 from __future__ import annotations
@@ -45,7 +46,7 @@ def _columns(rows: Iterable[Sequence[Any]], width: int) -> list[str]:
     Python's C encoder and the server's JSONB parser move a batch's keys far faster than
     adapting them value by value.
     """
-    return [json.dumps([list(row) for row in rows])]
+    return [json.dumps(rows if isinstance(rows, list) else list(rows))]  # tuples encode as arrays
 
 
 # Every statement below reaches rows through a LATERAL subquery keyed by the batch's
@@ -94,7 +95,13 @@ _RELINKED = f"""
     SELECT i.* FROM {_unnest("service, environment, since", "text text int8")}
         CROSS JOIN LATERAL (
             SELECT * FROM incidents i WHERE i.service = k.service AND i.environment = k.environment
-               AND (i.started_at > k.since OR i.resolved_at >= k.since) OFFSET 0
+               AND i.started_at > k.since OFFSET 0
+        ) i
+    UNION
+    SELECT i.* FROM {_unnest("service, environment, since", "text text int8")}
+        CROSS JOIN LATERAL (
+            SELECT * FROM incidents i WHERE i.service = k.service AND i.environment = k.environment
+               AND i.resolved_at >= k.since OFFSET 0
         ) i
     UNION
     SELECT i.* FROM {_unnest("service, id", "text text")}
@@ -121,16 +128,25 @@ the links they had and have (``_TOUCHED_LINK``), whose days must be recounted.""
 
 
 class DoraWrite:
-    """The derived-data side of one upsert: queue what it touches (``queue``), in its transaction."""
+    """The derived-data side of one upsert, in its transaction: ``before`` the batch is written,
+    what it replaces; ``after``, its derivation (no queue row: the batch is at hand)."""
 
     def __init__(self, batch: Rows) -> None:
         self.batch = batch
+        self.old: list[_Version] = []
+        self.moved: list[tuple[str, str]] = []
 
-    async def queue(self, conn: Connection) -> None:
-        """Queue the batch's keys, with the stored versions of its deployments, before they are written."""
+    async def before(self, conn: Connection) -> None:
+        """Read the stored versions of the batch's deployments and the stored services of its changes."""
+        self.old = await _versions(conn, list(self.batch.deployments))
+        self.moved = await _services(conn, list(self.batch.changes))
+
+    async def after(self, conn: Connection) -> None:
+        """Derive what the written batch changes (``refresh`` does the same for a queue)."""
         batch = self.batch
-        keys = _columns(batch.deployments, 2)
-        await conn.execute(QUEUE_SQL, [*keys, *keys, *_columns(batch.changes, 2), *_columns(batch.incidents, 2)])
+        await _apply(
+            conn, self.old, sorted(batch.deployments), sorted(batch.changes), set(self.moved), sorted(batch.incidents)
+        )
 
 
 QUEUE_SQL = (
@@ -142,10 +158,10 @@ QUEUE_SQL = (
     f"FROM {_unnest('source, id', 'text text')} LEFT JOIN LATERAL ("
     "SELECT service FROM changes c WHERE c.source = k.source AND c.id = k.id OFFSET 0) c ON true), '[]'), %s::jsonb"
 )
-"""One row per batch: the replaced deployment versions (as ``_Version``s), then the batch's keys.
-
-The deployments' keys are passed twice (once to find the stored versions); a change's key
-comes with its stored service (``null`` if new): its lead moves out of that service."""
+"""A queue row as the releases that derived lazily wrote it before a batch (``refresh`` reads it): the
+replaced deployment versions (as ``_Version``s), then the batch's keys. Parameters: the deployments'
+keys twice (once to find the stored versions), the changes' keys (each then comes with its stored
+service, ``null`` if new: its lead moves out of that service), the incidents' keys."""
 
 REBUILD_AT = 10_000
 """A queue naming more keys than this, and more than a quarter of the events stored, is
@@ -157,7 +173,8 @@ _Version = tuple[str, str, int, list[str], str, str, str]
 
 
 async def refresh(conn: Connection) -> int:
-    """Apply the queue (in a transaction holding ``DORA_LOCK``); return how many keys it named.
+    """Apply a queue left by a release that derived lazily (in a transaction holding ``DORA_LOCK``);
+    return how many keys it named.
 
     Recomputes, set-based, what the queued batches can have changed: the stored versions
     they replaced are undone and the current versions of their keys derived; a key queued
@@ -178,24 +195,47 @@ async def refresh(conn: Connection) -> int:
         for statement in REBUILD:
             await conn.execute(statement)
         return count
-    current: list[_Version] = []
-    if deployments:
-        cursor = await conn.execute(
-            "SELECT d.service, d.environment, d.listed_at, d.change_ids, d.id, d.source, d.status "
-            f"FROM {_DEPLOYMENT_KEYS} {_OF_KEYS}",
-            _columns(deployments, 2),
-        )
-        current = [tuple(row) for row in await cursor.fetchall()]
-    if changes:
-        cursor = await conn.execute(
-            f"SELECT c.service, c.id FROM {_unnest('source, id', 'text text')} CROSS JOIN LATERAL ("
-            "SELECT service, id FROM changes c WHERE c.source = k.source AND c.id = k.id OFFSET 0) c",
-            _columns(changes, 2),
-        )
-        changes = [(service, id_) for service, id_ in await cursor.fetchall()]
-    await _derive(conn, old, current, sorted(moved.union(changes)), incidents)
+    await _apply(conn, old, deployments, changes, moved, incidents)
     await conn.execute("DELETE FROM dora_pending WHERE id <= %s", (queued[-1][0],))
     return count
+
+
+async def _apply(
+    conn: Connection,
+    old: list[_Version],
+    deployments: list[tuple[str, str]],
+    changes: list[tuple[str, str]],
+    moved: set[tuple[str, str]],
+    incidents: list[tuple[str, str]],
+) -> None:
+    """Derive the keys (source, id) written, given the ``old`` deployment versions and the (service,
+    id) of the changes they replaced (``moved``)."""
+    current = await _versions(conn, deployments)
+    await _derive(conn, old, current, sorted(moved.union(await _services(conn, changes))), incidents)
+
+
+async def _versions(conn: Connection, keys: list[tuple[str, str]]) -> list[_Version]:
+    """The stored versions of the deployments of ``keys`` (source, id)."""
+    if not keys:
+        return []
+    cursor = await conn.execute(
+        "SELECT d.service, d.environment, d.listed_at, d.change_ids, d.id, d.source, d.status "
+        f"FROM {_DEPLOYMENT_KEYS} {_OF_KEYS}",
+        _columns(keys, 2),
+    )
+    return [tuple(row) for row in await cursor.fetchall()]
+
+
+async def _services(conn: Connection, keys: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """``(service, id)`` of the stored changes of ``keys`` (source, id)."""
+    if not keys:
+        return []
+    cursor = await conn.execute(
+        f"SELECT c.service, c.id FROM {_unnest('source, id', 'text text')} CROSS JOIN LATERAL ("
+        "SELECT service, id FROM changes c WHERE c.source = k.source AND c.id = k.id OFFSET 0) c",
+        _columns(keys, 2),
+    )
+    return [(service, id_) for service, id_ in await cursor.fetchall()]
 
 
 async def _stored(conn: Connection) -> int:
@@ -266,7 +306,7 @@ async def _derive(
             RELINK_SQL,
             [
                 *_columns(incidents, 2),
-                *_columns(((s, e, since) for (s, e), since in relink_from.items()), 3),
+                *_columns(((s, e, since) for (s, e), since in relink_from.items()), 3) * 2,
                 *_columns(named, 2),
             ],
         )

@@ -82,7 +82,8 @@ MIGRATIONS: list[str] = [
     );
     """
     + DDL,
-    # 2: the queue of derived DORA work (see _dora_write): ingest queues, the next DORA query derives.
+    # 2: the queue of derived DORA work (see _dora_write): ingest queued, the next DORA query derived
+    # (released so; now each write derives its own batch and the queue stays empty).
     """
     CREATE TABLE dora_pending (
         id BIGSERIAL PRIMARY KEY,
@@ -120,6 +121,9 @@ MIGRATIONS: list[str] = [
     DELIVERIES_DDL.format(serial="BIGSERIAL PRIMARY KEY", integer="BIGINT"),
     # 9: the lead-time breakdown's derived tables, filled from the current lead rows (see _dora_schema.STAGES).
     STAGES,
+    # 10: incidents by resolution time: each write relinks the incidents of its scopes that end after
+    # its earliest deployment (their fix may move) by this index, not by scanning the scope's incidents.
+    "CREATE INDEX incidents_by_resolution ON incidents (service, environment, resolved_at)",
 ]
 
 

@@ -4,9 +4,9 @@ Every call borrows a connection from a psycopg ``AsyncConnectionPool`` (autocomm
 checked before each use, so connections that a server restart or
 ``pg_terminate_backend`` killed are replaced instead of failing the next call). A batch
 is one transaction: a lost connection rolls it back on the server and the call raises
-``StorageError``; the next call gets a fresh connection. Writes queue the derived DORA
-work under one advisory lock, and the next DORA query applies it under the same lock
-(see ``_dora_write``); other reads never wait.
+``StorageError``; the next call gets a fresh connection. Writes derive the DORA
+tables for their batch in their transaction, under one advisory lock (see ``_dora_write``);
+reads never wait.
 """
 
 from __future__ import annotations
@@ -145,9 +145,11 @@ class PostgresStorage:
                 # One writer at a time keeps the queued versions, and so the derived DORA data, exact.
                 await conn.execute("SELECT pg_advisory_xact_lock(%s, %s)", (LOCK_NAMESPACE, DORA_LOCK))
                 await conn.execute("UPDATE data_version SET version = version + 1")
-                await dora.queue(conn)
+                await dora.before(conn)
                 for sql, arrays in statements:
                     await conn.execute(sql, arrays)
+                # Derived here, per batch: a report never waits for a backlog, nothing is left after a backfill.
+                await dora.after(conn)
             return len(events)
 
         written = await self.run(write, retry_conflicts=True)

@@ -1,6 +1,6 @@
 """A report's work on PostgreSQL stops at its request's deadline (issue 19 item 1).
 
-The report is made to wait for the derivation lock, held by another connection until the
+The report is made to wait for the tables it reads, locked by another connection until the
 test lets go: only the deadline (the transaction's ``statement_timeout``) can end the wait.
 """
 
@@ -12,7 +12,6 @@ from datetime import UTC, datetime, timedelta
 import psycopg
 import pytest
 from metrichub_plugin_postgres import PostgresStorage
-from metrichub_plugin_postgres._schema import DORA_LOCK, LOCK_NAMESPACE
 
 from metrichub_core import Deployment, MetricHub
 from metrichub_core.deadline import DeadlineExceeded, deadline
@@ -31,18 +30,16 @@ def _deployment() -> Deployment:
 @pytest.mark.parametrize("labels", [TEAM, {}], ids=["labelled", "rollups"])
 async def test_a_report_waiting_past_its_deadline_is_cancelled(pg_url: str, labels: dict[str, str]) -> None:
     async with MetricHub(PostgresStorage(pg_url)) as hub:
-        await hub.ingest([_deployment()])  # queued: the next report derives it, under the lock
+        await hub.ingest([_deployment()])  # derived in its own transaction
         async with await psycopg.AsyncConnection.connect(pg_url) as blocker, blocker.transaction():
-            await blocker.execute("SELECT pg_advisory_xact_lock(%s, %s)", (LOCK_NAMESPACE, DORA_LOCK))
+            # The labelled path reads the deployments, the rollups' path the day rollups.
+            await blocker.execute("LOCK TABLE deployments, dora_deploy_days IN ACCESS EXCLUSIVE MODE")
             with deadline(0.5), pytest.raises(DeadlineExceeded):
                 await asyncio.wait_for(hub.dora(days=7, labels=labels), 30)
-            # The server gave up the statement: nothing of the report waits for the lock any more.
-            waiting = await blocker.execute(
-                "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted AND objid = %s",
-                (DORA_LOCK,),
-            )
+            # The server gave up the statement: nothing of the report waits for a lock any more.
+            waiting = await blocker.execute("SELECT count(*) FROM pg_locks WHERE NOT granted")
             assert (await waiting.fetchone()) == (0,)
-        report = await hub.dora(days=7, labels=labels)  # the lock is free: derived, answered
+        report = await hub.dora(days=7, labels=labels)  # the tables are free: answered
         assert report.deployment_frequency.count == 1
 
 

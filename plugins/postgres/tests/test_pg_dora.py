@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import random
 import subprocess
 import sys
+from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from metrichub_plugin_postgres import PostgresStorage
@@ -293,8 +296,9 @@ async def _queued(url: str) -> tuple[int, int]:
     return int(row[0]), int(row[1])
 
 
-async def test_ingest_queues_and_the_next_query_derives(pg_url: str) -> None:
-    """Batches only queue their keys; the first DORA query derives them all, exactly."""
+async def test_each_batch_is_derived_in_its_own_transaction(pg_url: str) -> None:
+    """Every upsert derives its batch before it commits: nothing is queued after it, and the
+    derived tables answer exactly without a refresh."""
     events = random_events(7, deployments=200)
     reference, postgres = MemoryStorage(), PostgresStorage(pg_url)
     await reference.open()
@@ -303,15 +307,33 @@ async def test_ingest_queues_and_the_next_query_derives(pg_url: str) -> None:
         await reference.upsert(events)
         for start in range(0, len(events), 50):
             await postgres.upsert(events[start : start + 50])
-        pending, leads = await _queued(pg_url)
-        assert pending == -(-len(events) // 50) and leads == 0
+            pending, leads = await _queued(pg_url)
+            assert pending == 0 and leads > 0
         for request in REQUESTS:
             assert await postgres.dora_facts(request) == await reference.dora_facts(request), request
-        pending, leads = await _queued(pg_url)
-        assert pending == 0 and leads > 0
         assert await postgres.refresh_dora() == 0
     finally:
         await postgres.close()
+
+
+@contextlib.contextmanager
+def queue_only(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Upserts inside the block only queue their batch (``QUEUE_SQL``), as the releases that derived lazily did."""
+    from metrichub_plugin_postgres._dora_write import QUEUE_SQL, DoraWrite, _columns
+
+    async def queue(self: DoraWrite, conn: Any) -> None:
+        keys = _columns(self.batch.deployments, 2)
+        await conn.execute(
+            QUEUE_SQL, [*keys, *keys, *_columns(self.batch.changes, 2), *_columns(self.batch.incidents, 2)]
+        )
+
+    async def nothing(self: DoraWrite, conn: Any) -> None:
+        return None
+
+    with monkeypatch.context() as patch:
+        patch.setattr(DoraWrite, "before", queue)
+        patch.setattr(DoraWrite, "after", nothing)
+        yield
 
 
 async def test_a_long_queue_is_applied_by_a_rebuild(pg_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -326,7 +348,8 @@ async def test_a_long_queue_is_applied_by_a_rebuild(pg_url: str, monkeypatch: py
     await postgres.open()
     try:
         await reference.upsert(events)
-        await postgres.upsert(events)
+        with queue_only(monkeypatch):
+            await postgres.upsert(events)
 
         async def spy(conn):  # type: ignore[no-untyped-def]
             execute = conn.execute
@@ -351,7 +374,7 @@ async def test_a_long_queue_is_applied_by_a_rebuild(pg_url: str, monkeypatch: py
         await postgres.close()
 
 
-async def test_a_queue_written_by_the_previous_release_is_applied(pg_url: str) -> None:
+async def test_a_queue_written_by_the_previous_release_is_applied(pg_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """Queue rows from before changes carried their stored service (``[source, id]`` only) still derive."""
     import psycopg
 
@@ -361,7 +384,8 @@ async def test_a_queue_written_by_the_previous_release_is_applied(pg_url: str) -
     await postgres.open()
     try:
         await reference.upsert(events)
-        await postgres.upsert(events)
+        with queue_only(monkeypatch):
+            await postgres.upsert(events)
         assert await postgres.refresh_dora() > 0
         lead_of = (
             "SELECT l.committed_at FROM dora_leads l JOIN changes c ON c.service = l.service AND c.id = l.change_id "
