@@ -103,8 +103,8 @@ def generate(conn: sqlite3.Connection, scale: float, seed: int = 42) -> dict[str
             yield deployments, changes
 
     for deployments, changes in rows():
-        conn.executemany("INSERT INTO deployments VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", deployments)
-        conn.executemany("INSERT INTO changes VALUES (?, ?, ?, ?, ?, ?)", changes)
+        conn.executemany("INSERT INTO deployments VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL)", deployments)
+        conn.executemany("INSERT INTO changes VALUES (?, ?, ?, ?, ?, ?, NULL)", changes)
     incidents = []
     for n in range(incidents_total):
         service = rng.randrange(SERVICES)
@@ -118,7 +118,7 @@ def generate(conn: sqlite3.Connection, scale: float, seed: int = 42) -> dict[str
             "pagerduty", f"i{n}", f"svc{service:02d}", "production", started, resolved, None, caused_by, related,
             None, None,
         ))  # fmt: skip
-    conn.executemany("INSERT INTO incidents VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", incidents)
+    conn.executemany("INSERT INTO incidents VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL)", incidents)
     counts["incidents"] = len(incidents)
     return counts
 
