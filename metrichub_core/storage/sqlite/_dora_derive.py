@@ -157,7 +157,7 @@ def _apply(conn: sqlite3.Connection, queue: str, top: int) -> None:
     lead_days = _relead(conn)
     restage(conn)  # the lead-time breakdown of the same keys (still in temp.dora_touched)
     _recount_lead_days(conn, lead_days)
-    recount_stage_days(conn, lead_days)
+    recount_stage_days(conn)  # the same days (still in temp.dora_days)
 
     # The days and scopes of the queued deployments, where they were and where they are.
     deploy_days: set[tuple[str, str, int]] = set()

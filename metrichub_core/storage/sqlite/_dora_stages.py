@@ -1,7 +1,8 @@
 """The SQLite side of the lead-time breakdown's derived data (``metrichub_core.storage.sql.stages``).
 
 ``_dora_derive`` calls ``restage`` right after recomputing lead rows (their keys still in
-``temp.dora_touched``), then ``recount_stage_days`` for the days those rows left or entered.
+``temp.dora_touched``), then ``recount_stage_days`` for the days those rows left or entered
+(in ``temp.dora_days``) — set-based, like the other rollups' recounts.
 """
 
 from __future__ import annotations
@@ -10,21 +11,23 @@ import sqlite3
 
 from metrichub_core.storage.sql.dialect import SQLITE
 from metrichub_core.storage.sql.rollups import DAY_US, month_days, month_of
-from metrichub_core.storage.sql.stages import EVERY_STAGE, stage_days_sql, stage_rows_sql
+from metrichub_core.storage.sql.stages import EVERY_STAGE, STAGES, stage_days_sql, stage_rows_sql
 
 __all__ = ["recount_stage_days", "restage"]
 
-_STAGES_OF_DAY = (
-    "dora_lead_stages s INDEXED BY dora_lead_stages_by_time "
-    "WHERE s.service = ? AND s.environment = ? AND s.deployed_at >= ? AND s.deployed_at < ?"
+_STAGES_OF_DAYS = (
+    "temp.dora_days k CROSS JOIN dora_lead_stages s INDEXED BY dora_lead_stages_by_time "
+    "ON s.service = k.service AND s.environment = k.environment "
+    f"AND s.deployed_at >= k.day * {DAY_US} AND s.deployed_at < (k.day + 1) * {DAY_US} WHERE true"
 )
+_ENV_DAYS = "(SELECT DISTINCT environment, day FROM temp.dora_days) k"
 
 
 def restage(conn: sqlite3.Connection) -> None:
     """Recompute the stage rows of the lead keys in ``temp.dora_touched`` from their lead rows."""
-    conn.executemany(
-        "DELETE FROM dora_lead_stages WHERE service = ? AND environment = ? AND change_id = ?",
-        conn.execute("SELECT service, environment, change_id FROM temp.dora_touched").fetchall(),
+    conn.execute(
+        "DELETE FROM dora_lead_stages WHERE (service, environment, change_id) IN "
+        "(SELECT service, environment, change_id FROM temp.dora_touched)"
     )
     leads = (
         "temp.dora_touched t CROSS JOIN dora_leads l "
@@ -33,28 +36,31 @@ def restage(conn: sqlite3.Connection) -> None:
     conn.execute(f"INSERT INTO dora_lead_stages {stage_rows_sql(SQLITE, leads)}")
 
 
-def recount_stage_days(conn: sqlite3.Connection, days: set[tuple[str, str, int]]) -> None:
-    """Recount the stage rollups of (service, environment, day)s, their all-services rows and months."""
-    scopes = set(days) | {("", environment, day) for _, environment, day in days}
-    for service, environment, day in sorted(scopes, key=lambda key: key[0] == ""):  # services first, then ''
+def recount_stage_days(conn: sqlite3.Connection) -> None:
+    """Recount the stage rollups of the (service, environment, day)s in ``temp.dora_days``, their
+    all-services rows and their months."""
+    for stage, _, _ in STAGES:  # the stage sits between scope and day in the key: one delete per stage
         conn.execute(
-            f"DELETE FROM dora_stage_days WHERE service = ? AND environment = ? AND {EVERY_STAGE} AND day = ?",
-            (service, environment, day),
+            "DELETE FROM dora_stage_days WHERE (service, environment, stage, day) IN "
+            "(SELECT service, environment, ?, day FROM temp.dora_days)",
+            (stage,),
         )
-        if service:
-            for select in stage_days_sql(SQLITE, _STAGES_OF_DAY, "?"):
-                conn.execute(
-                    f"INSERT INTO dora_stage_days {select}",
-                    (day, service, environment, day * DAY_US, (day + 1) * DAY_US),
-                )
-        else:
-            conn.execute(
-                "INSERT INTO dora_stage_days SELECT '', environment, stage, day, bucket, sum(n), sum(total), "
-                "min(low), max(high) FROM dora_stage_days WHERE service != '' AND environment = ? AND day = ? "
-                "GROUP BY stage, bucket",
-                (environment, day),
-            )
-    for service, environment, month in {(s, e, month_of(d)) for s, e, d in scopes}:
+    for select in stage_days_sql(SQLITE, _STAGES_OF_DAYS, "k.day"):
+        conn.execute(f"INSERT INTO dora_stage_days {select}")
+    for stage, _, _ in STAGES:
+        conn.execute(
+            "DELETE FROM dora_stage_days WHERE (service, environment, stage, day) IN "
+            f"(SELECT '', k.environment, ?, k.day FROM {_ENV_DAYS})",
+            (stage,),
+        )
+    conn.execute(
+        "INSERT INTO dora_stage_days SELECT '', k.environment, t.stage, k.day, t.bucket, sum(t.n), sum(t.total), "
+        f"min(t.low), max(t.high) FROM {_ENV_DAYS} CROSS JOIN dora_stage_days t "
+        "ON t.environment = k.environment AND t.day = k.day AND t.service != '' "
+        "GROUP BY k.environment, k.day, t.stage, t.bucket"
+    )
+    months = {(s, e, month_of(d)) for s, e, d in conn.execute("SELECT service, environment, day FROM temp.dora_days")}
+    for service, environment, month in months | {("", e, m) for _, e, m in months}:
         first, end = month_days(month)
         conn.execute(
             f"DELETE FROM dora_stage_months WHERE service = ? AND environment = ? AND {EVERY_STAGE} AND month = ?",
