@@ -124,9 +124,13 @@ class ScopeEvents:
             if not window.since <= link.incident.started_at < window.until:
                 continue
             cause = link.attributed(options)
-            if self.scope.labels and (cause is None or not _labelled(cause, self.scope.labels)):
-                continue
-            yield link, cause
+            if self.counts_incident(cause):
+                yield link, cause
+
+    def counts_incident(self, cause: Deployment | None) -> bool:
+        """Whether an incident attributed to ``cause`` counts: under a label filter only those attributed
+        to a deployment carrying the labels."""
+        return not self.scope.labels or (cause is not None and _labelled(cause, self.scope.labels))
 
 
 def scope_events(
@@ -323,8 +327,8 @@ def facts_of(events: ScopeEvents, windows: Sequence[Window], options: DoraOption
         if (tally := slot(incident.started_at)) is None:
             continue
         cause = link.attributed(options)
-        if labels and (cause is None or not _labelled(cause, labels)):
-            continue  # under a label filter only incidents attributed to a deployment carrying the labels
+        if not events.counts_incident(cause):
+            continue
         tally.ignored += link.name_ignored(options)
         if cause is None and incident.deployment_related:
             tally.unattributed += 1
