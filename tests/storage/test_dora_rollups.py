@@ -148,3 +148,56 @@ def test_day_of_floors_negative_times() -> None:
     assert day_of(-DAY_US) == -1 and day_of(-DAY_US - 1) == -2
     assert WindowPlan.of(Window(at(1969, 12, 31, 12), at(1970, 1, 1, 12))).days is None
     assert timedelta(days=1) // timedelta(microseconds=1) == DAY_US
+
+
+def _sqlite_buckets(conn: sqlite3.Connection, values: list[float]) -> list[int]:
+    from metrichub_core.storage.sql.dialect import SQLITE
+
+    conn.execute("CREATE TEMP TABLE IF NOT EXISTS v (n INTEGER PRIMARY KEY, s REAL)")
+    conn.execute("DELETE FROM v")
+    conn.executemany("INSERT INTO v (s) VALUES (?)", [(value,) for value in values])
+    return [bucket for (bucket,) in conn.execute(f"SELECT {SQLITE.bucket('s')} FROM v ORDER BY n")]
+
+
+def _bucket_probes() -> list[float]:
+    """Random durations, and the doubles on and around every bucket edge up to a day and a half."""
+    import math
+    import random
+
+    from metrichub_core.dora import BUCKET_FLOOR_SECONDS, GAMMA, bucket_of
+
+    rng = random.Random(11)
+    values = [0.0, 0.0005, 0.000999, 0.001, 0.00101, 0.5, 1.0, 1.01, 1.0201, 100.0]
+    values += [rng.uniform(0, 10**8) for _ in range(3_000)] + [rng.uniform(0, 2) for _ in range(1_000)]
+    for k in range(1, 1_900):
+        edge = BUCKET_FLOOR_SECONDS * GAMMA**k
+        values += [math.nextafter(edge, 0), edge, math.nextafter(edge, math.inf)]
+    assert len({bucket_of(value) for value in values}) > 1_800  # the probes do reach every edge
+    return values
+
+
+def test_sqlite_computes_pythons_buckets_bit_for_bit() -> None:
+    from metrichub_core.dora import bucket_of
+    from metrichub_core.storage.sqlite._dora_derive import functions
+
+    values = _bucket_probes()
+    conn = sqlite3.connect(":memory:")
+    functions(conn)
+    assert _sqlite_buckets(conn, values) == [bucket_of(value) for value in values]
+
+
+def test_sqlite_without_math_functions_gets_pythons_log(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Where SQLite was built without ``ln`` the backend registers ``math.log`` under that name."""
+    from metrichub_core.dora import bucket_of
+    from metrichub_core.storage.sqlite._dora_derive import functions
+
+    conn = sqlite3.connect(":memory:")
+    conn.set_authorizer(lambda action, *args: sqlite3.SQLITE_DENY if args[1] == "ln" else sqlite3.SQLITE_OK)
+    with pytest.raises(sqlite3.DatabaseError):
+        conn.execute("SELECT ln(1)")
+    functions(conn)  # registers its own ln, which the authorizer lets through (it only denies the built-in)
+    conn.set_authorizer(None)
+    with pytest.raises(sqlite3.OperationalError, match="user-defined function"):
+        conn.execute("SELECT ln(0)")  # math.log(0) raises, where the built-in answers NULL: ours is in use
+    values = _bucket_probes()[:500]
+    assert _sqlite_buckets(conn, values) == [bucket_of(value) for value in values]

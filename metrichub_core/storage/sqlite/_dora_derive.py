@@ -8,6 +8,7 @@ recomputes everything; ``prepare`` readies a connection on open.
 
 from __future__ import annotations
 
+import math
 import sqlite3
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
@@ -24,7 +25,7 @@ from metrichub_core.storage.sql.dora import (
 )
 from metrichub_core.storage.sql.rollups import DAY_US, day_of, month_days, month_of
 from metrichub_core.storage.sql.stages import stage_rebuild_sql
-from metrichub_core.storage.sqlite._dora_schema import LINKS_BY_SERVICE, dora_bucket
+from metrichub_core.storage.sqlite._dora_schema import LINKS_BY_SERVICE
 from metrichub_core.storage.sqlite._dora_stages import recount_stage_days, restage
 from metrichub_core.storage.sqlite._schema import transaction
 
@@ -34,9 +35,13 @@ _Row = tuple[Any, ...]
 
 
 def functions(conn: sqlite3.Connection) -> None:
-    """Register the SQL functions of the kit's SQLite dialect (``dora_bucket``, ``dora_month``)."""
-    conn.create_function("dora_bucket", 1, dora_bucket, deterministic=True)
+    """Register the SQL functions of the kit's SQLite dialect: ``dora_month``, and ``ln`` where SQLite
+    was built without its math functions."""
     conn.create_function("dora_month", 1, month_of, deterministic=True)
+    try:
+        conn.execute("SELECT ln(1)")
+    except sqlite3.OperationalError:
+        conn.create_function("ln", 1, math.log, deterministic=True)
 
 
 def prepare(conn: sqlite3.Connection) -> None:
