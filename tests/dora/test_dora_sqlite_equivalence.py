@@ -24,7 +24,7 @@ from metrichub_core.storage.sqlite._dora_derive import DoraWrite, rebuild
 
 _DERIVED = (
     "dora_ships", "dora_leads", "dora_lead_days", "dora_lead_months", "dora_deploy_days",
-    "dora_incident_links", "dora_incident_days", "dora_lead_stages", "dora_stage_days", "dora_stage_months",
+    "dora_incident_links", "dora_incident_days", "dora_stage_days", "dora_stage_months",
 )  # fmt: skip
 
 

@@ -7,6 +7,7 @@ and the equivalence tests compare both on every backend.
 from __future__ import annotations
 
 from metrichub_core.storage.sql.dialect import Dialect
+from metrichub_core.storage.sql.stages import earliest_merge, stage_columns
 
 __all__ = [
     "CAUSED_FAILURE",
@@ -158,7 +159,7 @@ def leads_sql(dialect: Dialect, ships: str) -> str:
     The rule (``reference.facts_from_events``): a change's lead time in an environment runs
     from its earliest commit (over sources) to the first successful deployment listing it
     there, by (time, source, id); ``-2`` is the bucket of a change that is not stored, ``-1``
-    of a negative span.
+    of a negative span. The row ends with its lead-time breakdown (``stages.stage_columns``).
     """
     first = (
         "SELECT s.service, s.environment, s.change_id, s.dep_source, s.dep_id, s.listed_at, row_number() OVER ("
@@ -169,12 +170,14 @@ def leads_sql(dialect: Dialect, ships: str) -> str:
         f"(SELECT min(c.committed_at) FROM changes c{dialect.indexed_by('changes_by_service_id')} "
         "WHERE c.service = f.service AND c.id = f.change_id)"
     )
+    merged = earliest_merge(dialect, "f.service", "f.change_id")
     span = "f.listed_at - f.committed"
     return f"""
 SELECT f.service, f.environment, f.change_id, f.dep_source, f.dep_id, f.listed_at, f.committed, {span},
        CASE WHEN f.committed IS NULL THEN -2 WHEN f.listed_at < f.committed THEN -1
-            ELSE {dialect.bucket(dialect.seconds(span))} END
-FROM (SELECT f.*, {committed} AS committed FROM ({first}) f WHERE f.rank = 1{dialect.fence}) f
+            ELSE {dialect.bucket(dialect.seconds(span))} END,
+       {stage_columns("f.merged", "f.committed", "f.listed_at")}
+FROM (SELECT f.*, {committed} AS committed, {merged} AS merged FROM ({first}) f WHERE f.rank = 1{dialect.fence}) f
 """
 
 

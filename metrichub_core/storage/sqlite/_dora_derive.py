@@ -26,7 +26,7 @@ from metrichub_core.storage.sql.dora import (
 from metrichub_core.storage.sql.rollups import DAY_US, day_of, month_days, month_of
 from metrichub_core.storage.sql.stages import stage_rebuild_sql
 from metrichub_core.storage.sqlite._dora_schema import LINKS_BY_SERVICE
-from metrichub_core.storage.sqlite._dora_stages import recount_stage_days, restage
+from metrichub_core.storage.sqlite._dora_stages import recount_stage_days
 from metrichub_core.storage.sqlite._schema import transaction
 
 __all__ = ["REBUILD_AT", "DoraWrite", "functions", "prepare", "rebuild", "refresh"]
@@ -160,9 +160,8 @@ def _apply(conn: sqlite3.Connection, queue: str, top: int) -> None:
         (top,),
     )
     lead_days = _relead(conn)
-    restage(conn)  # the lead-time breakdown of the same keys (still in temp.dora_touched)
     _recount_lead_days(conn, lead_days)
-    recount_stage_days(conn)  # the same days (still in temp.dora_days)
+    recount_stage_days(conn)  # the breakdown of the same days (still in temp.dora_days)
 
     # The days and scopes of the queued deployments, where they were and where they are.
     deploy_days: set[tuple[str, str, int]] = set()

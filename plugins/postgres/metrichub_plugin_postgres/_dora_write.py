@@ -32,7 +32,7 @@ from metrichub_core.storage.sql.dora import (
 )
 from metrichub_core.storage.sql.events import Rows
 from metrichub_core.storage.sql.rollups import DAY_US, day_of, month_days, month_of
-from metrichub_core.storage.sql.stages import EVERY_STAGE, stage_days_sql, stage_rows_sql
+from metrichub_core.storage.sql.stages import EVERY_STAGE, stage_days_sql
 from metrichub_plugin_postgres._dora_schema import REBUILD
 
 __all__ = ["QUEUE_SQL", "REBUILD_AT", "DoraWrite", "refresh"]
@@ -294,8 +294,6 @@ async def _derive(
         lead_keys.update(await cursor.fetchall())
 
     lead_days = await _relead(conn, sorted(lead_keys)) if lead_keys else set()
-    if lead_keys:
-        await _restage(conn, sorted(lead_keys))  # the lead-time breakdown of the same keys
     if lead_days:
         await _recount_lead_days(conn, lead_days)
         await _recount_stage_days(conn, lead_days)
@@ -429,31 +427,16 @@ async def _recount_lead_days(conn: Connection, days: set[tuple[str, str, int]]) 
     )
 
 
-_LEAD_KEYS = _unnest("service, environment, change_id", "text text text")
-_LEAD_MATCH = "t.service = k.service AND t.environment = k.environment AND t.change_id = k.change_id"
-
-
-async def _restage(conn: Connection, keys: list[tuple[str, str, str]]) -> None:
-    """Recompute the lead-time breakdown's rows of lead ``keys`` from their (recomputed) lead rows."""
-    arrays = _columns(keys, 3)
-    await conn.execute(_delete("dora_lead_stages", _LEAD_KEYS, _LEAD_MATCH), arrays)
-    leads = (
-        f"{_LEAD_KEYS} CROSS JOIN LATERAL (SELECT * FROM dora_leads l WHERE l.service = k.service "
-        "AND l.environment = k.environment AND l.change_id = k.change_id OFFSET 0) l"
-    )
-    await conn.execute(f"INSERT INTO dora_lead_stages {stage_rows_sql(POSTGRES, leads)}", arrays)
-
-
 async def _recount_stage_days(conn: Connection, days: set[tuple[str, str, int]]) -> None:
     """Recount the breakdown's rollups of (service, environment, day)s, their all-services rows and months."""
     arrays = _columns(sorted(days), 3)
     await conn.execute(_delete("dora_stage_days", _DAY_KEYS, f"{_DAY_MATCH} AND t.{EVERY_STAGE}"), arrays)
-    stages = (
-        f"{_DAY_KEYS} CROSS JOIN LATERAL (SELECT * FROM dora_lead_stages s WHERE s.service = k.service "
+    leads = (
+        f"{_DAY_KEYS} CROSS JOIN LATERAL (SELECT * FROM dora_leads s WHERE s.service = k.service "
         f"AND s.environment = k.environment AND s.deployed_at >= k.day::int8 * {DAY_US} "
         f"AND s.deployed_at < (k.day::int8 + 1) * {DAY_US} OFFSET 0) s WHERE true"
     )
-    for select in stage_days_sql(POSTGRES, stages, "k.day"):
+    for select in stage_days_sql(POSTGRES, leads, "k.day"):
         await conn.execute(f"INSERT INTO dora_stage_days {select}", arrays)
     every = _columns(sorted({(environment, day) for _, environment, day in days}), 2)
     await conn.execute(_delete("dora_stage_days", _ENV_DAY_KEYS, f"{_ALL_MATCH} AND t.{EVERY_STAGE}"), every)
