@@ -126,19 +126,16 @@ def _apply(conn: sqlite3.Connection, queue: str, top: int) -> None:
     can have changed.
 
     The keys travel in temporary tables from statement to statement, not through Python:
-    each step is one set-based statement, whatever the batch's size.
+    each step is one set-based statement, whatever the batch's size. A key queued twice
+    (by two batches in ``dora_pending``) is harmless: every step is a set operation.
     """
-    _temp(conn, "dora_queued")
-    conn.execute(
-        f"INSERT OR IGNORE INTO temp.dora_queued SELECT kind, source, id FROM {queue} WHERE rowid <= ?", (top,)
-    )
     replaced = f"p.kind = 'deployment' AND p.old_service IS NOT NULL AND p.rowid <= {int(top)}"  # stored before
 
     def queued(kind: str) -> str:
-        return f"(SELECT source, id FROM temp.dora_queued WHERE kind = '{kind}') p"
+        return f"(SELECT source, id FROM {queue} WHERE kind = '{kind}' AND rowid <= {int(top)}) p"
 
     _temp(conn, "dora_touched")
-    touch = "INSERT OR IGNORE INTO temp.dora_touched SELECT DISTINCT s.service, s.environment, s.change_id FROM "
+    touch = "INSERT OR IGNORE INTO temp.dora_touched SELECT s.service, s.environment, s.change_id FROM "
     # The changes the queued deployments shipped, before and after: their leads may move.
     ships = f"{queued('deployment')} CROSS JOIN dora_ships s ON s.dep_source = p.source AND s.dep_id = p.id"
     conn.execute(touch + ships)
@@ -212,7 +209,6 @@ def _temp(conn: sqlite3.Connection, name: str) -> None:
 
 _TEMP_TABLES = {
     "dora_batch": "kind TEXT, source TEXT, id TEXT, old_service TEXT, old_environment TEXT, old_listed_at INTEGER",
-    "dora_queued": "kind TEXT, source TEXT, id TEXT, PRIMARY KEY (kind, source, id)",
     "dora_touched": "service TEXT, environment TEXT, change_id TEXT, PRIMARY KEY (service, environment, change_id)",
     "dora_relink": "source TEXT, id TEXT, PRIMARY KEY (source, id)",
     "dora_days": "service TEXT, environment TEXT, day INTEGER, PRIMARY KEY (service, environment, day)",
