@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import math
 import sqlite3
-from collections.abc import Callable, Iterable, Sequence
-from typing import Any
+from collections.abc import Callable, Iterable
 
 from metrichub_core.storage.sql.dialect import SQLITE
 from metrichub_core.storage.sql.dora import (
@@ -23,6 +22,7 @@ from metrichub_core.storage.sql.dora import (
     rebuild_sql,
     ships_sql,
 )
+from metrichub_core.storage.sql.events import Rows
 from metrichub_core.storage.sql.rollups import DAY_US, day_of, month_days, month_of
 from metrichub_core.storage.sql.stages import stage_rebuild_sql
 from metrichub_core.storage.sqlite._dora_schema import LINKS_BY_SERVICE
@@ -30,8 +30,6 @@ from metrichub_core.storage.sqlite._dora_stages import recount_stage_days
 from metrichub_core.storage.sqlite._schema import transaction
 
 __all__ = ["REBUILD_AT", "DoraWrite", "functions", "prepare", "rebuild", "refresh"]
-
-_Row = tuple[Any, ...]
 
 
 def functions(conn: sqlite3.Connection) -> None:
@@ -68,39 +66,41 @@ def rebuild(conn: sqlite3.Connection) -> None:
 
 
 class DoraWrite:
-    """Derives what one upsert changes, in the upsert's transaction: ``before`` it the batch's keys
-    are queued with where their stored versions were, ``after`` it the queue is applied.
+    """Derives what one upsert changes, in the upsert's transaction: each part of the batch is
+    ``queue``d before it is written (its keys, with where their stored versions were), then
+    ``derive`` applies the queue.
 
     The batch's queue is a temporary table (``temp.dora_batch``, the columns of ``dora_pending``):
     it never reaches the WAL. The derivation is amortised over the batches, set-based on each
     batch's keys.
     """
 
-    def __init__(self, deployments: Sequence[_Row], changes: Sequence[_Row], incidents: Sequence[_Row]) -> None:
-        self.deployments, self.changes, self.incidents = deployments, changes, incidents
-
-    def before(self, conn: sqlite3.Connection) -> None:
-        """Queue the deployments with where they were before (service, environment, time), and the
-        changes with their service before, if stored."""
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
         _temp(conn, "dora_batch")
-        conn.executemany(
+
+    def queue(self, rows: Rows) -> None:
+        """Queue a part of the batch before it is written: the deployments with where they were
+        (service, environment, time), the changes with their service, if stored; the incidents."""
+        self.conn.executemany(
             "INSERT INTO temp.dora_batch SELECT 'deployment', ?1, ?2, d.service, d.environment, d.listed_at "
             "FROM (SELECT 1) LEFT JOIN deployments d ON d.source = ?1 AND d.id = ?2",
-            [(row[0], row[1]) for row in self.deployments],
+            rows.keys("deployments"),
         )
-        conn.executemany(
+        self.conn.executemany(
             "INSERT INTO temp.dora_batch SELECT 'change', ?1, ?2, c.service, NULL, NULL "
             "FROM (SELECT 1) LEFT JOIN changes c ON c.source = ?1 AND c.id = ?2",
-            [(row[0], row[1]) for row in self.changes],
+            rows.keys("changes"),
+        )
+        self.conn.executemany(
+            "INSERT INTO temp.dora_batch VALUES ('incident', ?, ?, NULL, NULL, NULL)", rows.keys("incidents")
         )
 
-    def after(self, conn: sqlite3.Connection) -> None:
-        """Queue the incidents, and derive everything queued."""
-        pending = [("incident", row[0], row[1]) for row in self.incidents]
-        conn.executemany("INSERT INTO temp.dora_batch VALUES (?, ?, ?, NULL, NULL, NULL)", pending)
-        top = conn.execute("SELECT max(rowid) FROM temp.dora_batch").fetchone()[0]
+    def derive(self) -> None:
+        """Derive everything queued (the whole batch written)."""
+        top = self.conn.execute("SELECT max(rowid) FROM temp.dora_batch").fetchone()[0]
         if top is not None:
-            _apply(conn, "temp.dora_batch", top)
+            _apply(self.conn, "temp.dora_batch", top)
 
 
 REBUILD_AT = 200_000

@@ -1,0 +1,67 @@
+"""A batch the SQLite backend writes part by part is still one transaction."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from metrichub_core.models import Change, Deployment
+from metrichub_core.storage.base import EventQuery
+from metrichub_core.storage.sqlite import SQLiteStorage
+from metrichub_core.storage.sqlite._storage import PART_KEYS
+
+START = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+def changes(count: int, prefix: str = "c") -> list[Change]:
+    return [
+        Change(id=f"{prefix}{i}", source="s", service="api", committed_at=START + timedelta(seconds=i))
+        for i in range(count)
+    ]
+
+
+async def stored(storage: SQLiteStorage) -> int:
+    return len((await storage.list_events(EventQuery(kind="change", limit=10_000))).items)
+
+
+async def test_a_batch_that_cannot_be_turned_into_rows_leaves_nothing_written(tmp_path: Path) -> None:
+    storage = SQLiteStorage(f"sqlite:///{tmp_path}/parts.db")
+    await storage.open()
+    try:
+        batch = changes(PART_KEYS * 2 + 500)
+        # Built without validation, as a plugin might: its first two parts are written before this one fails.
+        bad = Change.model_construct(id="bad", source="s", service="api", committed_at="today")  # type: ignore[arg-type]
+        batch[PART_KEYS * 2 + 200] = bad
+        with pytest.raises(TypeError):
+            await storage.upsert(batch)
+        assert await stored(storage) == 0
+        assert await storage.upsert(changes(10, "next")) == 10  # the writer is free again
+        assert await stored(storage) == 10
+    finally:
+        await storage.close()
+
+
+async def test_a_key_in_several_parts_of_a_batch_is_derived_from_its_version_before_the_batch(
+    tmp_path: Path,
+) -> None:
+    """A deployment given twice in one batch, more than a part apart, is one key in one part (its later
+    version): its derived rows move from where it was before the batch to where it is after."""
+    storage = SQLiteStorage(f"sqlite:///{tmp_path}/parts.db")
+    await storage.open()
+    try:
+        first = Deployment(id="d", source="s", service="api", status="success", started_at=START, change_ids=["c0"])
+        await storage.upsert([*changes(1), first])
+        moved = first.model_copy(update={"service": "web", "started_at": START + timedelta(days=3)})
+        again = first.model_copy(update={"started_at": START + timedelta(days=2)})
+        await storage.upsert([again, *changes(PART_KEYS * 2, "x"), moved])
+        days = await storage.read(
+            lambda conn: conn.execute(
+                "SELECT service, day, deployments FROM dora_deploy_days WHERE service <> '' ORDER BY 1, 2"
+            ).fetchall()
+        )
+        # 2026-01-01 is day 20454 since the epoch; the deployment now sits on day 20457 of "web" alone
+        assert [tuple(row) for row in days] == [("web", 20457, 1)]
+    finally:
+        await storage.close()
