@@ -171,7 +171,7 @@ def lead_facts(
     by the database: one query and at most a few thousand rows whatever the window. Exact
     values when the window holds at most ``request.exact_limit`` of them.
     """
-    parts, params = scope.lead_rollups(plan)
+    parts, params = scope.rollup_parts(dialect, plan)
     seconds = f"coalesce({dialect.seconds('lead_us')}, 0)"
     for start, end in plan.edges:
         where, edge = between(dialect, scope, "deployed_at", start, end)
@@ -297,19 +297,10 @@ def stage_facts(
     ``merged_before_commit``, ``merged_after_deploy``), as ``lead_facts`` reads lead times: whole
     months and days from ``dora_stage_months``/``dora_stage_days``, the edges from ``dora_leads``,
     exact values when the window holds at most ``request.exact_limit`` changes with a merge."""
-    mark = dialect.mark
     summaries: list[BucketRows] = []
     clamped: list[int] = []
     for stage, column, clamp in STAGES:
-        parts: list[str] = []
-        params: list[Any] = []
-        for table, key, ranges in plan.rollup_ranges("dora_stage"):
-            for start, end in ranges:
-                parts.append(
-                    f"SELECT bucket, n, total, low, high FROM {table} WHERE service = {mark} AND environment = {mark} "
-                    f"AND stage = {mark} AND {key} >= {mark} AND {key} < {mark}"
-                )
-                params += [scope.service, scope.environment, stage, start, end]
+        parts, params = scope.rollup_parts(dialect, plan, "dora_stage", stage)
         seconds = dialect.seconds(column)
         for start, end in plan.edges:
             where, edge = between(dialect, scope, "deployed_at", start, end)
