@@ -200,9 +200,14 @@ MONTHS_BY_BUCKET = (
     "CREATE INDEX dora_lead_months_by_bucket ON dora_lead_months "
     "(service, environment, bucket, month, n, total, low, high);\n"
     "CREATE INDEX dora_stage_months_by_bucket ON dora_stage_months "
-    "(service, environment, stage, bucket, month, n, total, low, high)"
+    "(service, environment, stage, bucket, month, n, total, low, high);\n"
+    "DROP INDEX dora_leads_by_time;\n"
+    "CREATE INDEX dora_leads_by_time ON dora_leads "
+    "(service, environment, deployed_at, bucket, lead_us, merge_us, deploy_us, clamped)"
 )
-"""SQLite's migration 12: the month rollups in bucket order (read by ``ScopeSQL.rollup_parts``)."""
+"""SQLite's migration 12: the month rollups in bucket order (read by ``ScopeSQL.rollup_parts``), and
+the lead rows by time with every column their day rollups sum (recounting a day then reads the
+index alone, not the rows it points to)."""
 _BUCKET_SUMS = "bucket, sum(n), sum(total), min(low), max(high)"
 
 

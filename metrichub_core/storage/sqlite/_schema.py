@@ -130,7 +130,8 @@ MIGRATIONS: list[str] = [
     DELETE FROM dora_pending;
     UPDATE dora_meta SET value = '1' WHERE key = 'needs_rebuild'
     """,
-    # 12: the month rollups in bucket order, which a report of a year or more sums as it reads them.
+    # 12: the month rollups in bucket order, which a report of a year or more sums as it reads them;
+    # the lead rows by time with the columns their day rollups sum, which a batch's recount reads.
     MONTHS_BY_BUCKET,
 ]
 
