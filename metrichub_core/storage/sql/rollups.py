@@ -171,7 +171,7 @@ class ScopeSQL:
                 )
                 if column == "month" and end - start >= LONG_MONTHS:
                     by_bucket = dialect.indexed_by(f"{table}_by_bucket")
-                    parts.append(f"SELECT {_BUCKET_SUMS} FROM {table}{by_bucket} {where} GROUP BY bucket")
+                    parts.append(f"SELECT {_BUCKET_SUMS} FROM {table}{by_bucket} {where}{_SUMMED}")
                 else:
                     parts.append(f"SELECT bucket, n, total, low, high FROM {table} {where}")
                 params += [self.service, self.environment, *([stage] if stage else []), start, end]
@@ -209,6 +209,7 @@ MONTHS_BY_BUCKET = (
 the lead rows by time with every column their day rollups sum (recounting a day then reads the
 index alone, not the rows it points to)."""
 _BUCKET_SUMS = "bucket, sum(n), sum(total), min(low), max(high)"
+_SUMMED = " GROUP BY bucket"
 
 
 def merged_buckets_sql(parts: list[str]) -> str:
@@ -217,6 +218,8 @@ def merged_buckets_sql(parts: list[str]) -> str:
     Counts and sums add, minima and maxima combine. The first, empty SELECT names the
     columns of the compound select whatever the parts name theirs.
     """
+    if len(parts) == 1 and parts[0].endswith(_SUMMED):  # (``rollup_parts``' long month ranges) summed already
+        return parts[0]
     header = "SELECT 0 AS bucket, 0 AS n, 0 AS total, 0 AS low, 0 AS high WHERE 1 = 0"
     union = " UNION ALL ".join([header, *parts])
     return f"SELECT {_BUCKET_SUMS} FROM ({union}) AS parts GROUP BY bucket"
