@@ -230,11 +230,7 @@ def _relead(conn: sqlite3.Connection) -> set[tuple[str, str, int]]:
         "DELETE FROM dora_leads WHERE (service, environment, change_id) IN "
         "(SELECT service, environment, change_id FROM temp.dora_touched)"
     )
-    ships = (
-        "temp.dora_touched t CROSS JOIN dora_ships s "
-        "ON s.service = t.service AND s.change_id = t.change_id AND s.environment = t.environment"
-    )
-    conn.execute(f"INSERT INTO dora_leads {leads_sql(SQLITE, ships)}")
+    conn.execute(f"INSERT INTO dora_leads {leads_sql(SQLITE, 'temp.dora_touched k')}")
     dirty |= {(row[0], row[1], row[2]) for row in conn.execute(_TOUCHED_LEADS)}
     return dirty
 

@@ -76,11 +76,7 @@ def _delete(table: str, keys: str, match: str, returning: str = "") -> str:
 _DEPLOYMENT_KEYS = _unnest("source, id", "text text")
 _OF_KEYS = "CROSS JOIN LATERAL (SELECT * FROM deployments d WHERE d.source = k.source AND d.id = k.id OFFSET 0) d"
 
-_SHIPS_OF_KEYS = f"""{_unnest("service, environment, change_id", "text text text")}
-    CROSS JOIN LATERAL (
-        SELECT * FROM dora_ships s
-        WHERE s.service = k.service AND s.change_id = k.change_id AND s.environment = k.environment OFFSET 0
-    ) s"""
+_LEAD_KEYS = _unnest("service, environment, change_id", "text text text")
 
 _DAY_KEYS = _unnest("service, environment, day", "text text int4")
 _DAY_MATCH = "t.service = k.service AND t.environment = k.environment AND t.day = k.day"
@@ -336,7 +332,7 @@ async def _relead(conn: Connection, keys: list[tuple[str, str, str]]) -> set[tup
     )
     dirty.update((service, environment, day_of(at)) for service, environment, at in await cursor.fetchall())
     cursor = await conn.execute(
-        f"INSERT INTO dora_leads {leads_sql(POSTGRES, _SHIPS_OF_KEYS)} RETURNING service, environment, deployed_at",
+        f"INSERT INTO dora_leads {leads_sql(POSTGRES, _LEAD_KEYS)} RETURNING service, environment, deployed_at",
         arrays,
     )
     dirty.update((service, environment, day_of(at)) for service, environment, at in await cursor.fetchall())
