@@ -145,10 +145,11 @@ depends on the options (``link_sql``); the derived tables are then rebuilt.
 Released: change it by a new migration, never here."""
 
 
-def ships_sql(dialect: Dialect, deployments: str) -> str:
-    """``dora_ships`` rows: one per change that a successful deployment of ``deployments`` (aliased ``d``) lists."""
+def ships_sql(dialect: Dialect, deployments: str, *, distinct: bool = True) -> str:
+    """``dora_ships`` rows: one per change that a successful deployment of ``deployments`` (aliased ``d``) lists
+    (without ``distinct``, a change listed twice gives two: for an insert that ignores duplicate keys)."""
     return (
-        "SELECT DISTINCT d.service, j.value, d.environment, d.listed_at, d.source, d.id "
+        f"SELECT{' DISTINCT' if distinct else ''} d.service, j.value, d.environment, d.listed_at, d.source, d.id "
         f"FROM {deployments} CROSS JOIN {dialect.json_elements('d.change_ids')} j WHERE d.status = 'success'"
     )
 

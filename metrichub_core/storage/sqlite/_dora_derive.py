@@ -83,24 +83,25 @@ class DoraWrite:
         """Queue a part of the batch before it is written: the deployments with where they were
         (service, environment, time), the changes with their service, if stored; the incidents."""
         self.conn.executemany(
-            "INSERT INTO temp.dora_batch SELECT 'deployment', ?1, ?2, d.service, d.environment, d.listed_at "
+            "INSERT INTO temp.dora_batch SELECT 'deployment', ?1, ?2, d.service, d.environment, d.listed_at, NULL "
             "FROM (SELECT 1) LEFT JOIN deployments d ON d.source = ?1 AND d.id = ?2",
             rows.keys("deployments"),
         )
         self.conn.executemany(
-            "INSERT INTO temp.dora_batch SELECT 'change', ?1, ?2, c.service, NULL, NULL "
+            "INSERT INTO temp.dora_batch SELECT 'change', ?1, ?2, c.service, NULL, NULL, ?3 "
             "FROM (SELECT 1) LEFT JOIN changes c ON c.source = ?1 AND c.id = ?2",
-            rows.keys("changes"),
+            [row[:3] for row in rows.changes.values()],  # source, id, service
         )
         self.conn.executemany(
-            "INSERT INTO temp.dora_batch VALUES ('incident', ?, ?, NULL, NULL, NULL)", rows.keys("incidents")
+            "INSERT INTO temp.dora_batch VALUES ('incident', ?, ?, NULL, NULL, NULL, NULL)", rows.keys("incidents")
         )
 
     def derive(self) -> None:
         """Derive everything queued (the whole batch written)."""
         top = self.conn.execute("SELECT max(rowid) FROM temp.dora_batch").fetchone()[0]
         if top is not None:
-            _apply(self.conn, "temp.dora_batch", top)
+            changes = f"(SELECT service, id FROM temp.dora_batch WHERE kind = 'change' AND rowid <= {int(top)}) p"
+            _apply(self.conn, "temp.dora_batch", top, changes)
 
 
 REBUILD_AT = 200_000
@@ -116,14 +117,19 @@ def refresh(conn: sqlite3.Connection) -> int:
         if count > REBUILD_AT:
             rebuild(conn)
         elif count:
-            _apply(conn, "dora_pending", top)
+            changes = (
+                f"dora_pending q CROSS JOIN changes p ON p.source = q.source AND p.id = q.id "
+                f"WHERE q.kind = 'change' AND q.rowid <= {int(top)}"
+            )
+            _apply(conn, "dora_pending", top, f"(SELECT p.service, p.id FROM {changes}) p")
             conn.execute("DELETE FROM dora_pending WHERE rowid <= ?", (top,))
     return int(count)
 
 
-def _apply(conn: sqlite3.Connection, queue: str, top: int) -> None:
+def _apply(conn: sqlite3.Connection, queue: str, top: int, changes: str) -> None:
     """Recompute what the events queued in ``queue`` (``dora_pending``'s columns; up to rowid ``top``)
-    can have changed.
+    can have changed; ``changes`` gives the service of each queued change now (``service, id``, aliased
+    ``p``: the batch's own queue holds it, a queue left in ``dora_pending`` looks it up).
 
     The keys travel in temporary tables from statement to statement, not through Python:
     each step is one set-based statement, whatever the batch's size. A key queued twice
@@ -143,13 +149,10 @@ def _apply(conn: sqlite3.Connection, queue: str, top: int) -> None:
         f"DELETE FROM dora_ships WHERE (dep_source, dep_id) IN (SELECT source, id FROM {queued('deployment')})"
     )
     current = f"{queued('deployment')} CROSS JOIN deployments d ON d.source = p.source AND d.id = p.id"
-    conn.execute(f"INSERT OR IGNORE INTO dora_ships {ships_sql(SQLITE, current)}")
+    conn.execute(f"INSERT OR IGNORE INTO dora_ships {ships_sql(SQLITE, current, distinct=False)}")
     conn.execute(touch + ships)
     # A change (re)stored: the leads of every environment that shipped it, in its service before and now.
-    conn.execute(
-        f"{touch}{queued('change')} CROSS JOIN changes c ON c.source = p.source AND c.id = p.id "
-        "CROSS JOIN dora_ships s ON s.service = c.service AND s.change_id = c.id"
-    )
+    conn.execute(f"{touch}{changes} CROSS JOIN dora_ships s ON s.service = p.service AND s.change_id = p.id")
     conn.execute(
         f"{touch}(SELECT DISTINCT old_service, id FROM {queue} WHERE kind = 'change' "
         "AND old_service IS NOT NULL AND rowid <= ?) p "
@@ -208,7 +211,8 @@ def _temp(conn: sqlite3.Connection, name: str) -> None:
 
 
 _TEMP_TABLES = {
-    "dora_batch": "kind TEXT, source TEXT, id TEXT, old_service TEXT, old_environment TEXT, old_listed_at INTEGER",
+    "dora_batch": "kind TEXT, source TEXT, id TEXT, old_service TEXT, old_environment TEXT, old_listed_at INTEGER, "
+    "service TEXT",  # dora_pending's columns, and a change's service in the batch
     "dora_touched": "service TEXT, environment TEXT, change_id TEXT, PRIMARY KEY (service, environment, change_id)",
     "dora_relink": "source TEXT, id TEXT, PRIMARY KEY (source, id)",
     "dora_days": "service TEXT, environment TEXT, day INTEGER, PRIMARY KEY (service, environment, day)",
