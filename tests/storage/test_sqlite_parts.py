@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import shutil
+import sqlite3
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -63,5 +67,28 @@ async def test_a_key_in_several_parts_of_a_batch_is_derived_from_its_version_bef
         )
         # 2026-01-01 is day 20454 since the epoch; the deployment now sits on day 20457 of "web" alone
         assert [tuple(row) for row in days] == [("web", 20457, 1)]
+    finally:
+        await storage.close()
+
+
+async def test_a_thread_of_its_own_copies_the_wal_into_the_database_after_a_batch(tmp_path: Path) -> None:
+    """The writer leaves checkpoints to the checkpointer (its own backstop is 256 MiB of WAL): soon
+    after a batch, the database file alone (without its WAL) holds it."""
+    storage = SQLiteStorage(f"sqlite:///{tmp_path}/parts.db")
+    await storage.open()
+    try:
+        await storage.upsert(changes(PART_KEYS + 10))
+        copied = 0
+        for _ in range(100):  # up to 5 s, polling: the checkpoint runs beside the caller
+            shutil.copy(tmp_path / "parts.db", tmp_path / "alone.db")  # the file without its -wal
+            with contextlib.closing(sqlite3.connect(tmp_path / "alone.db")) as alone:
+                try:
+                    copied = alone.execute("SELECT count(*) FROM changes").fetchone()[0]
+                except sqlite3.DatabaseError:  # copied while the checkpoint was writing it: look again
+                    copied = 0
+            if copied == PART_KEYS + 10:
+                break
+            await asyncio.sleep(0.05)
+        assert copied == PART_KEYS + 10
     finally:
         await storage.close()
