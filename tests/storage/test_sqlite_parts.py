@@ -14,7 +14,7 @@ import pytest
 from metrichub_core.models import Change, Deployment
 from metrichub_core.storage.base import EventQuery
 from metrichub_core.storage.sqlite import SQLiteStorage
-from metrichub_core.storage.sqlite._storage import PART_KEYS
+from metrichub_core.storage.sqlite._storage import PART_EVENTS
 
 START = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -34,10 +34,10 @@ async def test_a_batch_that_cannot_be_turned_into_rows_leaves_nothing_written(tm
     storage = SQLiteStorage(f"sqlite:///{tmp_path}/parts.db")
     await storage.open()
     try:
-        batch = changes(PART_KEYS * 2 + 500)
+        batch = changes(PART_EVENTS * 2 + 500)
         # Built without validation, as a plugin might: its first two parts are written before this one fails.
         bad = Change.model_construct(id="bad", source="s", service="api", committed_at="today")  # type: ignore[arg-type]
-        batch[PART_KEYS * 2 + 200] = bad
+        batch[PART_EVENTS * 2 + 200] = bad
         with pytest.raises(TypeError):
             await storage.upsert(batch)
         assert await stored(storage) == 0
@@ -47,19 +47,25 @@ async def test_a_batch_that_cannot_be_turned_into_rows_leaves_nothing_written(tm
         await storage.close()
 
 
-async def test_a_key_in_several_parts_of_a_batch_is_derived_from_its_version_before_the_batch(
-    tmp_path: Path,
-) -> None:
-    """A deployment given twice in one batch, more than a part apart, is one key in one part (its later
-    version): its derived rows move from where it was before the batch to where it is after."""
+async def test_a_key_in_several_parts_of_a_batch_ends_as_upserting_its_events_one_by_one(tmp_path: Path) -> None:
+    """A deployment given twice in one batch, more than a part apart, the later one older upstream:
+    the newer version stays, and the derived rows move from where the deployment was before the
+    batch to where the newer version puts it (the stale one's day holds nothing)."""
     storage = SQLiteStorage(f"sqlite:///{tmp_path}/parts.db")
     await storage.open()
     try:
-        first = Deployment(id="d", source="s", service="api", status="success", started_at=START, change_ids=["c0"])
+        first = Deployment(
+            id="d", source="s", service="api", status="success", started_at=START, change_ids=["c0"], updated_at=START
+        )
         await storage.upsert([*changes(1), first])
-        moved = first.model_copy(update={"service": "web", "started_at": START + timedelta(days=3)})
-        again = first.model_copy(update={"started_at": START + timedelta(days=2)})
-        await storage.upsert([again, *changes(PART_KEYS * 2, "x"), moved])
+        newer = first.model_copy(
+            update={"service": "web", "started_at": START + timedelta(days=3), "updated_at": START + timedelta(hours=2)}
+        )
+        stale = first.model_copy(
+            update={"started_at": START + timedelta(days=2), "updated_at": START + timedelta(hours=1)}
+        )
+        await storage.upsert([newer, *changes(PART_EVENTS * 2, "x"), stale])
+        assert await storage.get("deployment", "s", "d") == newer
         days = await storage.read(
             lambda conn: conn.execute(
                 "SELECT service, day, deployments FROM dora_deploy_days WHERE service <> '' ORDER BY 1, 2"
@@ -77,7 +83,7 @@ async def test_a_thread_of_its_own_copies_the_wal_into_the_database_after_a_batc
     storage = SQLiteStorage(f"sqlite:///{tmp_path}/parts.db")
     await storage.open()
     try:
-        await storage.upsert(changes(PART_KEYS + 10))
+        await storage.upsert(changes(PART_EVENTS + 10))
         copied = 0
         for _ in range(100):  # up to 5 s, polling: the checkpoint runs beside the caller
             shutil.copy(tmp_path / "parts.db", tmp_path / "alone.db")  # the file without its -wal
@@ -86,9 +92,9 @@ async def test_a_thread_of_its_own_copies_the_wal_into_the_database_after_a_batc
                     copied = alone.execute("SELECT count(*) FROM changes").fetchone()[0]
                 except sqlite3.DatabaseError:  # copied while the checkpoint was writing it: look again
                     copied = 0
-            if copied == PART_KEYS + 10:
+            if copied == PART_EVENTS + 10:
                 break
             await asyncio.sleep(0.05)
-        assert copied == PART_KEYS + 10
+        assert copied == PART_EVENTS + 10
     finally:
         await storage.close()

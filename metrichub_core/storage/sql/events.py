@@ -78,14 +78,11 @@ class Rows:
 
     @classmethod
     def parts(cls, events: Sequence[Event], dialect: Dialect, size: int) -> Iterator[Rows]:
-        """The batch's rows in parts of at most ``size`` keys; each key is in one part only, with what
-        upserting its events one by one would store (each part's ``len`` counts its keys)."""
-        unique = latest(events)
-        for start in range(0, len(unique), size):
-            part = cls.__new__(cls)
-            part.count = min(size, len(unique) - start)
-            part._fill(unique[start : start + size], dialect)
-            yield part
+        """The batch's rows in parts of ``size`` events, for a writer that upserts them one after the
+        other: a key given again in a later part is upserted again, which stores what upserting its
+        events one by one would (the first part is ready before the whole batch is read)."""
+        for start in range(0, len(events), size):
+            yield cls(events[start : start + size], dialect)
 
     def _fill(self, events: list[Event], dialect: Dialect) -> None:
         encode = dialect.encode_json()

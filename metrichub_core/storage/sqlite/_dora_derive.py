@@ -81,7 +81,9 @@ class DoraWrite:
 
     def queue(self, rows: Rows) -> None:
         """Queue a part of the batch before it is written: the deployments with where they were
-        (service, environment, time), the changes with their service, if stored; the incidents."""
+        (service, environment, time), the changes with their service, if stored; the incidents.
+        (A key in two parts is queued twice, the second time with where the first part put it:
+        deriving both places as well is harmless.)"""
         self.conn.executemany(
             "INSERT INTO temp.dora_batch SELECT 'deployment', ?1, ?2, d.service, d.environment, d.listed_at, NULL "
             "FROM (SELECT 1) LEFT JOIN deployments d ON d.source = ?1 AND d.id = ?2",
@@ -229,11 +231,11 @@ _TOUCHED_LEADS = (
 def _relead(conn: sqlite3.Connection) -> set[tuple[str, str, int]]:
     """Recompute the lead rows of the keys in ``temp.dora_touched``; return the (service, environment,
     day)s that changed."""
-    dirty = {(row[0], row[1], row[2]) for row in conn.execute(_TOUCHED_LEADS)}
-    conn.execute(
+    gone = conn.execute(
         "DELETE FROM dora_leads WHERE (service, environment, change_id) IN "
-        "(SELECT service, environment, change_id FROM temp.dora_touched)"
+        "(SELECT service, environment, change_id FROM temp.dora_touched) RETURNING service, environment, deployed_at"
     )
+    dirty = {(service, environment, day_of(deployed_at)) for service, environment, deployed_at in gone}
     conn.execute(f"INSERT INTO dora_leads {leads_sql(SQLITE, 'temp.dora_touched k')}")
     dirty |= {(row[0], row[1], row[2]) for row in conn.execute(_TOUCHED_LEADS)}
     return dirty

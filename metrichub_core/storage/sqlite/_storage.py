@@ -44,7 +44,7 @@ T = TypeVar("T")
 PROGRESS_STEPS = 10_000
 """SQLite virtual-machine steps between two looks of a read at its deadline."""
 
-PART_KEYS = 1_000
+PART_EVENTS = 1_000
 """Events per part of a batch handed to the writer thread (see ``upsert``)."""
 _END = Rows([], SQLITE)
 """Sent after a batch's last part."""
@@ -123,7 +123,7 @@ class SQLiteStorage(SQLiteDoraData):
         parts: queue.SimpleQueue[Rows | None] = queue.SimpleQueue()
         writing = self._submit(self._writer, lambda: _write(self._connection(self._write_conn), parts))
         try:
-            for part in Rows.parts(events, SQLITE, PART_KEYS):
+            for part in Rows.parts(events, SQLITE, PART_EVENTS):
                 parts.put(part)
         except BaseException:
             parts.put(None)  # the writer rolls back: it never saw the end
