@@ -87,7 +87,7 @@ class DoraWrite:
         self.conn.executemany(
             "INSERT INTO temp.dora_batch SELECT 'deployment', ?1, ?2, d.service, d.environment, d.listed_at, NULL "
             "FROM (SELECT 1) LEFT JOIN deployments d ON d.source = ?1 AND d.id = ?2",
-            rows.keys("deployments"),
+            list(rows.deployments),  # (in any order: the queue is a set)
         )
         self.conn.executemany(
             "INSERT INTO temp.dora_batch SELECT 'change', ?1, ?2, c.service, NULL, NULL, ?3 "
@@ -95,7 +95,7 @@ class DoraWrite:
             [row[:3] for row in rows.changes.values()],  # source, id, service
         )
         self.conn.executemany(
-            "INSERT INTO temp.dora_batch VALUES ('incident', ?, ?, NULL, NULL, NULL, NULL)", rows.keys("incidents")
+            "INSERT INTO temp.dora_batch VALUES ('incident', ?, ?, NULL, NULL, NULL, NULL)", list(rows.incidents)
         )
 
     def derive(self) -> None:
