@@ -171,7 +171,7 @@ def lead_facts(
     by the database: one query and at most a few thousand rows whatever the window. Exact
     values when the window holds at most ``request.exact_limit`` of them.
     """
-    parts, params = scope.rollup_parts(dialect, plan)
+    parts, params = scope.rollup_parts(plan)
     seconds = f"coalesce({dialect.seconds('lead_us')}, 0)"
     for start, end in plan.edges:
         where, edge = between(dialect, scope, "deployed_at", start, end)
@@ -300,7 +300,7 @@ def stage_facts(
     summaries: list[BucketRows] = []
     clamped: list[int] = []
     for stage, column, clamp in STAGES:
-        parts, params = scope.rollup_parts(dialect, plan, "dora_stage", stage)
+        parts, params = scope.rollup_parts(plan, "dora_stage", stage)
         seconds = dialect.seconds(column)
         for start, end in plan.edges:
             where, edge = between(dialect, scope, "deployed_at", start, end)

@@ -12,7 +12,6 @@ from contextlib import contextmanager
 from metrichub_core.storage.sql.deliveries import DELIVERIES_DDL
 from metrichub_core.storage.sql.dora import LINKS_NAMED_DDL, SHIPS_AND_LEADS_DDL
 from metrichub_core.storage.sql.migrations import check_version
-from metrichub_core.storage.sql.rollups import MONTHS_BY_BUCKET
 from metrichub_core.storage.sql.stages import LEAD_STAGES_DDL, stages_ddl
 from metrichub_core.storage.sqlite._dora_schema import DORA_MIGRATION
 
@@ -130,9 +129,13 @@ MIGRATIONS: list[str] = [
     DELETE FROM dora_pending;
     UPDATE dora_meta SET value = '1' WHERE key = 'needs_rebuild'
     """,
-    # 12: the month rollups in bucket order, which a report of a year or more sums as it reads them;
-    # the lead rows by time with the columns their day rollups sum, which a batch's recount reads.
-    MONTHS_BY_BUCKET,
+    # 12: the lead rows by time with the columns their day rollups sum, which a batch's recount reads
+    # from the index alone.
+    """
+    DROP INDEX dora_leads_by_time;
+    CREATE INDEX dora_leads_by_time ON dora_leads
+        (service, environment, deployed_at, bucket, lead_us, merge_us, deploy_us, clamped)
+    """,
 ]
 
 
