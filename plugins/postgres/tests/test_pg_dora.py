@@ -319,20 +319,25 @@ async def test_each_batch_is_derived_in_its_own_transaction(pg_url: str) -> None
 @contextlib.contextmanager
 def queue_only(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """Upserts inside the block only queue their batch (``QUEUE_SQL``), as the releases that derived lazily did."""
-    from metrichub_plugin_postgres._dora_write import QUEUE_SQL, DoraWrite, _columns
+    from metrichub_plugin_postgres import _storage
+    from metrichub_plugin_postgres._batch import Written
+    from metrichub_plugin_postgres._dora_write import QUEUE_SQL, _columns
 
-    async def queue(self: DoraWrite, conn: Any) -> None:
-        keys = _columns(self.batch.deployments, 2)
-        await conn.execute(
-            QUEUE_SQL, [*keys, *keys, *_columns(self.batch.changes, 2), *_columns(self.batch.incidents, 2)]
-        )
+    from metrichub_core.storage.sql.events import Rows
 
-    async def nothing(self: DoraWrite, conn: Any) -> None:
+    upsert = _storage.upsert_batch
+
+    async def queue(conn: Any, batch: Rows) -> Written:
+        keys = _columns(batch.deployments, 2)
+        await conn.execute(QUEUE_SQL, [*keys, *keys, *_columns(batch.changes, 2), *_columns(batch.incidents, 2)])
+        return await upsert(conn, batch)
+
+    async def nothing(conn: Any, written: Written) -> None:
         return None
 
     with monkeypatch.context() as patch:
-        patch.setattr(DoraWrite, "before", queue)
-        patch.setattr(DoraWrite, "after", nothing)
+        patch.setattr(_storage, "upsert_batch", queue)
+        patch.setattr(_storage, "derive", nothing)
         yield
 
 
