@@ -318,12 +318,13 @@ _LEAD_KEYS = "keys AS k"
 _LEAD_MATCH = "t.service = k.service AND t.environment = k.environment AND t.change_id = k.change_id"
 _UNLEAD_SQL = f"""
 WITH keys AS MATERIALIZED (SELECT * FROM {_unnest("service, environment, change_id", "text text text")}),
-stages AS ({_delete("dora_lead_stages", _LEAD_KEYS, _LEAD_MATCH)}),
-leads AS ({_delete("dora_leads", _LEAD_KEYS, _LEAD_MATCH, "service, environment, deployed_at")})
+leads AS ({_delete("dora_leads", _LEAD_KEYS, _LEAD_MATCH, "service, environment, change_id, deployed_at")}),
+stages AS ({_delete("dora_lead_stages", "leads AS k", _LEAD_MATCH)})
 {_LEAD_DAYS} leads
 """
-"""Delete the lead rows of the keys (service, environment, change_id) and their stage rows; return
-the days they were in."""
+"""Delete the lead rows of the keys (service, environment, change_id) and the stage rows of those lead
+rows (a stage row has the key of a lead row: probing the keys that have none would find nothing);
+return the days they were in."""
 _LEAD_SQL = f"""
 WITH leads AS (INSERT INTO dora_leads {leads_sql(POSTGRES, _SHIPS_OF_KEYS)} RETURNING *),
 stages AS (INSERT INTO dora_lead_stages {stage_rows_sql(POSTGRES, "leads l")})
