@@ -25,7 +25,7 @@ from metrichub_core.storage.sql.dora import LINKS_NAMED_DDL, rebuild_sql
 from metrichub_core.storage.sql.rollups import lead_rollups_ddl, rollup_table
 from metrichub_core.storage.sql.stages import stage_rebuild_sql, stages_ddl
 
-__all__ = ["DDL", "LINKS_NAMED", "REBUILD", "REBUILT", "SHARED_LAYOUT", "STAGES"]
+__all__ = ["CODE_POINT_KEYS", "DDL", "TEXT_KEYS", "LINKS_NAMED", "REBUILD", "REBUILT", "SHARED_LAYOUT", "STAGES"]
 
 _TYPES = {"integer": "BIGINT", "real": "FLOAT8"}
 
@@ -126,3 +126,29 @@ every derived table is rebuilt from the events (today's SQL, which needs no late
 STAGES = ";\n".join([stages_ddl(**_TYPES), *stage_rebuild_sql(POSTGRES)])
 """Migration 7: the lead-time breakdown's tables (``metrichub_core.storage.sql.stages``), filled from
 the lead rows and changes that migration 6 left current."""
+
+TEXT_KEYS = {
+    "deployments": ("service", "environment"),
+    "changes": ("service",),
+    "incidents": ("service", "environment", "caused_by"),
+    "dora_ships": ("service", "change_id", "environment"),
+    "dora_leads": ("service", "environment", "change_id"),
+    "dora_lead_days": ("service", "environment"),
+    "dora_lead_months": ("service", "environment"),
+    "dora_deploy_days": ("service", "environment"),
+    "dora_incident_links": ("service", "environment", "cause_env"),
+    "dora_incident_days": ("service", "environment", "kind"),
+    "dora_lead_stages": ("service", "environment", "change_id"),
+    "dora_stage_days": ("service", "environment", "stage"),
+    "dora_stage_months": ("service", "environment", "stage"),
+}
+"""The text columns migration 11 gives the "C" collation (``CODE_POINT_KEYS``)."""
+CODE_POINT_KEYS = ";\n".join(
+    f"ALTER TABLE {table} " + ", ".join(f'ALTER COLUMN {column} TYPE TEXT COLLATE "C"' for column in columns)
+    for table, columns in TEXT_KEYS.items()
+)
+"""Migration 11: the text columns the derivation's indexes and joins compare (services, environments,
+change ids, stage and kind names) compare by code point, as SQLite and Python order them, instead of by
+the database's default collation (a linguistic one, ICU or glibc, costs several times more per
+comparison, and a derivation makes dozens per row it writes). Equality is the same (a deterministic
+collation equals byte for byte); the indexes are rebuilt, the rows are not rewritten."""

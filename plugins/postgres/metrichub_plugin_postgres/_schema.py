@@ -15,7 +15,7 @@ from psycopg.rows import TupleRow
 
 from metrichub_core.storage.sql.deliveries import DELIVERIES_DDL
 from metrichub_core.storage.sql.migrations import check_version
-from metrichub_plugin_postgres._dora_schema import DDL, LINKS_NAMED, REBUILT, SHARED_LAYOUT, STAGES
+from metrichub_plugin_postgres._dora_schema import CODE_POINT_KEYS, DDL, LINKS_NAMED, REBUILT, SHARED_LAYOUT, STAGES
 
 __all__ = ["DORA_LOCK", "LOCK_NAMESPACE", "MIGRATIONS", "MIGRATION_LOCK", "SOURCE_LOCK_NAMESPACE", "migrate"]
 
@@ -124,6 +124,8 @@ MIGRATIONS: list[str] = [
     # 10: incidents by resolution time: each write relinks the incidents of its scopes that end after
     # its earliest deployment (their fix may move) by this index, not by scanning the scope's incidents.
     "CREATE INDEX incidents_by_resolution ON incidents (service, environment, resolved_at)",
+    # 11: the text keys of the events and derived tables compare by code point (see _dora_schema.CODE_POINT_KEYS).
+    CODE_POINT_KEYS,
 ]
 
 

@@ -428,15 +428,17 @@ async def test_a_queue_written_by_the_previous_release_is_applied(pg_url: str, m
         await postgres.close()
 
 
-@pytest.mark.parametrize("version", [3, 4, 6])
+@pytest.mark.parametrize("version", [3, 4, 6, 10])
 async def test_a_database_written_at_an_older_version_is_migrated_and_reports_as_fresh(
     pg_url: str, version: int
 ) -> None:
     """Migrations 4 (the shared day rollups), 5 (the links' named columns) and 9 (the lead-time
     breakdown) on a database as the releases before them left it; at version 4 a link row of the
     old rules is left behind (a production incident attributed to a staging deployment), which the
-    rebuild replaces; at version 6 the previous release had derived everything but the breakdown."""
+    rebuild replaces; at version 6 the previous release had derived everything but the breakdown; at
+    version 10 everything (migration 11 then changes the text keys' collation under derived data)."""
     import psycopg
+    from metrichub_plugin_postgres._dora_schema import REBUILD
     from metrichub_plugin_postgres._schema import MIGRATIONS, migrate
 
     from metrichub_core.storage.sql.dialect import POSTGRES
@@ -460,6 +462,8 @@ async def test_a_database_written_at_an_older_version_is_migrated_and_reports_as
             )
         if version == 6:  # derived, and the queue applied, by the release before the breakdown
             await conn.execute(";\n".join(rebuild_sql(POSTGRES)))
+        if version == 10:  # derived, and the queue applied, by the release before migration 11
+            await conn.execute(";\n".join(REBUILD))
     reference, postgres = MemoryStorage(), PostgresStorage(pg_url)
     await reference.open()
     await postgres.open()
