@@ -61,17 +61,18 @@ def _upsert_returning(table: str) -> str:
     names = ", ".join(name for name, _ in COLUMNS[table])
     rule = upsert_sql(POSTGRES, table)
     conflict = rule[rule.index(" ON CONFLICT ") :]  # the monotonic rule, as Dialect.upsert writes it
-    stored = _STORED[table]
-    # Every part of one statement reads the snapshot taken before it: ``old`` sees the stored versions.
+    stored = ", ".join(f"d.{name}" for name in _STORED[table])
+    # The whole statement reads the snapshot taken before it: the SELECT sees the versions the INSERT
+    # replaced. ``xmax`` is 0 in a row version the INSERT inserted and not in one its conflict updated
+    # (it carries the lock the conflict took), so only the keys that were stored are looked up.
     return f"""
-WITH old AS (
-    SELECT d.source, d.id, {", ".join(f"d.{name}" for name in stored)} FROM pg_temp.batch_{table} b
-        CROSS JOIN LATERAL (SELECT * FROM {table} d WHERE d.source = b.source AND d.id = b.id OFFSET 0) d
-), new AS (
-    INSERT INTO {table} ({names}) SELECT {names} FROM pg_temp.batch_{table}{conflict} RETURNING source, id
+WITH new AS (
+    INSERT INTO {table} ({names}) SELECT {names} FROM pg_temp.batch_{table}{conflict}
+    RETURNING source, id, xmax <> 0 AS replaced
 )
-SELECT new.source, new.id, {", ".join(f"old.{name}" for name in stored)}
-FROM new LEFT JOIN old ON old.source = new.source AND old.id = new.id
+SELECT new.source, new.id, d.* FROM new LEFT JOIN LATERAL (
+    SELECT {stored} FROM {table} d WHERE new.replaced AND d.source = new.source AND d.id = new.id OFFSET 0
+) d ON true
 """
 
 
