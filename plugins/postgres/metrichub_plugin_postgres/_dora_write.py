@@ -275,7 +275,7 @@ async def _derive(
         lead_keys.update(await cursor.fetchall())
 
     lead_days = await _relead(conn, sorted(lead_keys)) if lead_keys else set()
-    if lead_days:
+    async with conn.pipeline():  # statements whose results nothing waits for: one round trip
         await _recount(conn, lead_days, _LEAD_DAYS_ROLLUP)
         await _recount(conn, lead_days, _STAGE_DAYS)
 
@@ -296,9 +296,8 @@ async def _derive(
                 deploy_days.add((service, cause_env, day_of(cause_at)))
             if fix_at is not None:
                 deploy_days.add((service, environment, day_of(fix_at)))
-    if deploy_days:
+    async with conn.pipeline():
         await _recount(conn, deploy_days, _DEPLOY_DAYS)
-    if incident_days:
         await _recount(conn, incident_days, _INCIDENT_DAYS)
 
 
@@ -306,11 +305,13 @@ async def _relead(conn: Connection, keys: list[tuple[str, str, str]]) -> set[tup
     """Recompute the lead rows of ``keys`` and their lead-time breakdown (stage rows); return the
     (service, environment, day)s the lead rows left or entered."""
     arrays = _columns(keys, 3)
-    cursor = await conn.execute(_UNLEAD_SQL, arrays)
-    dirty = {(service, environment, day) for service, environment, day in await cursor.fetchall()}
-    cursor = await conn.execute(_LEAD_SQL, arrays)
-    dirty.update((service, environment, day) for service, environment, day in await cursor.fetchall())
-    return dirty
+    async with conn.pipeline():
+        removed = await conn.execute(_UNLEAD_SQL, arrays)
+        added = await conn.execute(_LEAD_SQL, arrays)
+        return {
+            (service, environment, day)
+            for service, environment, day in [*await removed.fetchall(), *await added.fetchall()]
+        }
 
 
 _LEAD_DAYS = f"SELECT DISTINCT service, environment, {POSTGRES.day('deployed_at')} FROM"
