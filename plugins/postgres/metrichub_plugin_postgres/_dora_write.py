@@ -275,9 +275,10 @@ async def _derive(
         lead_keys.update(await cursor.fetchall())
 
     lead_days = await _relead(conn, sorted(lead_keys)) if lead_keys else set()
-    async with conn.pipeline():  # statements whose results nothing waits for: one round trip
-        await _recount(conn, lead_days, _LEAD_DAYS_ROLLUP)
-        await _recount(conn, lead_days, _STAGE_DAYS)
+    if lead_days:
+        async with conn.pipeline():  # statements whose results nothing waits for: one round trip
+            await _recount(conn, lead_days, _LEAD_DAYS_ROLLUP)
+            await _recount(conn, lead_days, _STAGE_DAYS)
 
     incident_days: set[tuple[str, str, int]] = set()
     if incidents or relink_from or named:
@@ -296,9 +297,10 @@ async def _derive(
                 deploy_days.add((service, cause_env, day_of(cause_at)))
             if fix_at is not None:
                 deploy_days.add((service, environment, day_of(fix_at)))
-    async with conn.pipeline():
-        await _recount(conn, deploy_days, _DEPLOY_DAYS)
-        await _recount(conn, incident_days, _INCIDENT_DAYS)
+    if deploy_days or incident_days:  # (an empty pipeline would still cost a round trip)
+        async with conn.pipeline():
+            await _recount(conn, deploy_days, _DEPLOY_DAYS)
+            await _recount(conn, incident_days, _INCIDENT_DAYS)
 
 
 async def _relead(conn: Connection, keys: list[tuple[str, str, str]]) -> set[tuple[str, str, int]]:
@@ -364,6 +366,8 @@ class _Rollup:
 
 async def _recount(conn: Connection, days: set[tuple[str, str, int]], rollup: _Rollup) -> None:
     """Recount ``rollup``'s rows of ``days``, their all-services rows, and their months."""
+    if not days:  # a write that touched none (a change not shipped yet) sends nothing
+        return
     table, only = rollup.table, f" AND t.{rollup.only}" if rollup.only else ""
     arrays = _columns(sorted(days), 3)
     await conn.execute(_delete(table, _DAY_KEYS, _DAY_MATCH + only), arrays)

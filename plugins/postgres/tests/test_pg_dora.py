@@ -351,6 +351,38 @@ async def test_each_batch_is_derived_in_its_own_transaction(pg_url: str) -> None
         await postgres.close()
 
 
+async def test_a_change_not_shipped_yet_recounts_nothing(pg_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A write that moves no lead, deployment or incident (a webhook's change before its deployment)
+    sends no rollup statement and opens no pipeline: each would cost a round trip."""
+    import psycopg
+
+    sent: list[str] = []
+    execute, pipeline = psycopg.AsyncConnection.execute, psycopg.AsyncConnection.pipeline
+
+    async def recording(self, query, *args, **kwargs):  # type: ignore[no-untyped-def]
+        sent.append(str(query))
+        return await execute(self, query, *args, **kwargs)
+
+    def no_pipeline(self):  # type: ignore[no-untyped-def]
+        sent.append("pipeline")
+        return pipeline(self)
+
+    postgres = PostgresStorage(pg_url)
+    await postgres.open()
+    try:
+        monkeypatch.setattr(psycopg.AsyncConnection, "execute", recording)
+        monkeypatch.setattr(psycopg.AsyncConnection, "pipeline", no_pipeline)
+        await postgres.upsert([Change(id="c1", source="gh", service="api", committed_at=T0)])
+        assert sent and not [query for query in sent if "_days" in query or "_months" in query or query == "pipeline"]
+        shipped = Deployment(
+            id="d1", source="ci", service="api", status="success", started_at=T0 + timedelta(hours=1), change_ids=["c1"]
+        )
+        await postgres.upsert([shipped])
+        assert "pipeline" in sent and any("dora_lead_days" in query for query in sent)
+    finally:
+        await postgres.close()
+
+
 @contextlib.contextmanager
 def queue_only(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """Upserts inside the block only queue their batch (``QUEUE_SQL``), as the releases that derived lazily did."""
