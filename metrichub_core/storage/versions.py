@@ -46,5 +46,6 @@ def latest(events: Iterable[Event]) -> list[Event]:
     kept: dict[tuple[str, str, str], Event] = {}
     for event in events:
         key = (event.kind, event.source, event.id)
-        kept[key] = upserted(event, kept.get(key))
+        stored = kept.get(key)
+        kept[key] = event if stored is None else upserted(event, stored)  # (a backfill's keys are new: no call)
     return list(kept.values())

@@ -8,6 +8,7 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 
 from metrichub_core.dora import Bucket, DoraOptions, DoraScope, Summary, Window
+from metrichub_core.storage.sql.dialect import POSTGRES, SQLITE, Dialect
 from metrichub_core.storage.sql.rollups import (
     DAY_US,
     DeployTally,
@@ -24,6 +25,7 @@ from metrichub_core.storage.sql.rollups import (
     summary_of,
     with_values,
 )
+from metrichub_core.storage.sqlite._schema import migrate
 
 EPOCH = date(1970, 1, 1)
 
@@ -68,8 +70,9 @@ def test_a_window_of_whole_days_has_no_edges() -> None:
     assert plan.edges == () and plan.days == (day(2026, 3, 2), day(2026, 3, 9))
 
 
-@pytest.mark.parametrize("mark", ["?", "%s"])
-def test_scope_sql_in_either_placeholder_style(mark: str) -> None:
+@pytest.mark.parametrize("dialect", [SQLITE, POSTGRES], ids=["sqlite", "postgresql"])
+def test_scope_sql_in_either_placeholder_style(dialect: Dialect) -> None:
+    mark = dialect.mark
     every = ScopeSQL.of(DoraScope(environment="staging"), mark)
     assert (every.service, every.where, every.params) == ("", "", ())
     one = ScopeSQL.of(DoraScope(service="api"), mark)
@@ -78,8 +81,31 @@ def test_scope_sql_in_either_placeholder_style(mark: str) -> None:
     assert sql.count(mark) == len(params) == 2
     sql, params = one.deploy_days_sql("day", (1, 2))
     assert sql.count(mark) == len(params) == 4
-    parts, values = one.lead_rollups(WindowPlan.of(Window(at(2026, 1, 1), at(2026, 3, 5))))
+    parts, values = one.rollup_parts(dialect, WindowPlan.of(Window(at(2026, 1, 1), at(2026, 3, 5))))
     assert len(parts) == 2 and " ".join(parts).count(mark) == len(values) == 8
+    parts, values = one.rollup_parts(
+        dialect, WindowPlan.of(Window(at(2025, 1, 1), at(2026, 1, 1))), "dora_stage", "merge"
+    )
+    assert len(parts) == 1 and parts[0].count(mark) == len(values) == 5 and "merge" in values
+    assert "GROUP BY bucket" in parts[0]  # a year of months is summed as it is read
+
+
+def test_a_year_of_month_rows_is_summed_in_bucket_order_without_a_sort() -> None:
+    """SQLite reads a long month range through the bucket-ordered index and streams the sums."""
+    conn = sqlite3.connect(":memory:")
+    migrate(conn)
+    scope = ScopeSQL.of(DoraScope(service="api"), "?")
+    plan = WindowPlan.of(Window(at(2025, 1, 1), at(2026, 1, 1)))
+    for stage in (None, "merge"):
+        (part,), values = scope.rollup_parts(SQLITE, plan, "dora_stage" if stage else "dora_lead", stage)
+        plan_rows = [row[-1] for row in conn.execute(f"EXPLAIN QUERY PLAN {part}", values)]
+        assert any("COVERING INDEX" in row and "_by_bucket" in row for row in plan_rows), plan_rows
+        assert not any("TEMP B-TREE" in row for row in plan_rows), plan_rows
+    rows = [("api", "production", month, bucket, 1, 2.0, 1.0, 1.0) for month in (24300, 24305) for bucket in (7, 3)]
+    conn.executemany("INSERT INTO dora_lead_months VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows)
+    (part,), values = scope.rollup_parts(SQLITE, plan)
+    merged = bucket_rows(conn.execute(merged_buckets_sql([part]), values))
+    assert merged == {3: Bucket(2, 4.0, 1.0, 1.0), 7: Bucket(2, 4.0, 1.0, 1.0)}
 
 
 def test_merged_buckets_name_their_columns_whatever_the_parts_name_theirs() -> None:
@@ -148,3 +174,56 @@ def test_day_of_floors_negative_times() -> None:
     assert day_of(-DAY_US) == -1 and day_of(-DAY_US - 1) == -2
     assert WindowPlan.of(Window(at(1969, 12, 31, 12), at(1970, 1, 1, 12))).days is None
     assert timedelta(days=1) // timedelta(microseconds=1) == DAY_US
+
+
+def _sqlite_buckets(conn: sqlite3.Connection, values: list[float]) -> list[int]:
+    from metrichub_core.storage.sql.dialect import SQLITE
+
+    conn.execute("CREATE TEMP TABLE IF NOT EXISTS v (n INTEGER PRIMARY KEY, s REAL)")
+    conn.execute("DELETE FROM v")
+    conn.executemany("INSERT INTO v (s) VALUES (?)", [(value,) for value in values])
+    return [bucket for (bucket,) in conn.execute(f"SELECT {SQLITE.bucket('s')} FROM v ORDER BY n")]
+
+
+def _bucket_probes() -> list[float]:
+    """Random durations, and the doubles on and around every bucket edge up to a day and a half."""
+    import math
+    import random
+
+    from metrichub_core.dora import BUCKET_FLOOR_SECONDS, GAMMA, bucket_of
+
+    rng = random.Random(11)
+    values = [0.0, 0.0005, 0.000999, 0.001, 0.00101, 0.5, 1.0, 1.01, 1.0201, 100.0]
+    values += [rng.uniform(0, 10**8) for _ in range(3_000)] + [rng.uniform(0, 2) for _ in range(1_000)]
+    for k in range(1, 1_900):
+        edge = BUCKET_FLOOR_SECONDS * GAMMA**k
+        values += [math.nextafter(edge, 0), edge, math.nextafter(edge, math.inf)]
+    assert len({bucket_of(value) for value in values}) > 1_800  # the probes do reach every edge
+    return values
+
+
+def test_sqlite_computes_pythons_buckets_bit_for_bit() -> None:
+    from metrichub_core.dora import bucket_of
+    from metrichub_core.storage.sqlite._dora_derive import functions
+
+    values = _bucket_probes()
+    conn = sqlite3.connect(":memory:")
+    functions(conn)
+    assert _sqlite_buckets(conn, values) == [bucket_of(value) for value in values]
+
+
+def test_sqlite_without_math_functions_gets_pythons_log(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Where SQLite was built without ``ln`` the backend registers ``math.log`` under that name."""
+    from metrichub_core.dora import bucket_of
+    from metrichub_core.storage.sqlite._dora_derive import functions
+
+    conn = sqlite3.connect(":memory:")
+    conn.set_authorizer(lambda action, *args: sqlite3.SQLITE_DENY if args[1] == "ln" else sqlite3.SQLITE_OK)
+    with pytest.raises(sqlite3.DatabaseError):
+        conn.execute("SELECT ln(1)")
+    functions(conn)  # registers its own ln, which the authorizer lets through (it only denies the built-in)
+    conn.set_authorizer(None)
+    with pytest.raises(sqlite3.OperationalError, match="user-defined function"):
+        conn.execute("SELECT ln(0)")  # math.log(0) raises, where the built-in answers NULL: ours is in use
+    values = _bucket_probes()[:500]
+    assert _sqlite_buckets(conn, values) == [bucket_of(value) for value in values]

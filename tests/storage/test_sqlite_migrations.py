@@ -17,11 +17,8 @@ from metrichub_core.dora.reference import is_rework_labelled
 from metrichub_core.errors import MigrationError, StorageError
 from metrichub_core.models import Change, Deployment, Event, Incident
 from metrichub_core.storage.memory import MemoryStorage
-from metrichub_core.storage.sql.dialect import SQLITE
-from metrichub_core.storage.sql.dora import rebuild_sql
 from metrichub_core.storage.sql.paging import to_micros
 from metrichub_core.storage.sqlite import SQLiteStorage
-from metrichub_core.storage.sqlite._dora_derive import functions
 from metrichub_core.storage.sqlite._schema import MIGRATIONS, migrate
 
 
@@ -93,27 +90,28 @@ def _write_as_released(path: Path, events: list[Event], version: int = RELEASED)
     conn = sqlite3.connect(path, isolation_level=None)
     assert migrate(conn, migrations=MIGRATIONS[:version]) == version
     micros = to_micros
+    updated = ", NULL" if version >= 7 else ""  # migration 7's updated_at, unknown
     with conn:
         for event in events:
             if isinstance(event, Deployment):
                 finished = event.finished_at or event.started_at
                 rework = (int(is_rework_labelled(event)),) if version >= 3 else ()  # migration 3's column
                 conn.execute(
-                    f"INSERT OR REPLACE INTO deployments VALUES ({', '.join('?' * (12 + len(rework)))})",
+                    f"INSERT OR REPLACE INTO deployments VALUES ({', '.join('?' * (12 + len(rework)))}{updated})",
                     (event.source, event.id, event.service, event.environment, event.status, micros(event.started_at),
                      micros(finished), micros(finished), None, json.dumps(event.change_ids), None,
                      json.dumps(event.labels), *rework),
                 )  # fmt: skip
             elif isinstance(event, Change):
                 conn.execute(
-                    "INSERT OR REPLACE INTO changes VALUES (?, ?, ?, ?, ?, NULL)",
+                    f"INSERT OR REPLACE INTO changes VALUES (?, ?, ?, ?, ?, NULL{updated})",
                     (event.source, event.id, event.service, micros(event.committed_at),
                      None if event.merged_at is None else micros(event.merged_at)),
                 )  # fmt: skip
             else:
                 assert isinstance(event, Incident)
                 conn.execute(
-                    "INSERT OR REPLACE INTO incidents VALUES (?, ?, ?, ?, ?, ?, NULL, ?, ?, NULL, NULL)",
+                    f"INSERT OR REPLACE INTO incidents VALUES (?, ?, ?, ?, ?, ?, NULL, ?, ?, NULL, NULL{updated})",
                     (event.source, event.id, event.service, event.environment, micros(event.started_at),
                      None if event.resolved_at is None else micros(event.resolved_at), event.caused_by,
                      int(event.deployment_related)),
@@ -206,16 +204,39 @@ async def test_a_database_written_at_version_4_is_rebuilt_with_the_named_links(t
         await reference.close()
 
 
+async def test_a_database_written_at_version_10_keeps_its_breakdown_in_the_lead_rows(tmp_path: Path) -> None:
+    """Migration 11 drops ``dora_lead_stages`` (the stages move into ``dora_leads``) and rebuilds on open."""
+    events = _stream(12)
+    old = tmp_path / "old.db"
+    conn = _write_as_released(old, events, version=10)
+    with conn:  # a stage row as that release kept them, and its derived tables held current
+        conn.execute("INSERT INTO dora_lead_stages VALUES ('api', 'prod', 'c1', 0, 1, 2, 0)")
+        conn.execute("UPDATE dora_meta SET value = '0' WHERE key = 'needs_rebuild'")
+    conn.close()
+    migrated, reference = SQLiteStorage(f"sqlite:///{old}"), MemoryStorage()
+    await migrated.open()
+    await reference.open()
+    try:
+        assert migrated.schema_version == len(MIGRATIONS) >= 11
+        tables = await migrated.read(lambda c: [row[0] for row in c.execute("SELECT name FROM sqlite_master")])
+        assert "dora_lead_stages" not in tables
+        await reference.upsert(events)
+        for request in _requests():
+            assert await migrated.dora_facts(request) == await reference.dora_facts(request), request
+        (facts,) = await reference.dora_facts(FactsRequest(DoraScope(environment="prod"), (Window(T0, T0 + 70 * DAY),)))
+        assert facts.commit_to_merge.count > 0  # the comparisons above cover a breakdown
+    finally:
+        await migrated.close()
+        await reference.close()
+
+
 async def test_a_database_written_at_version_6_gets_the_lead_time_breakdown(tmp_path: Path) -> None:
-    """Migration 7 (the lead-time breakdown's tables) on a database whose derived tables the previous
-    release had filled: they are rebuilt on open, and the breakdown is the reference's."""
+    """The breakdown's migrations (9, 11) on a database whose derived tables the release at version 6
+    held current: they are rebuilt on open, and the breakdown is the reference's."""
     events = _stream(12)
     old = tmp_path / "old.db"
     conn = _write_as_released(old, events, version=6)
-    functions(conn)
-    with conn:  # derived by the previous release's rebuild, which knew no stages
-        for statement in rebuild_sql(SQLITE):
-            conn.execute(statement)
+    with conn:  # that release's derived tables, current as far as it knew (it knew no stages)
         conn.execute("UPDATE dora_meta SET value = '0' WHERE key = 'needs_rebuild'")
     conn.close()
     migrated, reference = SQLiteStorage(f"sqlite:///{old}"), MemoryStorage()
@@ -224,7 +245,9 @@ async def test_a_database_written_at_version_6_gets_the_lead_time_breakdown(tmp_
     try:
         assert migrated.schema_version == len(MIGRATIONS) >= 7
         await reference.upsert(events)
-        staged = await migrated.read(lambda c: c.execute("SELECT count(*) FROM dora_lead_stages").fetchone()[0])
+        staged = await migrated.read(
+            lambda c: c.execute("SELECT count(*) FROM dora_leads WHERE merge_us IS NOT NULL").fetchone()[0]
+        )
         assert staged > 0
         for request in _requests():
             expected = await reference.dora_facts(request)

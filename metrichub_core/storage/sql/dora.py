@@ -7,6 +7,7 @@ and the equivalence tests compare both on every backend.
 from __future__ import annotations
 
 from metrichub_core.storage.sql.dialect import Dialect
+from metrichub_core.storage.sql.stages import earliest_merge, stage_columns
 
 __all__ = [
     "CAUSED_FAILURE",
@@ -144,37 +145,48 @@ depends on the options (``link_sql``); the derived tables are then rebuilt.
 Released: change it by a new migration, never here."""
 
 
-def ships_sql(dialect: Dialect, deployments: str) -> str:
-    """``dora_ships`` rows: one per change that a successful deployment of ``deployments`` (aliased ``d``) lists."""
+def ships_sql(dialect: Dialect, deployments: str, *, distinct: bool = True) -> str:
+    """``dora_ships`` rows: one per change that a successful deployment of ``deployments`` (aliased ``d``) lists
+    (without ``distinct``, a change listed twice gives two: for an insert that ignores duplicate keys)."""
     return (
-        "SELECT DISTINCT d.service, j.value, d.environment, d.listed_at, d.source, d.id "
+        f"SELECT{' DISTINCT' if distinct else ''} d.service, j.value, d.environment, d.listed_at, d.source, d.id "
         f"FROM {deployments} CROSS JOIN {dialect.json_elements('d.change_ids')} j WHERE d.status = 'success'"
     )
 
 
-def leads_sql(dialect: Dialect, ships: str) -> str:
-    """``dora_leads`` rows of the changes whose ``dora_ships`` rows ``ships`` gives (aliased ``s``).
+def leads_sql(dialect: Dialect, keys: str) -> str:
+    """``dora_leads`` rows of the lead keys of ``keys`` (a FROM item of ``service, environment,
+    change_id`` aliased ``k``) that a successful deployment shipped (a ``dora_ships`` row).
 
     The rule (``reference.facts_from_events``): a change's lead time in an environment runs
     from its earliest commit (over sources) to the first successful deployment listing it
     there, by (time, source, id); ``-2`` is the bucket of a change that is not stored, ``-1``
-    of a negative span.
+    of a negative span. The row ends with its lead-time breakdown (``stages.stage_columns``).
+
+    Each key's first ship is one probe of ``dora_ships``' key, whose order is that of the rule
+    (half the time of numbering every ship of the keys in a window sort). SQLite, which has no
+    ``LATERAL``, joins the first ship's whole key, found by that probe, as a row value.
     """
-    first = (
-        "SELECT s.service, s.environment, s.change_id, s.dep_source, s.dep_id, s.listed_at, row_number() OVER ("
-        "PARTITION BY s.service, s.environment, s.change_id ORDER BY s.listed_at, s.dep_source, s.dep_id) AS rank "
-        f"FROM {ships}"
-    )
+    match = "f.service = k.service AND f.change_id = k.change_id AND f.environment = k.environment"
+    probe = f"FROM dora_ships f WHERE {match} ORDER BY f.listed_at, f.dep_source, f.dep_id LIMIT 1"
+    if dialect.json_as_text:
+        key = "{0}.service, {0}.change_id, {0}.environment, {0}.listed_at, {0}.dep_source, {0}.dep_id"
+        ships = f"{keys} CROSS JOIN dora_ships s ON ({key.format('s')}) = (SELECT {key.format('f')} {probe})"
+    else:
+        ships = f"{keys} CROSS JOIN LATERAL (SELECT * {probe}) s"
     committed = (
         f"(SELECT min(c.committed_at) FROM changes c{dialect.indexed_by('changes_by_service_id')} "
-        "WHERE c.service = f.service AND c.id = f.change_id)"
+        "WHERE c.service = s.service AND c.id = s.change_id)"
     )
+    merged = earliest_merge(dialect, "s.service", "s.change_id")
     span = "f.listed_at - f.committed"
+    first = "s.service, s.environment, s.change_id, s.dep_source, s.dep_id, s.listed_at"
     return f"""
 SELECT f.service, f.environment, f.change_id, f.dep_source, f.dep_id, f.listed_at, f.committed, {span},
        CASE WHEN f.committed IS NULL THEN -2 WHEN f.listed_at < f.committed THEN -1
-            ELSE {dialect.bucket(dialect.seconds(span))} END
-FROM (SELECT f.*, {committed} AS committed FROM ({first}) f WHERE f.rank = 1{dialect.fence}) f
+            ELSE {dialect.bucket(dialect.seconds(span))} END,
+       {stage_columns("f.merged", "f.committed", "f.listed_at")}
+FROM (SELECT {first}, {committed} AS committed, {merged} AS merged FROM {ships}{dialect.fence}) f
 """
 
 
@@ -232,12 +244,16 @@ def incident_days_sql(dialect: Dialect, links: str, day: str) -> list[str]:
     return selects
 
 
+_SHIPPED = "(SELECT DISTINCT service, change_id, environment FROM dora_ships) k"
+"""Every lead key that some successful deployment shipped."""
+
+
 def rebuild_sql(dialect: Dialect) -> list[str]:
     """Recompute every derived table from the events (in a transaction), and empty the queue."""
     return [
         *dialect.empty(("dora_ships", "dora_leads", "dora_lead_days", "dora_lead_months", "dora_incident_links")),
         f"INSERT INTO dora_ships {ships_sql(dialect, 'deployments d')}",
-        f"INSERT INTO dora_leads {leads_sql(dialect, 'dora_ships s')}",
+        f"INSERT INTO dora_leads {leads_sql(dialect, _SHIPPED)}",
         f"INSERT INTO dora_lead_days SELECT service, environment, {dialect.day('deployed_at')}, "
         f"{lead_day_aggregates(dialect)} FROM dora_leads GROUP BY 1, 2, 3, 4",
         "INSERT INTO dora_lead_days SELECT '', environment, day, bucket, sum(n), sum(total), min(low), max(high) "

@@ -9,7 +9,7 @@ computed when the deployment is written. A ``Dialect`` says how JSON travels.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from metrichub_core.dora.reference import is_rework_labelled
@@ -73,9 +73,19 @@ class Rows:
     """
 
     def __init__(self, events: Sequence[Event], dialect: Dialect) -> None:
-        encode = dialect.encode_json()
         self.count = len(events)
-        events = latest(events)
+        self._fill(latest(events), dialect)
+
+    @classmethod
+    def parts(cls, events: Sequence[Event], dialect: Dialect, size: int) -> Iterator[Rows]:
+        """The batch's rows in parts of ``size`` events, for a writer that upserts them one after the
+        other: a key given again in a later part is upserted again, which stores what upserting its
+        events one by one would (the first part is ready before the whole batch is read)."""
+        for start in range(0, len(events), size):
+            yield cls(events[start : start + size], dialect)
+
+    def _fill(self, events: list[Event], dialect: Dialect) -> None:
+        encode = dialect.encode_json()
         self.deployments: dict[tuple[str, str], tuple[Any, ...]] = {}
         self.changes: dict[tuple[str, str], tuple[Any, ...]] = {}
         self.incidents: dict[tuple[str, str], tuple[Any, ...]] = {}

@@ -171,7 +171,7 @@ def lead_facts(
     by the database: one query and at most a few thousand rows whatever the window. Exact
     values when the window holds at most ``request.exact_limit`` of them.
     """
-    parts, params = scope.lead_rollups(plan)
+    parts, params = scope.rollup_parts(dialect, plan)
     seconds = f"coalesce({dialect.seconds('lead_us')}, 0)"
     for start, end in plan.edges:
         where, edge = between(dialect, scope, "deployed_at", start, end)
@@ -295,28 +295,19 @@ def stage_facts(
 ) -> Ask[dict[str, Any]]:
     """The lead-time breakdown of the window (``DoraFacts``' ``commit_to_merge``, ``merge_to_deploy``,
     ``merged_before_commit``, ``merged_after_deploy``), as ``lead_facts`` reads lead times: whole
-    months and days from ``dora_stage_months``/``dora_stage_days``, the edges from ``dora_lead_stages``,
+    months and days from ``dora_stage_months``/``dora_stage_days``, the edges from ``dora_leads``,
     exact values when the window holds at most ``request.exact_limit`` changes with a merge."""
-    mark = dialect.mark
     summaries: list[BucketRows] = []
     clamped: list[int] = []
     for stage, column, clamp in STAGES:
-        parts: list[str] = []
-        params: list[Any] = []
-        for table, key, ranges in plan.rollup_ranges("dora_stage"):
-            for start, end in ranges:
-                parts.append(
-                    f"SELECT bucket, n, total, low, high FROM {table} WHERE service = {mark} AND environment = {mark} "
-                    f"AND stage = {mark} AND {key} >= {mark} AND {key} < {mark}"
-                )
-                params += [scope.service, scope.environment, stage, start, end]
+        parts, params = scope.rollup_parts(dialect, plan, "dora_stage", stage)
         seconds = dialect.seconds(column)
         for start, end in plan.edges:
             where, edge = between(dialect, scope, "deployed_at", start, end)
             parts += [
-                f"SELECT {dialect.bucket(seconds)}, 1, {seconds}, {seconds}, {seconds} FROM dora_lead_stages "
-                f"WHERE {where}",
-                f"SELECT -1, 1, 0, 0, 0 FROM dora_lead_stages WHERE {where} AND clamped = {clamp}",
+                f"SELECT {dialect.bucket(seconds)}, 1, {seconds}, {seconds}, {seconds} FROM dora_leads "
+                f"WHERE {where} AND {column} IS NOT NULL",
+                f"SELECT -1, 1, 0, 0, 0 FROM dora_leads WHERE {where} AND clamped = {clamp}",
             ]
             params += [*edge, *edge]
         merged = bucket_rows((yield merged_buckets_sql(parts), tuple(params))) if parts else {}
@@ -325,7 +316,7 @@ def stage_facts(
     found = [Summary.of_buckets(merged.values()) for merged in summaries]
     if found[0].count <= request.exact_limit and not planning:
         where, window = between(dialect, scope, "deployed_at", plan.since, plan.until)
-        rows = yield f"SELECT merge_us, deploy_us FROM dora_lead_stages WHERE {where}", window
+        rows = yield f"SELECT merge_us, deploy_us FROM dora_leads WHERE {where} AND merge_us IS NOT NULL", window
         found = [Summary.exact(row[index] / 1e6 for row in rows) for index in (0, 1)]
     return {
         "commit_to_merge": found[0],

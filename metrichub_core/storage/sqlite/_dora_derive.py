@@ -8,9 +8,9 @@ recomputes everything; ``prepare`` readies a connection on open.
 
 from __future__ import annotations
 
+import math
 import sqlite3
-from collections.abc import Callable, Iterable, Sequence
-from typing import Any
+from collections.abc import Callable, Iterable
 
 from metrichub_core.storage.sql.dialect import SQLITE
 from metrichub_core.storage.sql.dora import (
@@ -22,21 +22,24 @@ from metrichub_core.storage.sql.dora import (
     rebuild_sql,
     ships_sql,
 )
+from metrichub_core.storage.sql.events import Rows
 from metrichub_core.storage.sql.rollups import DAY_US, day_of, month_days, month_of
 from metrichub_core.storage.sql.stages import stage_rebuild_sql
-from metrichub_core.storage.sqlite._dora_schema import LINKS_BY_SERVICE, dora_bucket
-from metrichub_core.storage.sqlite._dora_stages import recount_stage_days, restage
+from metrichub_core.storage.sqlite._dora_schema import LINKS_BY_SERVICE
+from metrichub_core.storage.sqlite._dora_stages import recount_stage_days
 from metrichub_core.storage.sqlite._schema import transaction
 
 __all__ = ["REBUILD_AT", "DoraWrite", "functions", "prepare", "rebuild", "refresh"]
 
-_Row = tuple[Any, ...]
-
 
 def functions(conn: sqlite3.Connection) -> None:
-    """Register the SQL functions of the kit's SQLite dialect (``dora_bucket``, ``dora_month``)."""
-    conn.create_function("dora_bucket", 1, dora_bucket, deterministic=True)
+    """Register the SQL functions of the kit's SQLite dialect: ``dora_month``, and ``ln`` where SQLite
+    was built without its math functions."""
     conn.create_function("dora_month", 1, month_of, deterministic=True)
+    try:
+        conn.execute("SELECT ln(1)")
+    except sqlite3.OperationalError:
+        conn.create_function("ln", 1, math.log, deterministic=True)
 
 
 def prepare(conn: sqlite3.Connection) -> None:
@@ -63,39 +66,44 @@ def rebuild(conn: sqlite3.Connection) -> None:
 
 
 class DoraWrite:
-    """Derives what one upsert changes, in the upsert's transaction: ``before`` it the batch's keys
-    are queued with where their stored versions were, ``after`` it the queue is applied.
+    """Derives what one upsert changes, in the upsert's transaction: each part of the batch is
+    ``queue``d before it is written (its keys, with where their stored versions were), then
+    ``derive`` applies the queue.
 
     The batch's queue is a temporary table (``temp.dora_batch``, the columns of ``dora_pending``):
     it never reaches the WAL. The derivation is amortised over the batches, set-based on each
     batch's keys.
     """
 
-    def __init__(self, deployments: Sequence[_Row], changes: Sequence[_Row], incidents: Sequence[_Row]) -> None:
-        self.deployments, self.changes, self.incidents = deployments, changes, incidents
-
-    def before(self, conn: sqlite3.Connection) -> None:
-        """Queue the deployments with where they were before (service, environment, time), and the
-        changes with their service before, if stored."""
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
         _temp(conn, "dora_batch")
-        conn.executemany(
-            "INSERT INTO temp.dora_batch SELECT 'deployment', ?1, ?2, d.service, d.environment, d.listed_at "
+
+    def queue(self, rows: Rows) -> None:
+        """Queue a part of the batch before it is written: the deployments with where they were
+        (service, environment, time), the changes with their service, if stored; the incidents.
+        (A key in two parts is queued twice, the second time with where the first part put it:
+        deriving both places as well is harmless.)"""
+        self.conn.executemany(
+            "INSERT INTO temp.dora_batch SELECT 'deployment', ?1, ?2, d.service, d.environment, d.listed_at, NULL "
             "FROM (SELECT 1) LEFT JOIN deployments d ON d.source = ?1 AND d.id = ?2",
-            [(row[0], row[1]) for row in self.deployments],
+            list(rows.deployments),  # (in any order: the queue is a set)
         )
-        conn.executemany(
-            "INSERT INTO temp.dora_batch SELECT 'change', ?1, ?2, c.service, NULL, NULL "
+        self.conn.executemany(
+            "INSERT INTO temp.dora_batch SELECT 'change', ?1, ?2, c.service, NULL, NULL, ?3 "
             "FROM (SELECT 1) LEFT JOIN changes c ON c.source = ?1 AND c.id = ?2",
-            [(row[0], row[1]) for row in self.changes],
+            [row[:3] for row in rows.changes.values()],  # source, id, service
+        )
+        self.conn.executemany(
+            "INSERT INTO temp.dora_batch VALUES ('incident', ?, ?, NULL, NULL, NULL, NULL)", list(rows.incidents)
         )
 
-    def after(self, conn: sqlite3.Connection) -> None:
-        """Queue the incidents, and derive everything queued."""
-        pending = [("incident", row[0], row[1]) for row in self.incidents]
-        conn.executemany("INSERT INTO temp.dora_batch VALUES (?, ?, ?, NULL, NULL, NULL)", pending)
-        top = conn.execute("SELECT max(rowid) FROM temp.dora_batch").fetchone()[0]
+    def derive(self) -> None:
+        """Derive everything queued (the whole batch written)."""
+        top = self.conn.execute("SELECT max(rowid) FROM temp.dora_batch").fetchone()[0]
         if top is not None:
-            _apply(conn, "temp.dora_batch", top)
+            changes = f"(SELECT service, id FROM temp.dora_batch WHERE kind = 'change' AND rowid <= {int(top)}) p"
+            _apply(self.conn, "temp.dora_batch", top, changes)
 
 
 REBUILD_AT = 200_000
@@ -111,29 +119,31 @@ def refresh(conn: sqlite3.Connection) -> int:
         if count > REBUILD_AT:
             rebuild(conn)
         elif count:
-            _apply(conn, "dora_pending", top)
+            changes = (
+                f"dora_pending q CROSS JOIN changes p ON p.source = q.source AND p.id = q.id "
+                f"WHERE q.kind = 'change' AND q.rowid <= {int(top)}"
+            )
+            _apply(conn, "dora_pending", top, f"(SELECT p.service, p.id FROM {changes}) p")
             conn.execute("DELETE FROM dora_pending WHERE rowid <= ?", (top,))
     return int(count)
 
 
-def _apply(conn: sqlite3.Connection, queue: str, top: int) -> None:
+def _apply(conn: sqlite3.Connection, queue: str, top: int, changes: str) -> None:
     """Recompute what the events queued in ``queue`` (``dora_pending``'s columns; up to rowid ``top``)
-    can have changed.
+    can have changed; ``changes`` gives the service of each queued change now (``service, id``, aliased
+    ``p``: the batch's own queue holds it, a queue left in ``dora_pending`` looks it up).
 
     The keys travel in temporary tables from statement to statement, not through Python:
-    each step is one set-based statement, whatever the batch's size.
+    each step is one set-based statement, whatever the batch's size. A key queued twice
+    (by two batches in ``dora_pending``) is harmless: every step is a set operation.
     """
-    _temp(conn, "dora_queued")
-    conn.execute(
-        f"INSERT OR IGNORE INTO temp.dora_queued SELECT kind, source, id FROM {queue} WHERE rowid <= ?", (top,)
-    )
     replaced = f"p.kind = 'deployment' AND p.old_service IS NOT NULL AND p.rowid <= {int(top)}"  # stored before
 
     def queued(kind: str) -> str:
-        return f"(SELECT source, id FROM temp.dora_queued WHERE kind = '{kind}') p"
+        return f"(SELECT source, id FROM {queue} WHERE kind = '{kind}' AND rowid <= {int(top)}) p"
 
     _temp(conn, "dora_touched")
-    touch = "INSERT OR IGNORE INTO temp.dora_touched SELECT DISTINCT s.service, s.environment, s.change_id FROM "
+    touch = "INSERT OR IGNORE INTO temp.dora_touched SELECT s.service, s.environment, s.change_id FROM "
     # The changes the queued deployments shipped, before and after: their leads may move.
     ships = f"{queued('deployment')} CROSS JOIN dora_ships s ON s.dep_source = p.source AND s.dep_id = p.id"
     conn.execute(touch + ships)
@@ -141,13 +151,10 @@ def _apply(conn: sqlite3.Connection, queue: str, top: int) -> None:
         f"DELETE FROM dora_ships WHERE (dep_source, dep_id) IN (SELECT source, id FROM {queued('deployment')})"
     )
     current = f"{queued('deployment')} CROSS JOIN deployments d ON d.source = p.source AND d.id = p.id"
-    conn.execute(f"INSERT OR IGNORE INTO dora_ships {ships_sql(SQLITE, current)}")
+    conn.execute(f"INSERT OR IGNORE INTO dora_ships {ships_sql(SQLITE, current, distinct=False)}")
     conn.execute(touch + ships)
     # A change (re)stored: the leads of every environment that shipped it, in its service before and now.
-    conn.execute(
-        f"{touch}{queued('change')} CROSS JOIN changes c ON c.source = p.source AND c.id = p.id "
-        "CROSS JOIN dora_ships s ON s.service = c.service AND s.change_id = c.id"
-    )
+    conn.execute(f"{touch}{changes} CROSS JOIN dora_ships s ON s.service = p.service AND s.change_id = p.id")
     conn.execute(
         f"{touch}(SELECT DISTINCT old_service, id FROM {queue} WHERE kind = 'change' "
         "AND old_service IS NOT NULL AND rowid <= ?) p "
@@ -155,9 +162,8 @@ def _apply(conn: sqlite3.Connection, queue: str, top: int) -> None:
         (top,),
     )
     lead_days = _relead(conn)
-    restage(conn)  # the lead-time breakdown of the same keys (still in temp.dora_touched)
     _recount_lead_days(conn, lead_days)
-    recount_stage_days(conn)  # the same days (still in temp.dora_days)
+    recount_stage_days(conn)  # the breakdown of the same days (still in temp.dora_days)
 
     # The days and scopes of the queued deployments, where they were and where they are.
     deploy_days: set[tuple[str, str, int]] = set()
@@ -207,8 +213,8 @@ def _temp(conn: sqlite3.Connection, name: str) -> None:
 
 
 _TEMP_TABLES = {
-    "dora_batch": "kind TEXT, source TEXT, id TEXT, old_service TEXT, old_environment TEXT, old_listed_at INTEGER",
-    "dora_queued": "kind TEXT, source TEXT, id TEXT, PRIMARY KEY (kind, source, id)",
+    "dora_batch": "kind TEXT, source TEXT, id TEXT, old_service TEXT, old_environment TEXT, old_listed_at INTEGER, "
+    "service TEXT",  # dora_pending's columns, and a change's service in the batch
     "dora_touched": "service TEXT, environment TEXT, change_id TEXT, PRIMARY KEY (service, environment, change_id)",
     "dora_relink": "source TEXT, id TEXT, PRIMARY KEY (source, id)",
     "dora_days": "service TEXT, environment TEXT, day INTEGER, PRIMARY KEY (service, environment, day)",
@@ -225,16 +231,12 @@ _TOUCHED_LEADS = (
 def _relead(conn: sqlite3.Connection) -> set[tuple[str, str, int]]:
     """Recompute the lead rows of the keys in ``temp.dora_touched``; return the (service, environment,
     day)s that changed."""
-    dirty = {(row[0], row[1], row[2]) for row in conn.execute(_TOUCHED_LEADS)}
-    conn.execute(
+    gone = conn.execute(
         "DELETE FROM dora_leads WHERE (service, environment, change_id) IN "
-        "(SELECT service, environment, change_id FROM temp.dora_touched)"
+        "(SELECT service, environment, change_id FROM temp.dora_touched) RETURNING service, environment, deployed_at"
     )
-    ships = (
-        "temp.dora_touched t CROSS JOIN dora_ships s "
-        "ON s.service = t.service AND s.change_id = t.change_id AND s.environment = t.environment"
-    )
-    conn.execute(f"INSERT INTO dora_leads {leads_sql(SQLITE, ships)}")
+    dirty = {(service, environment, day_of(deployed_at)) for service, environment, deployed_at in gone}
+    conn.execute(f"INSERT INTO dora_leads {leads_sql(SQLITE, 'temp.dora_touched k')}")
     dirty |= {(row[0], row[1], row[2]) for row in conn.execute(_TOUCHED_LEADS)}
     return dirty
 

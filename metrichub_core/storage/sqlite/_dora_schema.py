@@ -9,10 +9,9 @@ time) and ``_dora_derive.derive_queued`` applies that queue in the same transact
 
 from __future__ import annotations
 
-from metrichub_core.dora import bucket_of
 from metrichub_core.storage.sql.rollups import lead_rollups_ddl, rollup_table
 
-__all__ = ["DORA_MIGRATION", "LINKS_BY_SERVICE", "dora_bucket"]
+__all__ = ["DORA_MIGRATION", "LINKS_BY_SERVICE"]
 
 
 _TYPES = {"integer": "INTEGER", "real": "REAL", "suffix": " WITHOUT ROWID"}
@@ -102,11 +101,6 @@ INSERT INTO dora_meta VALUES ('needs_rebuild', '1')
     ),
 )
 """Migration 2: the derived tables; ``_dora_derive.prepare`` fills them from events already stored."""
-
-
-def dora_bucket(seconds: float | None) -> int | None:
-    """The SQL function ``dora_bucket``: the log bucket of a duration, as ``metrichub_core.dora.bucket_of``."""
-    return None if seconds is None else bucket_of(seconds)
 
 
 LINKS_BY_SERVICE = "dora_incident_links l INDEXED BY dora_links_by_service"

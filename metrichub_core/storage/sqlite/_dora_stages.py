@@ -1,8 +1,8 @@
-"""The SQLite side of the lead-time breakdown's derived data (``metrichub_core.storage.sql.stages``).
+"""The SQLite side of the lead-time breakdown's rollups (``metrichub_core.storage.sql.stages``).
 
-``_dora_derive`` calls ``restage`` right after recomputing lead rows (their keys still in
-``temp.dora_touched``), then ``recount_stage_days`` for the days those rows left or entered
-(in ``temp.dora_days``) — set-based, like the other rollups' recounts.
+The stages are columns of the lead rows, written with them; ``_dora_derive`` then calls
+``recount_stage_days`` for the days those rows left or entered (in ``temp.dora_days``) —
+set-based, like the other rollups' recounts.
 """
 
 from __future__ import annotations
@@ -11,29 +11,16 @@ import sqlite3
 
 from metrichub_core.storage.sql.dialect import SQLITE
 from metrichub_core.storage.sql.rollups import DAY_US, month_days, month_of
-from metrichub_core.storage.sql.stages import EVERY_STAGE, STAGES, stage_days_sql, stage_rows_sql
+from metrichub_core.storage.sql.stages import EVERY_STAGE, STAGES, stage_days_sql
 
-__all__ = ["recount_stage_days", "restage"]
+__all__ = ["recount_stage_days"]
 
-_STAGES_OF_DAYS = (
-    "temp.dora_days k CROSS JOIN dora_lead_stages s INDEXED BY dora_lead_stages_by_time "
+_LEADS_OF_DAYS = (
+    "temp.dora_days k CROSS JOIN dora_leads s INDEXED BY dora_leads_by_time "
     "ON s.service = k.service AND s.environment = k.environment "
     f"AND s.deployed_at >= k.day * {DAY_US} AND s.deployed_at < (k.day + 1) * {DAY_US} WHERE true"
 )
 _ENV_DAYS = "(SELECT DISTINCT environment, day FROM temp.dora_days) k"
-
-
-def restage(conn: sqlite3.Connection) -> None:
-    """Recompute the stage rows of the lead keys in ``temp.dora_touched`` from their lead rows."""
-    conn.execute(
-        "DELETE FROM dora_lead_stages WHERE (service, environment, change_id) IN "
-        "(SELECT service, environment, change_id FROM temp.dora_touched)"
-    )
-    leads = (
-        "temp.dora_touched t CROSS JOIN dora_leads l "
-        "ON l.service = t.service AND l.environment = t.environment AND l.change_id = t.change_id"
-    )
-    conn.execute(f"INSERT INTO dora_lead_stages {stage_rows_sql(SQLITE, leads)}")
 
 
 def recount_stage_days(conn: sqlite3.Connection) -> None:
@@ -45,7 +32,7 @@ def recount_stage_days(conn: sqlite3.Connection) -> None:
             "(SELECT service, environment, ?, day FROM temp.dora_days)",
             (stage,),
         )
-    for select in stage_days_sql(SQLITE, _STAGES_OF_DAYS, "k.day"):
+    for select in stage_days_sql(SQLITE, _LEADS_OF_DAYS, "k.day"):
         conn.execute(f"INSERT INTO dora_stage_days {select}")
     for stage, _, _ in STAGES:
         conn.execute(

@@ -12,7 +12,8 @@ from contextlib import contextmanager
 from metrichub_core.storage.sql.deliveries import DELIVERIES_DDL
 from metrichub_core.storage.sql.dora import LINKS_NAMED_DDL, SHIPS_AND_LEADS_DDL
 from metrichub_core.storage.sql.migrations import check_version
-from metrichub_core.storage.sql.stages import stages_ddl
+from metrichub_core.storage.sql.rollups import MONTHS_BY_BUCKET
+from metrichub_core.storage.sql.stages import LEAD_STAGES_DDL, stages_ddl
 from metrichub_core.storage.sqlite._dora_schema import DORA_MIGRATION
 
 __all__ = ["MIGRATIONS", "migrate", "transaction"]
@@ -122,6 +123,16 @@ MIGRATIONS: list[str] = [
     # 10: incidents by resolution time: each write relinks the incidents of its scopes that end after
     # its earliest deployment (their fix may move) by this index, not by scanning the scope's incidents.
     "CREATE INDEX incidents_by_resolution ON incidents (service, environment, resolved_at)",
+    # 11: the lead-time breakdown moves into the lead rows (metrichub_core.storage.sql.stages), which a
+    # backfill then writes once, not twice; every derived table is rebuilt on open.
+    LEAD_STAGES_DDL.format(integer="INTEGER")
+    + """;
+    DELETE FROM dora_pending;
+    UPDATE dora_meta SET value = '1' WHERE key = 'needs_rebuild'
+    """,
+    # 12: the month rollups in bucket order, which a report of a year or more sums as it reads them;
+    # the lead rows by time with the columns their day rollups sum, which a batch's recount reads.
+    MONTHS_BY_BUCKET,
 ]
 
 

@@ -12,7 +12,9 @@ The tables, the same on SQLite, are described in the core's docs/storage.md: ``d
 ``dora_incident_links`` and ``dora_incident_days``. Migration 1 created the first six (with
 ``dora_deploy_days.rework_labelled``), migration 4 (``SHARED_LAYOUT``) brought the day
 rollups to SQLite's shape, migration 5 (``LINKS_NAMED``) added the links' named columns, and
-migration 6 (``REBUILT``) rebuilt every derived table for buckets from a millisecond.
+migration 6 (``REBUILT``) moved buckets to start at a millisecond, migration 9 (``STAGES``)
+added the lead-time breakdown's rollups, and migration 11 (``LEAD_STAGES``) moved its stages
+into the lead rows and rebuilt every derived table.
 
 The rules are those of ``metrichub_core.dora.reference``, written as SQL once for both
 backends in ``metrichub_core.storage.sql.dora``; the tests compare both.
@@ -23,9 +25,19 @@ from __future__ import annotations
 from metrichub_core.storage.sql.dialect import POSTGRES
 from metrichub_core.storage.sql.dora import LINKS_NAMED_DDL, rebuild_sql
 from metrichub_core.storage.sql.rollups import lead_rollups_ddl, rollup_table
-from metrichub_core.storage.sql.stages import stage_rebuild_sql, stages_ddl
+from metrichub_core.storage.sql.stages import LEAD_STAGES_DDL, stage_rebuild_sql, stages_ddl
 
-__all__ = ["CODE_POINT_KEYS", "DDL", "TEXT_KEYS", "LINKS_NAMED", "REBUILD", "REBUILT", "SHARED_LAYOUT", "STAGES"]
+__all__ = [
+    "CODE_POINT_KEYS",
+    "DDL",
+    "LEAD_STAGES",
+    "LINKS_NAMED",
+    "REBUILD",
+    "REBUILT",
+    "SHARED_LAYOUT",
+    "STAGES",
+    "TEXT_KEYS",
+]
 
 _TYPES = {"integer": "BIGINT", "real": "FLOAT8"}
 
@@ -113,19 +125,24 @@ SHARED_LAYOUT = ";\n".join(
 )
 """Migration 4: SQLite's day rollups (rework with the fixes, failed deployments, incident days), so
 that both backends keep one layout and answer with the same queries. The rebuild is today's SQL,
-which needs the later steps' columns, so only the last step (``REBUILT``) rebuilds."""
+which needs the later steps' columns, so only the last step that rebuilds (``LEAD_STAGES``) does."""
 
 LINKS_NAMED = LINKS_NAMED_DDL.format(boolean="BOOLEAN", false="false", collate=' COLLATE "C"', integer="BIGINT")
 """Migration 5: the links keep whether an incident names a deployment and the failed run it names
 (what ``caused_by`` may name depends on the options)."""
 
-REBUILT = ";\n".join(rebuild_sql(POSTGRES))
-"""Migration 6: duration buckets start at a millisecond (``metrichub_core.dora.BUCKET_FLOOR_SECONDS``);
-every derived table is rebuilt from the events (today's SQL, which needs no later step's table)."""
+REBUILT = "DELETE FROM dora_pending"
+"""Migration 6: duration buckets start at a millisecond (``metrichub_core.dora.BUCKET_FLOOR_SECONDS``).
+It rebuilt every derived table; today's rebuild needs migration 11's columns, so that step
+(``LEAD_STAGES``) rebuilds instead, and this one only drops a queue the rebuild makes moot."""
 
-STAGES = ";\n".join([stages_ddl(**_TYPES), *stage_rebuild_sql(POSTGRES)])
-"""Migration 7: the lead-time breakdown's tables (``metrichub_core.storage.sql.stages``), filled from
-the lead rows and changes that migration 6 left current."""
+STAGES = stages_ddl(**_TYPES)
+"""Migration 9: the lead-time breakdown's tables (``metrichub_core.storage.sql.stages``). It filled
+them from the lead rows; migration 11 (``LEAD_STAGES``) rebuilds them now."""
+
+LEAD_STAGES = ";\n".join([LEAD_STAGES_DDL.format(integer="BIGINT"), *REBUILD])
+"""Migration 11: the breakdown moves into the lead rows (a backfill writes them once, not twice);
+every derived table is rebuilt (the last migration that rebuilds: today's SQL needs its columns)."""
 
 TEXT_KEYS = {
     "deployments": ("service", "environment"),
@@ -138,16 +155,15 @@ TEXT_KEYS = {
     "dora_deploy_days": ("service", "environment"),
     "dora_incident_links": ("service", "environment", "cause_env"),
     "dora_incident_days": ("service", "environment", "kind"),
-    "dora_lead_stages": ("service", "environment", "change_id"),
     "dora_stage_days": ("service", "environment", "stage"),
     "dora_stage_months": ("service", "environment", "stage"),
 }
-"""The text columns migration 11 gives the "C" collation (``CODE_POINT_KEYS``)."""
+"""The text columns migration 12 gives the "C" collation (``CODE_POINT_KEYS``)."""
 CODE_POINT_KEYS = ";\n".join(
     f"ALTER TABLE {table} " + ", ".join(f'ALTER COLUMN {column} TYPE TEXT COLLATE "C"' for column in columns)
     for table, columns in TEXT_KEYS.items()
 )
-"""Migration 11: the text columns the derivation's indexes and joins compare (services, environments,
+"""Migration 12: the text columns the derivation's indexes and joins compare (services, environments,
 change ids, stage and kind names) compare by code point, as SQLite and Python order them, instead of by
 the database's default collation (a linguistic one, ICU or glibc, costs several times more per
 comparison, and a derivation makes dozens per row it writes). Equality is the same (a deterministic

@@ -32,7 +32,7 @@ from metrichub_core.storage.sql.dora import (
     link_sql,
 )
 from metrichub_core.storage.sql.rollups import DAY_US, day_of, month_days, month_of
-from metrichub_core.storage.sql.stages import EVERY_STAGE, stage_days_sql, stage_rows_sql
+from metrichub_core.storage.sql.stages import EVERY_STAGE, stage_days_sql
 from metrichub_plugin_postgres._batch import Version, Written
 from metrichub_plugin_postgres._dora_schema import REBUILD
 
@@ -77,11 +77,7 @@ def _delete(table: str, keys: str, match: str, returning: str = "") -> str:
 _DEPLOYMENT_KEYS = _unnest("source, id", "text text")
 _OF_KEYS = "CROSS JOIN LATERAL (SELECT * FROM deployments d WHERE d.source = k.source AND d.id = k.id OFFSET 0) d"
 
-_SHIPS_OF_KEYS = f"""{_unnest("service, environment, change_id", "text text text")}
-    CROSS JOIN LATERAL (
-        SELECT * FROM dora_ships s
-        WHERE s.service = k.service AND s.change_id = k.change_id AND s.environment = k.environment OFFSET 0
-    ) s"""
+_LEAD_KEYS = _unnest("service, environment, change_id", "text text text")
 
 _DAY_KEYS = _unnest("service, environment, day", "text text int4")
 _DAY_MATCH = "t.service = k.service AND t.environment = k.environment AND t.day = k.day"
@@ -304,8 +300,8 @@ async def _derive(
 
 
 async def _relead(conn: Connection, keys: list[tuple[str, str, str]]) -> set[tuple[str, str, int]]:
-    """Recompute the lead rows of ``keys`` and their lead-time breakdown (stage rows); return the
-    (service, environment, day)s the lead rows left or entered."""
+    """Recompute the lead rows of ``keys`` (with their lead-time breakdown); return the (service,
+    environment, day)s they left or entered."""
     arrays = _columns(keys, 3)
     async with conn.pipeline():
         removed = await conn.execute(_UNLEAD_SQL, arrays)
@@ -317,24 +313,17 @@ async def _relead(conn: Connection, keys: list[tuple[str, str, str]]) -> set[tup
 
 
 _LEAD_DAYS = f"SELECT DISTINCT service, environment, {POSTGRES.day('deployed_at')} FROM"
-_LEAD_KEYS = "keys AS k"
 _LEAD_MATCH = "t.service = k.service AND t.environment = k.environment AND t.change_id = k.change_id"
 _UNLEAD_SQL = f"""
-WITH keys AS MATERIALIZED (SELECT * FROM {_unnest("service, environment, change_id", "text text text")}),
-leads AS ({_delete("dora_leads", _LEAD_KEYS, _LEAD_MATCH, "service, environment, change_id, deployed_at")}),
-stages AS ({_delete("dora_lead_stages", "leads AS k", _LEAD_MATCH)})
+WITH leads AS ({_delete("dora_leads", _LEAD_KEYS, _LEAD_MATCH, "service, environment, deployed_at")})
 {_LEAD_DAYS} leads
 """
-"""Delete the lead rows of the keys (service, environment, change_id) and the stage rows of those lead
-rows (a stage row has the key of a lead row: probing the keys that have none would find nothing);
-return the days they were in."""
+"""Delete the lead rows of the keys (service, environment, change_id); return the days they were in."""
 _LEAD_SQL = f"""
-WITH leads AS (INSERT INTO dora_leads {leads_sql(POSTGRES, _SHIPS_OF_KEYS)} RETURNING *),
-stages AS (INSERT INTO dora_lead_stages {stage_rows_sql(POSTGRES, "leads l")})
+WITH leads AS (INSERT INTO dora_leads {leads_sql(POSTGRES, _LEAD_KEYS)} RETURNING service, environment, deployed_at)
 {_LEAD_DAYS} leads
 """
-"""Derive the lead rows of the keys from their ships, and the stage rows from those lead rows (read
-once, not probed again); return the days they are in."""
+"""Derive the lead rows of the keys (with their lead-time breakdown); return the days they are in."""
 
 
 def _month_keys(days: set[tuple[str, str, int]]) -> list[str]:
@@ -431,7 +420,7 @@ _STAGE_DAYS = _Rollup(
     "dora_stage_days",
     ("environment", "stage", "day", "bucket"),
     _SUMS,
-    f"WITH s AS MATERIALIZED ({_of_days('dora_lead_stages', 'deployed_at')}) INSERT INTO dora_stage_days "
+    f"WITH s AS MATERIALIZED ({_of_days('dora_leads', 'deployed_at')}) INSERT INTO dora_stage_days "
     + " UNION ALL ".join(stage_days_sql(POSTGRES, "s WHERE true", "s.day")),
     only=EVERY_STAGE,
     months="dora_stage_months",

@@ -15,7 +15,15 @@ from psycopg.rows import TupleRow
 
 from metrichub_core.storage.sql.deliveries import DELIVERIES_DDL
 from metrichub_core.storage.sql.migrations import check_version
-from metrichub_plugin_postgres._dora_schema import CODE_POINT_KEYS, DDL, LINKS_NAMED, REBUILT, SHARED_LAYOUT, STAGES
+from metrichub_plugin_postgres._dora_schema import (
+    CODE_POINT_KEYS,
+    DDL,
+    LEAD_STAGES,
+    LINKS_NAMED,
+    REBUILT,
+    SHARED_LAYOUT,
+    STAGES,
+)
 
 __all__ = ["DORA_LOCK", "LOCK_NAMESPACE", "MIGRATIONS", "MIGRATION_LOCK", "SOURCE_LOCK_NAMESPACE", "migrate"]
 
@@ -108,7 +116,7 @@ MIGRATIONS: list[str] = [
     SHARED_LAYOUT,
     # 5: the links' named columns (see _dora_schema.LINKS_NAMED).
     LINKS_NAMED,
-    # 6: buckets from a millisecond; every derived table rebuilt (see _dora_schema.REBUILT).
+    # 6: buckets from a millisecond (see _dora_schema.REBUILT: migration 11 rebuilds).
     REBUILT,
     # 7: when the upstream last changed each event (microseconds; NULL: unknown), which keeps upserts
     # monotonic (see metrichub_core.storage.versions). Existing rows know no time.
@@ -119,12 +127,14 @@ MIGRATIONS: list[str] = [
     """,
     # 8: webhook delivery ids already received, shared by every process (see metrichub_core.storage.sql.deliveries).
     DELIVERIES_DDL.format(serial="BIGSERIAL PRIMARY KEY", integer="BIGINT"),
-    # 9: the lead-time breakdown's derived tables, filled from the current lead rows (see _dora_schema.STAGES).
+    # 9: the lead-time breakdown's derived tables (see _dora_schema.STAGES: migration 11 fills them).
     STAGES,
     # 10: incidents by resolution time: each write relinks the incidents of its scopes that end after
     # its earliest deployment (their fix may move) by this index, not by scanning the scope's incidents.
     "CREATE INDEX incidents_by_resolution ON incidents (service, environment, resolved_at)",
-    # 11: the text keys of the events and derived tables compare by code point (see _dora_schema.CODE_POINT_KEYS).
+    # 11: the breakdown's stages in the lead rows; every derived table rebuilt (see _dora_schema.LEAD_STAGES).
+    LEAD_STAGES,
+    # 12: the text keys of the events and derived tables compare by code point (see _dora_schema.CODE_POINT_KEYS).
     CODE_POINT_KEYS,
 ]
 

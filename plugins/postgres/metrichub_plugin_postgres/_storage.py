@@ -57,8 +57,8 @@ ANALYZE_MIN_ROWS = 20_000
 """Events this process writes before it first refreshes the planner's statistics (see ``_analyze``)."""
 ANALYZED_TABLES = (
     "deployments", "changes", "incidents", "dora_pending", "dora_ships", "dora_leads", "dora_lead_days",
-    "dora_lead_months", "dora_deploy_days", "dora_incident_links", "dora_incident_days", "dora_lead_stages",
-    "dora_stage_days", "dora_stage_months",
+    "dora_lead_months", "dora_deploy_days", "dora_incident_links", "dora_incident_days", "dora_stage_days",
+    "dora_stage_months",
 )  # fmt: skip
 CONFLICT_RETRIES = 5
 """Extra attempts of a batch that lost a deadlock or serialization conflict (it was rolled back whole)."""

@@ -205,7 +205,7 @@ async def test_listing_order_matches_memory_under_an_icu_collation(pg_url: str) 
 
 
 async def test_text_keys_compare_by_code_point(pg_url: str) -> None:
-    """Migration 11: the text keys the derivation's indexes compare use the "C" collation, not the
+    """Migration 12: the text keys the derivation's indexes compare use the "C" collation, not the
     database's (ICU here), on every table it names."""
     from metrichub_plugin_postgres._dora_schema import TEXT_KEYS
 
@@ -221,7 +221,7 @@ async def test_text_keys_compare_by_code_point(pg_url: str) -> None:
         ).fetchall()
     collations = {(table, column): collation for table, column, collation in rows}
     keys = [(table, column) for table, columns in TEXT_KEYS.items() for column in columns]
-    assert len(keys) == 33 and {collations[key] for key in keys} == {"C"}
+    assert len(keys) == 30 and {collations[key] for key in keys} == {"C"}
     assert collations[("deployments", "commit_sha")] is None  # the database's default elsewhere
 
 
@@ -339,8 +339,8 @@ async def test_statistics_are_refreshed_as_the_tables_grow(pg_url: str, monkeypa
                 )
             ).fetchall()
         # Every table the derivation probes by key, the breakdown's too: without statistics the planner
-        # probed dora_lead_stages by (service, environment) and filtered a whole scope for each key.
-        assert {name for (name,) in rows} == set(_storage.ANALYZED_TABLES) >= {"changes", "dora_lead_stages"}
+        # probed a table of stage rows by (service, environment) and filtered a whole scope for each key.
+        assert {name for (name,) in rows} == set(_storage.ANALYZED_TABLES) >= {"changes", "dora_stage_days"}
         assert storage._analyze_after >= 50
     finally:
         await storage.close()
