@@ -13,6 +13,7 @@ second (``--api-every``); the slowest answer is printed. (Those reports are not 
 during the timed load: each costs the process a fraction of a second of CPU.)
 
     .venv/bin/python benchmarks/ingest_scale_bench.py [--events 1000000] [--backends sqlite,postgresql]
+        [--api-every 0 --pg-statements 12]   # where PostgreSQL's server time goes, per statement
 
 Goals (issue 18): SQLite all-in (ingest + derivation) >= 30 % of raw executemany, the last
 200k events' ingest rate within 20 % of the first 200k, the first report <= 2 s; PostgreSQL
@@ -298,12 +299,34 @@ def table(backend: str, run: Run) -> None:
     print(f"last {SPAN // 1000}k / first {SPAN // 1000}k: {last / first:.1%}")
 
 
+def server_statements(server: Any, top: int, events: int) -> None:
+    """The ``top`` statements of the hub's database by server time (``pg_stat_statements``), per 200k events."""
+    with server.connect("hub") as conn:
+        rows = conn.execute(
+            # A statement naming a temporary table has an id per connection: summed by its text.
+            "SELECT sum(total_exec_time) / 1000, sum(calls)::int8, regexp_replace(query, '\\s+', ' ', 'g') AS text "
+            "FROM pg_stat_statements WHERE dbid = (SELECT oid FROM pg_database WHERE datname = 'hub') "
+            "GROUP BY text ORDER BY 1 DESC LIMIT %s",
+            (top,),
+        ).fetchall()
+    print(f"\nPostgreSQL server time per statement, per {SPAN // 1000}k of the {events:,} events written:\n")
+    for seconds, calls, query in rows:
+        print(f"{seconds * SPAN / events:8.2f} s {calls:6d} calls  {query[:100]}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--events", type=int, default=1_000_000)
     parser.add_argument("--batch", type=int, default=20_000)
     parser.add_argument("--backends", default="sqlite,postgresql")
     parser.add_argument("--api-every", type=float, default=0.5, help="seconds between API reports (0: none)")
+    parser.add_argument(
+        "--pg-statements",
+        type=int,
+        default=0,
+        help="print this many PostgreSQL statements that took the most server time (pg_stat_statements; "
+        "with --api-every 0 they are the load's and the first report's alone)",
+    )
     args = parser.parse_args()
     backends = args.backends.split(",")
     sizes = (args.events, args.batch)
@@ -315,12 +338,22 @@ def main() -> None:
             from metrichub_plugin_postgres.testing import TemporaryServer
 
             server = stack.enter_context(TemporaryServer(durable=True))
+            if args.pg_statements:
+                with server.connect() as conn:
+                    conn.execute("ALTER SYSTEM SET shared_preload_libraries = pg_stat_statements")
+                server.restart()
             for name in ("copy", "many", "hub"):
                 server.create_database(name)
+            if args.pg_statements:
+                with server.connect("hub") as conn:
+                    conn.execute("CREATE EXTENSION pg_stat_statements")
             raw = raw_run([RawPostgres(server.url("copy"), True), RawPostgres(server.url("many"), False)], *sizes)
             pg = asyncio.run(hub_run(server.url("hub"), *sizes, args.api_every, []))
             pg.raw = raw
             table("PostgreSQL", pg)
+            if args.pg_statements:
+                written = args.events + (BACKFILL_MORE if args.api_every else 0)
+                server_statements(server, args.pg_statements, written)
 
 
 if __name__ == "__main__":

@@ -27,7 +27,17 @@ from metrichub_core.storage.sql.dora import LINKS_NAMED_DDL, rebuild_sql
 from metrichub_core.storage.sql.rollups import lead_rollups_ddl, rollup_table
 from metrichub_core.storage.sql.stages import LEAD_STAGES_DDL, stage_rebuild_sql, stages_ddl
 
-__all__ = ["DDL", "LEAD_STAGES", "LINKS_NAMED", "REBUILD", "REBUILT", "SHARED_LAYOUT", "STAGES"]
+__all__ = [
+    "CODE_POINT_KEYS",
+    "DDL",
+    "LEAD_STAGES",
+    "LINKS_NAMED",
+    "REBUILD",
+    "REBUILT",
+    "SHARED_LAYOUT",
+    "STAGES",
+    "TEXT_KEYS",
+]
 
 _TYPES = {"integer": "BIGINT", "real": "FLOAT8"}
 
@@ -133,3 +143,28 @@ them from the lead rows; migration 11 (``LEAD_STAGES``) rebuilds them now."""
 LEAD_STAGES = ";\n".join([LEAD_STAGES_DDL.format(integer="BIGINT"), *REBUILD])
 """Migration 11: the breakdown moves into the lead rows (a backfill writes them once, not twice);
 every derived table is rebuilt (the last migration that rebuilds: today's SQL needs its columns)."""
+
+TEXT_KEYS = {
+    "deployments": ("service", "environment"),
+    "changes": ("service",),
+    "incidents": ("service", "environment", "caused_by"),
+    "dora_ships": ("service", "change_id", "environment"),
+    "dora_leads": ("service", "environment", "change_id"),
+    "dora_lead_days": ("service", "environment"),
+    "dora_lead_months": ("service", "environment"),
+    "dora_deploy_days": ("service", "environment"),
+    "dora_incident_links": ("service", "environment", "cause_env"),
+    "dora_incident_days": ("service", "environment", "kind"),
+    "dora_stage_days": ("service", "environment", "stage"),
+    "dora_stage_months": ("service", "environment", "stage"),
+}
+"""The text columns migration 12 gives the "C" collation (``CODE_POINT_KEYS``)."""
+CODE_POINT_KEYS = ";\n".join(
+    f"ALTER TABLE {table} " + ", ".join(f'ALTER COLUMN {column} TYPE TEXT COLLATE "C"' for column in columns)
+    for table, columns in TEXT_KEYS.items()
+)
+"""Migration 12: the text columns the derivation's indexes and joins compare (services, environments,
+change ids, stage and kind names) compare by code point, as SQLite and Python order them, instead of by
+the database's default collation (a linguistic one, ICU or glibc, costs several times more per
+comparison, and a derivation makes dozens per row it writes). Equality is the same (a deterministic
+collation equals byte for byte); the indexes are rebuilt, the rows are not rewritten."""

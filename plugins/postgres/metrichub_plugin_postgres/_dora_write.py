@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from psycopg import AsyncConnection
@@ -30,12 +31,12 @@ from metrichub_core.storage.sql.dora import (
     leads_sql,
     link_sql,
 )
-from metrichub_core.storage.sql.events import Rows
 from metrichub_core.storage.sql.rollups import DAY_US, day_of, month_days, month_of
 from metrichub_core.storage.sql.stages import EVERY_STAGE, stage_days_sql
+from metrichub_plugin_postgres._batch import Version, Written
 from metrichub_plugin_postgres._dora_schema import REBUILD
 
-__all__ = ["QUEUE_SQL", "REBUILD_AT", "DoraWrite", "refresh"]
+__all__ = ["QUEUE_SQL", "REBUILD_AT", "derive", "refresh"]
 
 Connection = AsyncConnection[TupleRow]
 
@@ -123,26 +124,9 @@ SELECT * FROM old UNION ALL SELECT * FROM new
 the links they had and have (``_TOUCHED_LINK``), whose days must be recounted."""
 
 
-class DoraWrite:
-    """The derived-data side of one upsert, in its transaction: ``before`` the batch is written,
-    what it replaces; ``after``, its derivation (no queue row: the batch is at hand)."""
-
-    def __init__(self, batch: Rows) -> None:
-        self.batch = batch
-        self.old: list[_Version] = []
-        self.moved: list[tuple[str, str]] = []
-
-    async def before(self, conn: Connection) -> None:
-        """Read the stored versions of the batch's deployments and the stored services of its changes."""
-        self.old = await _versions(conn, list(self.batch.deployments))
-        self.moved = await _services(conn, list(self.batch.changes))
-
-    async def after(self, conn: Connection) -> None:
-        """Derive what the written batch changes (``refresh`` does the same for a queue)."""
-        batch = self.batch
-        await _apply(
-            conn, self.old, sorted(batch.deployments), sorted(batch.changes), set(self.moved), sorted(batch.incidents)
-        )
+async def derive(conn: Connection, written: Written) -> None:
+    """Derive what an upsert wrote (``_batch.upsert``), in its transaction (``refresh`` does the same for a queue)."""
+    await _derive(conn, written.old, written.current, sorted(written.changes), written.incidents)
 
 
 QUEUE_SQL = (
@@ -155,7 +139,7 @@ QUEUE_SQL = (
     "SELECT service FROM changes c WHERE c.source = k.source AND c.id = k.id OFFSET 0) c ON true), '[]'), %s::jsonb"
 )
 """A queue row as the releases that derived lazily wrote it before a batch (``refresh`` reads it): the
-replaced deployment versions (as ``_Version``s), then the batch's keys. Parameters: the deployments'
+replaced deployment versions (as ``Version``s), then the batch's keys. Parameters: the deployments'
 keys twice (once to find the stored versions), the changes' keys (each then comes with its stored
 service, ``null`` if new: its lead moves out of that service), the incidents' keys."""
 
@@ -163,9 +147,6 @@ REBUILD_AT = 10_000
 """A queue naming more keys than this, and more than a quarter of the events stored, is
 applied by rebuilding everything (``REBUILD``): after a bulk load that is several times
 faster than deriving key by key."""
-
-_Version = tuple[str, str, int, list[str], str, str, str]
-"""A deployment as derived: service, environment, listed_at, change_ids, id, source, status."""
 
 
 async def refresh(conn: Connection) -> int:
@@ -180,7 +161,7 @@ async def refresh(conn: Connection) -> int:
     queued = await cursor.fetchall()
     if not queued:
         return 0
-    old: list[_Version] = [tuple(version) for row in queued for version in row[1]]
+    old: list[Version] = [tuple(version) for row in queued for version in row[1]]
     deployments = sorted({(key[0], key[1]) for row in queued for key in row[2]})
     changes = sorted({(key[0], key[1]) for row in queued for key in row[3]})
     # (service, id) of the stored versions the queued changes replaced (older queue rows lack them).
@@ -198,7 +179,7 @@ async def refresh(conn: Connection) -> int:
 
 async def _apply(
     conn: Connection,
-    old: list[_Version],
+    old: list[Version],
     deployments: list[tuple[str, str]],
     changes: list[tuple[str, str]],
     moved: set[tuple[str, str]],
@@ -210,7 +191,7 @@ async def _apply(
     await _derive(conn, old, current, sorted(moved.union(await _services(conn, changes))), incidents)
 
 
-async def _versions(conn: Connection, keys: list[tuple[str, str]]) -> list[_Version]:
+async def _versions(conn: Connection, keys: list[tuple[str, str]]) -> list[Version]:
     """The stored versions of the deployments of ``keys`` (source, id)."""
     if not keys:
         return []
@@ -246,8 +227,8 @@ async def _stored(conn: Connection) -> int:
 
 async def _derive(
     conn: Connection,
-    old: list[_Version],
-    current: list[_Version],
+    old: list[Version],
+    current: list[Version],
     changes: list[tuple[str, str]],
     incidents: list[tuple[str, str]],
 ) -> None:
@@ -291,8 +272,9 @@ async def _derive(
 
     lead_days = await _relead(conn, sorted(lead_keys)) if lead_keys else set()
     if lead_days:
-        await _recount_lead_days(conn, lead_days)
-        await _recount_stage_days(conn, lead_days)
+        async with conn.pipeline():  # statements whose results nothing waits for: one round trip
+            await _recount(conn, lead_days, _LEAD_DAYS_ROLLUP)
+            await _recount(conn, lead_days, _STAGE_DAYS)
 
     incident_days: set[tuple[str, str, int]] = set()
     if incidents or relink_from or named:
@@ -311,74 +293,37 @@ async def _derive(
                 deploy_days.add((service, cause_env, day_of(cause_at)))
             if fix_at is not None:
                 deploy_days.add((service, environment, day_of(fix_at)))
-    if deploy_days:
-        await _recount_deploy_days(conn, deploy_days)
-    if incident_days:
-        await _recount_incident_days(conn, incident_days)
+    if deploy_days or incident_days:  # (an empty pipeline would still cost a round trip)
+        async with conn.pipeline():
+            await _recount(conn, deploy_days, _DEPLOY_DAYS)
+            await _recount(conn, incident_days, _INCIDENT_DAYS)
 
 
 async def _relead(conn: Connection, keys: list[tuple[str, str, str]]) -> set[tuple[str, str, int]]:
-    """Recompute the lead rows of ``keys``; return the (service, environment, day)s they left or entered."""
+    """Recompute the lead rows of ``keys`` (with their lead-time breakdown); return the (service,
+    environment, day)s they left or entered."""
     arrays = _columns(keys, 3)
-    dirty: set[tuple[str, str, int]] = set()
-    cursor = await conn.execute(
-        _delete(
-            "dora_leads",
-            _unnest("service, environment, change_id", "text text text"),
-            "t.service = k.service AND t.environment = k.environment AND t.change_id = k.change_id",
-            "service, environment, deployed_at",
-        ),
-        arrays,
-    )
-    dirty.update((service, environment, day_of(at)) for service, environment, at in await cursor.fetchall())
-    cursor = await conn.execute(
-        f"INSERT INTO dora_leads {leads_sql(POSTGRES, _LEAD_KEYS)} RETURNING service, environment, deployed_at",
-        arrays,
-    )
-    dirty.update((service, environment, day_of(at)) for service, environment, at in await cursor.fetchall())
-    return dirty
+    async with conn.pipeline():
+        removed = await conn.execute(_UNLEAD_SQL, arrays)
+        added = await conn.execute(_LEAD_SQL, arrays)
+        return {
+            (service, environment, day)
+            for service, environment, day in [*await removed.fetchall(), *await added.fetchall()]
+        }
 
 
-async def _recount_deploy_days(conn: Connection, days: set[tuple[str, str, int]]) -> None:
-    arrays = _columns(sorted(days), 3)
-    await conn.execute(_delete("dora_deploy_days", _DAY_KEYS, _DAY_MATCH), arrays)
-    await conn.execute(
-        f"INSERT INTO dora_deploy_days SELECT k.service, k.environment, k.day, {DEPLOY_DAY_COLUMNS} "
-        f"FROM {_DAY_KEYS} CROSS JOIN LATERAL (SELECT * FROM deployments d WHERE d.service = k.service "
-        f"AND d.environment = k.environment AND d.listed_at >= k.day::int8 * {DAY_US} "
-        f"AND d.listed_at < (k.day::int8 + 1) * {DAY_US} OFFSET 0) d GROUP BY k.service, k.environment, k.day",
-        arrays,
-    )
-    every = _columns(sorted({(environment, day) for _, environment, day in days}), 2)
-    await conn.execute(_delete("dora_deploy_days", _ENV_DAY_KEYS, _ALL_MATCH), every)
-    await conn.execute(
-        "INSERT INTO dora_deploy_days SELECT '', k.environment, k.day, sum(t.deployments), sum(t.failures), "
-        f"sum(t.rework), sum(t.failed) FROM {_ENV_DAY_KEYS} CROSS JOIN LATERAL (SELECT * FROM dora_deploy_days t "
-        "WHERE t.environment = k.environment AND t.day = k.day AND t.service <> '' OFFSET 0) t "
-        "GROUP BY k.environment, k.day",
-        every,
-    )
-
-
-async def _recount_incident_days(conn: Connection, days: set[tuple[str, str, int]]) -> None:
-    arrays = _columns(sorted(days), 3)
-    await conn.execute(_delete("dora_incident_days", _DAY_KEYS, _DAY_MATCH), arrays)
-    links = (
-        f"{_DAY_KEYS} CROSS JOIN LATERAL (SELECT * FROM dora_incident_links l WHERE l.service = k.service "
-        f"AND l.environment = k.environment AND l.started_at >= k.day::int8 * {DAY_US} "
-        f"AND l.started_at < (k.day::int8 + 1) * {DAY_US} OFFSET 0) l WHERE true"
-    )
-    for select in incident_days_sql(POSTGRES, links, "k.day"):
-        await conn.execute(f"INSERT INTO dora_incident_days {select}", arrays)
-    every = _columns(sorted({(environment, day) for _, environment, day in days}), 2)
-    await conn.execute(_delete("dora_incident_days", _ENV_DAY_KEYS, _ALL_MATCH), every)
-    await conn.execute(
-        "INSERT INTO dora_incident_days SELECT '', k.environment, k.day, t.kind, t.bucket, sum(t.n), sum(t.total), "
-        f"min(t.low), max(t.high) FROM {_ENV_DAY_KEYS} CROSS JOIN LATERAL (SELECT * FROM dora_incident_days t "
-        "WHERE t.environment = k.environment AND t.day = k.day AND t.service <> '' OFFSET 0) t "
-        "GROUP BY k.environment, k.day, t.kind, t.bucket",
-        every,
-    )
+_LEAD_DAYS = f"SELECT DISTINCT service, environment, {POSTGRES.day('deployed_at')} FROM"
+_LEAD_MATCH = "t.service = k.service AND t.environment = k.environment AND t.change_id = k.change_id"
+_UNLEAD_SQL = f"""
+WITH leads AS ({_delete("dora_leads", _LEAD_KEYS, _LEAD_MATCH, "service, environment, deployed_at")})
+{_LEAD_DAYS} leads
+"""
+"""Delete the lead rows of the keys (service, environment, change_id); return the days they were in."""
+_LEAD_SQL = f"""
+WITH leads AS (INSERT INTO dora_leads {leads_sql(POSTGRES, _LEAD_KEYS)} RETURNING service, environment, deployed_at)
+{_LEAD_DAYS} leads
+"""
+"""Derive the lead rows of the keys (with their lead-time breakdown); return the days they are in."""
 
 
 def _month_keys(days: set[tuple[str, str, int]]) -> list[str]:
@@ -390,67 +335,93 @@ def _month_keys(days: set[tuple[str, str, int]]) -> list[str]:
     )
 
 
-async def _recount_lead_days(conn: Connection, days: set[tuple[str, str, int]]) -> None:
+@dataclass(frozen=True)
+class _Rollup:
+    """A day rollup table (and its month table) recounted for the (service, environment, day)s a batch touched.
+
+    ``group``: its key columns after ``service``, in table order (``day`` among them); ``sums``:
+    how its all-services and month rows add its rows up; ``rows``: the INSERT of its per-service
+    rows of the days of ``_DAY_KEYS`` (its one parameter); ``only``: a condition on its rows that
+    names every row but lets an index on its leading key columns find them.
+    """
+
+    table: str
+    group: tuple[str, ...]
+    sums: str
+    rows: str
+    only: str = ""
+    months: str | None = None
+
+
+async def _recount(conn: Connection, days: set[tuple[str, str, int]], rollup: _Rollup) -> None:
+    """Recount ``rollup``'s rows of ``days``, their all-services rows, and their months."""
+    if not days:  # a write that touched none (a change not shipped yet) sends nothing
+        return
+    table, only = rollup.table, f" AND t.{rollup.only}" if rollup.only else ""
     arrays = _columns(sorted(days), 3)
-    await conn.execute(_delete("dora_lead_days", _DAY_KEYS, _DAY_MATCH), arrays)
-    await conn.execute(
-        f"INSERT INTO dora_lead_days SELECT k.service, k.environment, k.day, {lead_day_aggregates(POSTGRES)} "
-        f"FROM {_DAY_KEYS} CROSS JOIN LATERAL (SELECT bucket, lead_us FROM dora_leads l "
-        "WHERE l.service = k.service AND l.environment = k.environment "
-        f"AND l.deployed_at >= k.day::int8 * {DAY_US} AND l.deployed_at < (k.day::int8 + 1) * {DAY_US} OFFSET 0) l "
-        "GROUP BY k.service, k.environment, k.day, l.bucket",
-        arrays,
-    )
+    await conn.execute(_delete(table, _DAY_KEYS, _DAY_MATCH + only), arrays)
+    await conn.execute(rollup.rows, arrays)
     every = _columns(sorted({(environment, day) for _, environment, day in days}), 2)
-    await conn.execute(_delete("dora_lead_days", _ENV_DAY_KEYS, _ALL_MATCH), every)
+    await conn.execute(_delete(table, _ENV_DAY_KEYS, _ALL_MATCH + only), every)
+    group = ", ".join(f"k.{column}" if column in ("environment", "day") else f"t.{column}" for column in rollup.group)
     await conn.execute(
-        "INSERT INTO dora_lead_days SELECT '', k.environment, k.day, t.bucket, sum(t.n), sum(t.total), "
-        f"min(t.low), max(t.high) FROM {_ENV_DAY_KEYS} CROSS JOIN LATERAL (SELECT * FROM dora_lead_days t "
-        "WHERE t.environment = k.environment AND t.day = k.day AND t.service <> '' OFFSET 0) t "
-        "GROUP BY k.environment, k.day, t.bucket",
+        f"INSERT INTO {table} SELECT '', {group}, {rollup.sums} FROM {_ENV_DAY_KEYS} CROSS JOIN LATERAL ("
+        f"SELECT * FROM {table} t WHERE t.environment = k.environment AND t.day = k.day AND t.service <> ''{only} "
+        f"OFFSET 0) t GROUP BY {group}",
         every,
     )
+    if rollup.months is None:
+        return
     arrays = _month_keys(days)
-    match = "t.service = k.service AND t.environment = k.environment AND t.month = k.month"
-    await conn.execute(_delete("dora_lead_months", _MONTH_KEYS, match), arrays)
+    match = f"t.service = k.service AND t.environment = k.environment{only} AND t.month = k.month"
+    await conn.execute(_delete(rollup.months, _MONTH_KEYS, match), arrays)
+    group = group.replace("k.day", "k.month")
     await conn.execute(
-        "INSERT INTO dora_lead_months SELECT k.service, k.environment, k.month, t.bucket, sum(t.n), sum(t.total), "
-        f"min(t.low), max(t.high) FROM {_MONTH_KEYS} CROSS JOIN LATERAL (SELECT * FROM dora_lead_days t "
-        "WHERE t.service = k.service AND t.environment = k.environment "
-        "AND t.day >= k.first AND t.day < k.stop OFFSET 0) t "
-        "GROUP BY k.service, k.environment, k.month, t.bucket",
+        f"INSERT INTO {rollup.months} SELECT k.service, {group}, {rollup.sums} FROM {_MONTH_KEYS} "
+        f"CROSS JOIN LATERAL (SELECT * FROM {table} t WHERE t.service = k.service AND t.environment = k.environment"
+        f"{only} AND t.day >= k.first AND t.day < k.stop OFFSET 0) t GROUP BY k.service, {group}",
         arrays,
     )
 
 
-async def _recount_stage_days(conn: Connection, days: set[tuple[str, str, int]]) -> None:
-    """Recount the breakdown's rollups of (service, environment, day)s, their all-services rows and months."""
-    arrays = _columns(sorted(days), 3)
-    await conn.execute(_delete("dora_stage_days", _DAY_KEYS, f"{_DAY_MATCH} AND t.{EVERY_STAGE}"), arrays)
-    leads = (
-        f"{_DAY_KEYS} CROSS JOIN LATERAL (SELECT * FROM dora_leads s WHERE s.service = k.service "
-        f"AND s.environment = k.environment AND s.deployed_at >= k.day::int8 * {DAY_US} "
-        f"AND s.deployed_at < (k.day::int8 + 1) * {DAY_US} OFFSET 0) s WHERE true"
+def _of_days(table: str, time: str) -> str:
+    """The rows of ``table`` whose ``time`` falls in the days of ``_DAY_KEYS``, each with its ``day``."""
+    return (
+        f"SELECT k.day, r.* FROM {_DAY_KEYS} CROSS JOIN LATERAL (SELECT * FROM {table} r WHERE r.service = k.service "
+        f"AND r.environment = k.environment AND r.{time} >= k.day::int8 * {DAY_US} "
+        f"AND r.{time} < (k.day::int8 + 1) * {DAY_US} OFFSET 0) r"
     )
-    for select in stage_days_sql(POSTGRES, leads, "k.day"):
-        await conn.execute(f"INSERT INTO dora_stage_days {select}", arrays)
-    every = _columns(sorted({(environment, day) for _, environment, day in days}), 2)
-    await conn.execute(_delete("dora_stage_days", _ENV_DAY_KEYS, f"{_ALL_MATCH} AND t.{EVERY_STAGE}"), every)
-    await conn.execute(
-        "INSERT INTO dora_stage_days SELECT '', k.environment, t.stage, k.day, t.bucket, sum(t.n), sum(t.total), "
-        f"min(t.low), max(t.high) FROM {_ENV_DAY_KEYS} CROSS JOIN LATERAL (SELECT * FROM dora_stage_days t "
-        "WHERE t.environment = k.environment AND t.day = k.day AND t.service <> '' OFFSET 0) t "
-        "GROUP BY k.environment, k.day, t.stage, t.bucket",
-        every,
-    )
-    arrays = _month_keys(days)
-    match = f"t.service = k.service AND t.environment = k.environment AND t.{EVERY_STAGE} AND t.month = k.month"
-    await conn.execute(_delete("dora_stage_months", _MONTH_KEYS, match), arrays)
-    await conn.execute(
-        "INSERT INTO dora_stage_months SELECT k.service, k.environment, t.stage, k.month, t.bucket, sum(t.n), "
-        f"sum(t.total), min(t.low), max(t.high) FROM {_MONTH_KEYS} CROSS JOIN LATERAL (SELECT * FROM dora_stage_days "
-        f"t WHERE t.service = k.service AND t.environment = k.environment AND t.{EVERY_STAGE} "
-        "AND t.day >= k.first AND t.day < k.stop OFFSET 0) t "
-        "GROUP BY k.service, k.environment, k.month, t.stage, t.bucket",
-        arrays,
-    )
+
+
+_SUMS = "sum(t.n), sum(t.total), min(t.low), max(t.high)"
+_DEPLOY_DAYS = _Rollup(
+    "dora_deploy_days",
+    ("environment", "day"),
+    "sum(t.deployments), sum(t.failures), sum(t.rework), sum(t.failed)",
+    f"WITH d AS MATERIALIZED ({_of_days('deployments', 'listed_at')}) INSERT INTO dora_deploy_days "
+    f"SELECT d.service, d.environment, d.day, {DEPLOY_DAY_COLUMNS} FROM d GROUP BY d.service, d.environment, d.day",
+)
+_INCIDENT_DAYS = _Rollup(
+    "dora_incident_days",
+    ("environment", "day", "kind", "bucket"),
+    _SUMS,
+    f"WITH l AS MATERIALIZED ({_of_days('dora_incident_links', 'started_at')}) INSERT INTO dora_incident_days "
+    + " UNION ALL ".join(incident_days_sql(POSTGRES, "l WHERE true", "l.day")),
+)
+_LEAD_DAYS_ROLLUP = _Rollup(
+    "dora_lead_days",
+    ("environment", "day", "bucket"),
+    _SUMS,
+    f"WITH l AS MATERIALIZED ({_of_days('dora_leads', 'deployed_at')}) INSERT INTO dora_lead_days "
+    f"SELECT l.service, l.environment, l.day, {lead_day_aggregates(POSTGRES)} FROM l GROUP BY 1, 2, 3, 4",
+    months="dora_lead_months",
+)
+_STAGE_DAYS = _Rollup(
+    "dora_stage_days",
+    ("environment", "stage", "day", "bucket"),
+    _SUMS,
+    f"WITH s AS MATERIALIZED ({_of_days('dora_leads', 'deployed_at')}) INSERT INTO dora_stage_days "
+    + " UNION ALL ".join(stage_days_sql(POSTGRES, "s WHERE true", "s.day")),
+    only=EVERY_STAGE,
+    months="dora_stage_months",
+)

@@ -15,7 +15,15 @@ from psycopg.rows import TupleRow
 
 from metrichub_core.storage.sql.deliveries import DELIVERIES_DDL
 from metrichub_core.storage.sql.migrations import check_version
-from metrichub_plugin_postgres._dora_schema import DDL, LEAD_STAGES, LINKS_NAMED, REBUILT, SHARED_LAYOUT, STAGES
+from metrichub_plugin_postgres._dora_schema import (
+    CODE_POINT_KEYS,
+    DDL,
+    LEAD_STAGES,
+    LINKS_NAMED,
+    REBUILT,
+    SHARED_LAYOUT,
+    STAGES,
+)
 
 __all__ = ["DORA_LOCK", "LOCK_NAMESPACE", "MIGRATIONS", "MIGRATION_LOCK", "SOURCE_LOCK_NAMESPACE", "migrate"]
 
@@ -126,6 +134,8 @@ MIGRATIONS: list[str] = [
     "CREATE INDEX incidents_by_resolution ON incidents (service, environment, resolved_at)",
     # 11: the breakdown's stages in the lead rows; every derived table rebuilt (see _dora_schema.LEAD_STAGES).
     LEAD_STAGES,
+    # 12: the text keys of the events and derived tables compare by code point (see _dora_schema.CODE_POINT_KEYS).
+    CODE_POINT_KEYS,
 ]
 
 

@@ -183,7 +183,7 @@ async def derived_tables(url: str) -> dict[str, list[tuple[object, ...]]]:
     import psycopg
 
     tables = ["dora_ships", "dora_leads", "dora_lead_days", "dora_lead_months", "dora_deploy_days"]
-    tables += ["dora_incident_links", "dora_incident_days"]
+    tables += ["dora_incident_links", "dora_incident_days", "dora_stage_days", "dora_stage_months"]
     found = {}
     async with await psycopg.AsyncConnection.connect(url) as conn:
         for table in tables:
@@ -193,11 +193,24 @@ async def derived_tables(url: str) -> dict[str, list[tuple[object, ...]]]:
     return found
 
 
+async def assert_derived_as_rebuilt(postgres: PostgresStorage, url: str) -> None:
+    """The derived tables kept batch by batch equal those a rebuild from the events makes."""
+    from metrichub_plugin_postgres._dora_schema import REBUILD
+
+    incremental = await derived_tables(url)
+
+    async def rebuild(conn):  # type: ignore[no-untyped-def]
+        async with conn.transaction():
+            for statement in REBUILD:
+                await conn.execute(statement)
+
+    await postgres.run(rebuild)
+    assert await derived_tables(url) == incremental
+
+
 async def test_incremental_upkeep_equals_a_rebuild_and_the_reference(pg_url: str) -> None:
     """Many small shuffled batches, then revisions of a third of the events: the derived
     tables equal a rebuild from scratch, and the facts equal the reference rules."""
-    from metrichub_plugin_postgres._dora_schema import REBUILD
-
     events = random_events(3, deployments=300)
     updates = revised(events, 4)
     rng = random.Random(5)
@@ -212,15 +225,37 @@ async def test_incremental_upkeep_equals_a_rebuild_and_the_reference(pg_url: str
                 await postgres.upsert(stream[start : start + 37])
         for request in REQUESTS:
             assert await postgres.dora_facts(request) == await reference.dora_facts(request), request
-        incremental = await derived_tables(pg_url)
+        await assert_derived_as_rebuilt(postgres, pg_url)
+    finally:
+        await postgres.close()
 
-        async def rebuild(conn):  # type: ignore[no-untyped-def]
-            async with conn.transaction():
-                for statement in REBUILD:
-                    await conn.execute(statement)
 
-        await postgres.run(rebuild)
-        assert await derived_tables(pg_url) == incremental
+async def test_versions_older_than_the_stored_ones_change_nothing_derived(pg_url: str) -> None:
+    """A batch mixing revisions older than what is stored (refused by the ``updated_at`` rule, so
+    neither written nor derived: their ships, leads and links stay) and newer ones (written and
+    derived): the facts equal the reference rules', the derived tables a rebuild's."""
+    stored_at, older, newer = T0 + timedelta(days=200), T0 + timedelta(days=100), T0 + timedelta(days=300)
+    events = [event.model_copy(update={"updated_at": stored_at}) for event in random_events(21, deployments=200)]
+    stale = [event.model_copy(update={"updated_at": older}) for event in revised(events, 22)]
+    fresh = [event.model_copy(update={"updated_at": newer}) for event in revised(events, 23)]
+    mixed = stale + fresh
+    random.Random(24).shuffle(mixed)
+    reference, postgres = MemoryStorage(), PostgresStorage(pg_url)
+    await reference.open()
+    await postgres.open()
+    try:
+        for stream in (events, mixed):
+            for start in range(0, len(stream), 50):
+                await reference.upsert(stream[start : start + 50])
+                await postgres.upsert(stream[start : start + 50])
+        for request in REQUESTS:
+            assert await postgres.dora_facts(request) == await reference.dora_facts(request), request
+        stale_only = {(event.source, event.id) for event in stale} - {(event.source, event.id) for event in fresh}
+        some = next(event for event in stale if (event.source, event.id) in stale_only)
+        kind = {Deployment: "deployment", Change: "change", Incident: "incident"}[type(some)]
+        assert await postgres.get(kind, some.source, some.id) == await reference.get(kind, some.source, some.id)
+        assert (await postgres.get(kind, some.source, some.id)).updated_at == stored_at  # type: ignore[union-attr]
+        await assert_derived_as_rebuilt(postgres, pg_url)
     finally:
         await postgres.close()
 
@@ -316,23 +351,60 @@ async def test_each_batch_is_derived_in_its_own_transaction(pg_url: str) -> None
         await postgres.close()
 
 
+async def test_a_change_not_shipped_yet_recounts_nothing(pg_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A write that moves no lead, deployment or incident (a webhook's change before its deployment)
+    sends no rollup statement and opens no pipeline: each would cost a round trip."""
+    import psycopg
+
+    sent: list[str] = []
+    execute, pipeline = psycopg.AsyncConnection.execute, psycopg.AsyncConnection.pipeline
+
+    async def recording(self, query, *args, **kwargs):  # type: ignore[no-untyped-def]
+        sent.append(str(query))
+        return await execute(self, query, *args, **kwargs)
+
+    def no_pipeline(self):  # type: ignore[no-untyped-def]
+        sent.append("pipeline")
+        return pipeline(self)
+
+    postgres = PostgresStorage(pg_url)
+    await postgres.open()
+    try:
+        monkeypatch.setattr(psycopg.AsyncConnection, "execute", recording)
+        monkeypatch.setattr(psycopg.AsyncConnection, "pipeline", no_pipeline)
+        await postgres.upsert([Change(id="c1", source="gh", service="api", committed_at=T0)])
+        assert sent and not [query for query in sent if "_days" in query or "_months" in query or query == "pipeline"]
+        shipped = Deployment(
+            id="d1", source="ci", service="api", status="success", started_at=T0 + timedelta(hours=1), change_ids=["c1"]
+        )
+        await postgres.upsert([shipped])
+        assert "pipeline" in sent and any("dora_lead_days" in query for query in sent)
+    finally:
+        await postgres.close()
+
+
 @contextlib.contextmanager
 def queue_only(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """Upserts inside the block only queue their batch (``QUEUE_SQL``), as the releases that derived lazily did."""
-    from metrichub_plugin_postgres._dora_write import QUEUE_SQL, DoraWrite, _columns
+    from metrichub_plugin_postgres import _storage
+    from metrichub_plugin_postgres._batch import Written
+    from metrichub_plugin_postgres._dora_write import QUEUE_SQL, _columns
 
-    async def queue(self: DoraWrite, conn: Any) -> None:
-        keys = _columns(self.batch.deployments, 2)
-        await conn.execute(
-            QUEUE_SQL, [*keys, *keys, *_columns(self.batch.changes, 2), *_columns(self.batch.incidents, 2)]
-        )
+    from metrichub_core.storage.sql.events import Rows
 
-    async def nothing(self: DoraWrite, conn: Any) -> None:
+    upsert = _storage.upsert_batch
+
+    async def queue(conn: Any, batch: Rows) -> Written:
+        keys = _columns(batch.deployments, 2)
+        await conn.execute(QUEUE_SQL, [*keys, *keys, *_columns(batch.changes, 2), *_columns(batch.incidents, 2)])
+        return await upsert(conn, batch)
+
+    async def nothing(conn: Any, written: Written) -> None:
         return None
 
     with monkeypatch.context() as patch:
-        patch.setattr(DoraWrite, "before", queue)
-        patch.setattr(DoraWrite, "after", nothing)
+        patch.setattr(_storage, "upsert_batch", queue)
+        patch.setattr(_storage, "derive", nothing)
         yield
 
 
@@ -423,7 +495,7 @@ async def test_a_queue_written_by_the_previous_release_is_applied(pg_url: str, m
         await postgres.close()
 
 
-@pytest.mark.parametrize("version", [3, 4, 6, 10])
+@pytest.mark.parametrize("version", [3, 4, 6, 10, 11])
 async def test_a_database_written_at_an_older_version_is_migrated_and_reports_as_fresh(
     pg_url: str, version: int
 ) -> None:
@@ -431,8 +503,10 @@ async def test_a_database_written_at_an_older_version_is_migrated_and_reports_as
     breakdown) and 11 (its stages in the lead rows) on a database as the releases before them left
     it; at version 4 a link row of the old rules is left behind (a production incident attributed
     to a staging deployment), which the rebuild replaces; at versions 6 and 10 the previous release
-    had applied its queue (and at 10 kept a stage table, which goes)."""
+    had applied its queue (and at 10 kept a stage table, which goes); at version 11 it had derived
+    everything, and migration 12 changes the text keys' collation under derived data."""
     import psycopg
+    from metrichub_plugin_postgres._dora_schema import REBUILD
     from metrichub_plugin_postgres._schema import MIGRATIONS, migrate
 
     from metrichub_core.storage.sql.dialect import POSTGRES
@@ -457,6 +531,8 @@ async def test_a_database_written_at_an_older_version_is_migrated_and_reports_as
             await conn.execute("DELETE FROM dora_pending")
         if version == 10:
             await conn.execute("INSERT INTO dora_lead_stages VALUES ('api', 'prod', 'c1', 0, 1, 2, 0)")
+        if version == 11:  # derived by the release before migration 12
+            await conn.execute(";\n".join(REBUILD))
     reference, postgres = MemoryStorage(), PostgresStorage(pg_url)
     await reference.open()
     await postgres.open()

@@ -204,6 +204,27 @@ async def test_listing_order_matches_memory_under_an_icu_collation(pg_url: str) 
         await postgres.close()
 
 
+async def test_text_keys_compare_by_code_point(pg_url: str) -> None:
+    """Migration 12: the text keys the derivation's indexes compare use the "C" collation, not the
+    database's (ICU here), on every table it names."""
+    from metrichub_plugin_postgres._dora_schema import TEXT_KEYS
+
+    storage = PostgresStorage(pg_url)
+    await storage.open()
+    await storage.close()
+    async with await psycopg.AsyncConnection.connect(pg_url) as conn:
+        rows = await (
+            await conn.execute(
+                "SELECT table_name, column_name, collation_name FROM information_schema.columns "
+                "WHERE table_schema = current_schema() AND data_type = 'text'"
+            )
+        ).fetchall()
+    collations = {(table, column): collation for table, column, collation in rows}
+    keys = [(table, column) for table, columns in TEXT_KEYS.items() for column in columns]
+    assert len(keys) == 30 and {collations[key] for key in keys} == {"C"}
+    assert collations[("deployments", "commit_sha")] is None  # the database's default elsewhere
+
+
 # -- per-source collection lock ---------------------------------------------------------
 
 
@@ -311,10 +332,15 @@ async def test_statistics_are_refreshed_as_the_tables_grow(pg_url: str, monkeypa
         assert storage._analyzing is not None
         await storage._analyzing
         async with await psycopg.AsyncConnection.connect(pg_url) as conn:
-            row = await (
-                await conn.execute("SELECT last_analyze IS NOT NULL FROM pg_stat_user_tables WHERE relname = 'changes'")
-            ).fetchone()
-        assert row == (True,)
+            rows = await (
+                await conn.execute(
+                    "SELECT relname FROM pg_stat_user_tables WHERE last_analyze IS NOT NULL AND relname = ANY(%s)",
+                    (list(_storage.ANALYZED_TABLES),),
+                )
+            ).fetchall()
+        # Every table the derivation probes by key, the breakdown's too: without statistics the planner
+        # probed a table of stage rows by (service, environment) and filtered a whole scope for each key.
+        assert {name for (name,) in rows} == set(_storage.ANALYZED_TABLES) >= {"changes", "dora_stage_days"}
         assert storage._analyze_after >= 50
     finally:
         await storage.close()
