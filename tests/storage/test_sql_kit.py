@@ -137,3 +137,32 @@ def test_rows_keep_what_the_versions_rule_keeps_of_a_key() -> None:
 def test_json_text_is_json_dumps(value: object) -> None:
     # The fast path (lists and dicts of strings) and the fallback write exactly what json.dumps writes.
     assert json_text(value) == json.dumps(value)
+
+
+def test_rows_pause_the_garbage_collector_only_while_they_are_built(monkeypatch: pytest.MonkeyPatch) -> None:
+    import gc
+
+    from metrichub_core.storage.sql import events
+
+    seen: list[bool] = []
+
+    def to_micros(moment: datetime) -> int:  # called while a row is built
+        seen.append(gc.isenabled())
+        return 0
+
+    monkeypatch.setattr(events, "to_micros", to_micros)
+    change = Change(id="c", source="s", service="api", committed_at=datetime(2026, 1, 1, tzinfo=UTC))
+    assert gc.isenabled()
+    Rows([change], SQLITE)
+    assert seen == [False] and gc.isenabled()
+    bad = Change.model_construct(id="bad", source="s", service="api", committed_at=None)  # type: ignore[arg-type]
+    monkeypatch.setattr(events, "to_micros", lambda moment: moment.year)  # None has no year
+    with pytest.raises(AttributeError):
+        Rows([bad], SQLITE)
+    assert gc.isenabled()  # enabled again after a failure
+    gc.disable()
+    try:
+        Rows([change], SQLITE)
+        assert not gc.isenabled()  # a caller's own pause is left as it is
+    finally:
+        gc.enable()

@@ -8,8 +8,10 @@ computed when the deployment is written. A ``Dialect`` says how JSON travels.
 
 from __future__ import annotations
 
+import gc
 import json
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 from metrichub_core.dora.reference import is_rework_labelled
@@ -64,6 +66,25 @@ def upsert_sql(dialect: Dialect, table: str) -> str:
     return dialect.upsert(table, COLUMNS[table], KEY, batch=True, version=VERSION)
 
 
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Pause Python's cyclic garbage collector for the block.
+
+    A batch's rows are tuples of scalars, with no cycle to find, but their allocations trigger
+    collections that scan every object the process holds: a third of the time of building a
+    backfill's rows. (Another thread building rows at the same time may find it paused, and then
+    leaves it as it is: the collector is enabled again when the first block ends.)
+    """
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
+
+
 class Rows:
     """A batch turned into per-table rows before any write begins.
 
@@ -74,7 +95,8 @@ class Rows:
 
     def __init__(self, events: Sequence[Event], dialect: Dialect) -> None:
         self.count = len(events)
-        self._fill(latest(events), dialect)
+        with _collector_paused():
+            self._fill(latest(events), dialect)
 
     @classmethod
     def parts(cls, events: Sequence[Event], dialect: Dialect, size: int) -> Iterator[Rows]:
