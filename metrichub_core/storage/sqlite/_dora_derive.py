@@ -24,9 +24,8 @@ from metrichub_core.storage.sql.dora import (
 )
 from metrichub_core.storage.sql.events import Rows
 from metrichub_core.storage.sql.rollups import DAY_US, day_of, month_days, month_of
-from metrichub_core.storage.sql.stages import stage_rebuild_sql
+from metrichub_core.storage.sql.stages import STAGES, stage_days_sql, stage_rebuild_sql
 from metrichub_core.storage.sqlite._dora_schema import LINKS_BY_SERVICE
-from metrichub_core.storage.sqlite._dora_stages import recount_stage_days
 from metrichub_core.storage.sqlite._schema import transaction
 
 __all__ = ["REBUILD_AT", "DoraWrite", "functions", "prepare", "rebuild", "refresh"]
@@ -161,9 +160,7 @@ def _apply(conn: sqlite3.Connection, queue: str, top: int, changes: str) -> None
         "CROSS JOIN dora_ships s ON s.service = p.old_service AND s.change_id = p.id",
         (top,),
     )
-    lead_days = _relead(conn)
-    _recount_lead_days(conn, lead_days)
-    recount_stage_days(conn)  # the breakdown of the same days (still in temp.dora_days)
+    _recount_lead_days(conn, _relead(conn))
 
     # The days and scopes of the queued deployments, where they were and where they are.
     deploy_days: set[tuple[str, str, int]] = set()
@@ -255,12 +252,12 @@ def _recount(
     table: str,
     rows: tuple[str, str, str],
     selects: Callable[[str], list[str]],
-    by: str,
+    every: str,
     sums: str,
 ) -> None:
     """Replace ``table``'s rows of ``days`` by ``selects`` of the ``rows`` (table, alias, time column)
     of those days, then its all-services (``''``) rows of their environments by the ``sums`` of its
-    rows per ``by``."""
+    rows per ``every`` (its key after the environment, ``k.day`` and the others' ``t.`` columns)."""
     _temp(conn, "dora_days")
     conn.executemany("INSERT OR IGNORE INTO temp.dora_days VALUES (?, ?, ?)", days)
     of_days = "SELECT service, environment, day FROM temp.dora_days"
@@ -269,12 +266,29 @@ def _recount(
     for select in selects(_DAY_ROWS.format(table=source, alias=alias, column=column, day_us=DAY_US)):
         conn.execute(f"INSERT INTO {table} {select}")
     conn.execute(f"DELETE FROM {table} WHERE service = '' AND (environment, day) IN (SELECT * FROM {_ENV_DAYS})")
-    columns = f"{by}, {sums}" if by else sums
     conn.execute(
-        f"INSERT INTO {table} SELECT '', k.environment, k.day, {columns} FROM {_ENV_DAYS} CROSS JOIN {table} t "
-        f"ON t.environment = k.environment AND t.day = k.day AND t.service != '' "
-        f"GROUP BY k.environment, k.day{', ' + by if by else ''}"
+        f"INSERT INTO {table} SELECT '', k.environment, {every}, {sums} FROM {_ENV_DAYS} CROSS JOIN {table} t "
+        f"ON t.environment = k.environment AND t.day = k.day AND t.service != '' GROUP BY k.environment, {every}"
     )
+
+
+def _recount_months(conn: sqlite3.Connection, days: set[tuple[str, str, int]], prefix: str, by: str = "") -> None:
+    """Re-sum the month rollups (``<prefix>_months``) of ``days`` and their all-services rows from
+    their day rollups; ``by``: the key columns between the environment and the month."""
+    months = {(s, e, month_of(d)) for s, e, d in days}
+    within, key = (f" AND {by} IN ({', '.join(repr(stage) for stage, _, _ in STAGES)})", f"{by}, ") if by else ("", "")
+    for service, environment, month in months | {("", e, m) for _, e, m in months}:
+        first, end = month_days(month)
+        conn.execute(
+            f"DELETE FROM {prefix}_months WHERE service = ? AND environment = ?{within} AND month = ?",
+            (service, environment, month),
+        )
+        conn.execute(
+            f"INSERT INTO {prefix}_months SELECT service, environment, {key}?, bucket, sum(n), sum(total), "
+            f"min(low), max(high) FROM {prefix}_days WHERE service = ? AND environment = ?{within} "
+            f"AND day >= ? AND day < ? GROUP BY {key}bucket",
+            (month, service, environment, first, end),
+        )
 
 
 def _recount_deploy_days(conn: sqlite3.Connection, days: set[tuple[str, str, int]]) -> None:
@@ -287,7 +301,7 @@ def _recount_deploy_days(conn: sqlite3.Connection, days: set[tuple[str, str, int
             f"SELECT k.service, k.environment, k.day, {DEPLOY_DAY_COLUMNS} FROM {rows} "
             "GROUP BY k.service, k.environment, k.day"
         ],
-        "",
+        "k.day",
         "sum(t.deployments), sum(t.failures), sum(t.rework), sum(t.failed)",
     )
 
@@ -299,37 +313,40 @@ def _recount_incident_days(conn: sqlite3.Connection, days: set[tuple[str, str, i
         "dora_incident_days",
         (LINKS_BY_SERVICE, "l", "started_at"),
         lambda rows: incident_days_sql(SQLITE, f"{rows} WHERE true", "k.day"),
-        "t.kind, t.bucket",
+        "k.day, t.kind, t.bucket",
         _BUCKET_SUMS,
     )
 
 
+def _leads_by_time(alias: str) -> tuple[str, str, str]:
+    return f"dora_leads {alias} INDEXED BY dora_leads_by_time", alias, "deployed_at"
+
+
 def _recount_lead_days(conn: sqlite3.Connection, days: set[tuple[str, str, int]]) -> None:
+    """Recount the lead time's and its breakdown's day and month rollups of ``days``."""
     _recount(
         conn,
         days,
         "dora_lead_days",
-        ("dora_leads l INDEXED BY dora_leads_by_time", "l", "deployed_at"),
+        _leads_by_time("l"),
         lambda rows: [
             f"SELECT k.service, k.environment, k.day, {lead_day_aggregates(SQLITE)} FROM {rows} "
             "GROUP BY k.service, k.environment, k.day, bucket"
         ],
-        "t.bucket",
+        "k.day, t.bucket",
         _BUCKET_SUMS,
     )
-    months = {(s, e, month_of(d)) for s, e, d in days}
-    for service, environment, month in months | {("", e, m) for _, e, m in months}:
-        first, end = month_days(month)
-        conn.execute(
-            "DELETE FROM dora_lead_months WHERE service = ? AND environment = ? AND month = ?",
-            (service, environment, month),
-        )
-        conn.execute(
-            "INSERT INTO dora_lead_months SELECT service, environment, ?, bucket, sum(n), sum(total), min(low), "
-            "max(high) FROM dora_lead_days WHERE service = ? AND environment = ? AND day >= ? AND day < ? "
-            "GROUP BY bucket",
-            (month, service, environment, first, end),
-        )
+    _recount_months(conn, days, "dora_lead")
+    _recount(
+        conn,
+        days,
+        "dora_stage_days",
+        _leads_by_time("s"),  # (stage_days_sql's alias)
+        lambda rows: stage_days_sql(SQLITE, f"{rows} WHERE true", "k.day"),
+        "t.stage, k.day, t.bucket",
+        _BUCKET_SUMS,
+    )
+    _recount_months(conn, days, "dora_stage", "stage")
 
 
 _RELINKED_DAYS = (
