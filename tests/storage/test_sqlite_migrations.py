@@ -204,13 +204,19 @@ async def test_a_database_written_at_version_4_is_rebuilt_with_the_named_links(t
         await reference.close()
 
 
-async def test_a_database_written_at_version_10_keeps_its_breakdown_in_the_lead_rows(tmp_path: Path) -> None:
-    """Migration 11 drops ``dora_lead_stages`` (the stages move into ``dora_leads``) and rebuilds on open."""
+@pytest.mark.parametrize("version", [6, 10])
+async def test_a_database_written_before_the_breakdown_lived_in_the_lead_rows_reports_as_fresh(
+    tmp_path: Path, version: int
+) -> None:
+    """The breakdown's migrations (9: its tables; 11: its stages in the lead rows, ``dora_lead_stages``
+    dropped) on a database whose derived tables the release at ``version`` held current: they are
+    rebuilt on open, and the breakdown is the reference's."""
     events = _stream(12)
     old = tmp_path / "old.db"
-    conn = _write_as_released(old, events, version=10)
-    with conn:  # a stage row as that release kept them, and its derived tables held current
-        conn.execute("INSERT INTO dora_lead_stages VALUES ('api', 'prod', 'c1', 0, 1, 2, 0)")
+    conn = _write_as_released(old, events, version=version)
+    with conn:  # that release's derived tables, current as far as it knew
+        if version >= 9:  # a stage row as such a release kept them
+            conn.execute("INSERT INTO dora_lead_stages VALUES ('api', 'prod', 'c1', 0, 1, 2, 0)")
         conn.execute("UPDATE dora_meta SET value = '0' WHERE key = 'needs_rebuild'")
     conn.close()
     migrated, reference = SQLiteStorage(f"sqlite:///{old}"), MemoryStorage()
@@ -220,38 +226,13 @@ async def test_a_database_written_at_version_10_keeps_its_breakdown_in_the_lead_
         assert migrated.schema_version == len(MIGRATIONS) >= 11
         tables = await migrated.read(lambda c: [row[0] for row in c.execute("SELECT name FROM sqlite_master")])
         assert "dora_lead_stages" not in tables
-        await reference.upsert(events)
-        for request in _requests():
-            assert await migrated.dora_facts(request) == await reference.dora_facts(request), request
-        (facts,) = await reference.dora_facts(FactsRequest(DoraScope(environment="prod"), (Window(T0, T0 + 70 * DAY),)))
-        assert facts.commit_to_merge.count > 0  # the comparisons above cover a breakdown
-    finally:
-        await migrated.close()
-        await reference.close()
-
-
-async def test_a_database_written_at_version_6_gets_the_lead_time_breakdown(tmp_path: Path) -> None:
-    """The breakdown's migrations (9, 11) on a database whose derived tables the release at version 6
-    held current: they are rebuilt on open, and the breakdown is the reference's."""
-    events = _stream(12)
-    old = tmp_path / "old.db"
-    conn = _write_as_released(old, events, version=6)
-    with conn:  # that release's derived tables, current as far as it knew (it knew no stages)
-        conn.execute("UPDATE dora_meta SET value = '0' WHERE key = 'needs_rebuild'")
-    conn.close()
-    migrated, reference = SQLiteStorage(f"sqlite:///{old}"), MemoryStorage()
-    await migrated.open()
-    await reference.open()
-    try:
-        assert migrated.schema_version == len(MIGRATIONS) >= 7
-        await reference.upsert(events)
         staged = await migrated.read(
             lambda c: c.execute("SELECT count(*) FROM dora_leads WHERE merge_us IS NOT NULL").fetchone()[0]
         )
         assert staged > 0
+        await reference.upsert(events)
         for request in _requests():
-            expected = await reference.dora_facts(request)
-            assert await migrated.dora_facts(request) == expected, request
+            assert await migrated.dora_facts(request) == await reference.dora_facts(request), request
         (facts,) = await reference.dora_facts(FactsRequest(DoraScope(environment="prod"), (Window(T0, T0 + 70 * DAY),)))
         assert facts.commit_to_merge.count > 0  # the comparisons above cover a breakdown
     finally:
