@@ -137,6 +137,23 @@ class Dialect:
             f"ON {also or 'true'}"
         )
 
+    def on_conflict(
+        self, table: str, columns: Sequence[tuple[str, ColumnKind]], key: Sequence[str], *, version: str | None = None
+    ) -> str:
+        """The ``ON CONFLICT`` clause of ``upsert``: a row of the same ``key`` is replaced by the
+        incoming one. With a ``version`` column, the rule of ``metrichub_core.storage.versions``:
+        a row older than the stored one is not written, and a null version keeps the stored one."""
+        updates = ", ".join(
+            f"{name} = coalesce(excluded.{name}, {table}.{name})" if name == version else f"{name} = excluded.{name}"
+            for name, _ in columns
+            if name not in key
+        )
+        conflict = f"ON CONFLICT ({', '.join(key)}) DO UPDATE SET {updates}"
+        if version is None:
+            return conflict
+        stored, incoming = f"{table}.{version}", f"excluded.{version}"
+        return f"{conflict} WHERE {incoming} IS NULL OR {stored} IS NULL OR {incoming} >= {stored}"
+
     def upsert(
         self,
         table: str,
@@ -152,19 +169,10 @@ class Dialect:
         a whole batch as one JSON array of row objects, decoded by the server's
         ``json_to_recordset`` (far cheaper than adapting each value, and nested JSON values
         need no second encoding). SQLite runs one row per execution (``executemany``).
-        With a ``version`` column, the rule of ``metrichub_core.storage.versions``: a row
-        older than the stored one is not written, and a null version keeps the stored one.
+        With a ``version`` column, the rule of ``metrichub_core.storage.versions`` (``on_conflict``).
         """
         names = ", ".join(name for name, _ in columns)
-        updates = ", ".join(
-            f"{name} = coalesce(excluded.{name}, {table}.{name})" if name == version else f"{name} = excluded.{name}"
-            for name, _ in columns
-            if name not in key
-        )
-        conflict = f"ON CONFLICT ({', '.join(key)}) DO UPDATE SET {updates}"
-        if version is not None:
-            stored, incoming = f"{table}.{version}", f"excluded.{version}"
-            conflict += f" WHERE {incoming} IS NULL OR {stored} IS NULL OR {incoming} >= {stored}"
+        conflict = self.on_conflict(table, columns, key, version=version)
         if self.json_as_text or not batch:
             return f"INSERT INTO {table} ({names}) VALUES ({self.marks(len(columns))}) {conflict}"
         types = ", ".join(f"{name} {self.types[kind]}" for name, kind in columns)

@@ -28,6 +28,7 @@ __all__ = [
     "TABLES",
     "VERSION",
     "Rows",
+    "conflict_sql",
     "event_of",
     "json_records",
     "upsert_sql",
@@ -64,6 +65,11 @@ VERSION = "updated_at"
 def upsert_sql(dialect: Dialect, table: str) -> str:
     """The statement upserting a batch's rows of ``table`` (see ``Dialect.upsert``): never an older version."""
     return dialect.upsert(table, COLUMNS[table], KEY, batch=True, version=VERSION)
+
+
+def conflict_sql(dialect: Dialect, table: str) -> str:
+    """``upsert_sql``'s ``ON CONFLICT`` clause, for a backend that brings the rows in otherwise."""
+    return dialect.on_conflict(table, COLUMNS[table], KEY, version=VERSION)
 
 
 @contextmanager

@@ -19,7 +19,7 @@ from psycopg import AsyncConnection
 from psycopg.rows import TupleRow
 
 from metrichub_core.storage.sql.dialect import POSTGRES
-from metrichub_core.storage.sql.events import COLUMNS, KEY, Rows, upsert_sql
+from metrichub_core.storage.sql.events import COLUMNS, KEY, Rows, conflict_sql
 
 __all__ = ["BATCH_TABLES", "Version", "Written", "upsert"]
 
@@ -59,15 +59,14 @@ class Written:
 def _upsert_returning(table: str) -> str:
     """Upsert the batch rows of ``table``; per row written: source, id, the replaced version (``_STORED``, or NULLs)."""
     names = ", ".join(name for name, _ in COLUMNS[table])
-    rule = upsert_sql(POSTGRES, table)
-    conflict = rule[rule.index(" ON CONFLICT ") :]  # the monotonic rule, as Dialect.upsert writes it
+    conflict = conflict_sql(POSTGRES, table)  # the monotonic rule, as upsert_sql has it
     stored = ", ".join(f"d.{name}" for name in _STORED[table])
     # The whole statement reads the snapshot taken before it: the SELECT sees the versions the INSERT
     # replaced. ``xmax`` is 0 in a row version the INSERT inserted and not in one its conflict updated
     # (it carries the lock the conflict took), so only the keys that were stored are looked up.
     return f"""
 WITH new AS (
-    INSERT INTO {table} ({names}) SELECT {names} FROM pg_temp.batch_{table}{conflict}
+    INSERT INTO {table} ({names}) SELECT {names} FROM pg_temp.batch_{table} {conflict}
     RETURNING source, id, xmax <> 0 AS replaced
 )
 SELECT new.source, new.id, d.* FROM new LEFT JOIN LATERAL (
