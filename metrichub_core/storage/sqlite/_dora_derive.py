@@ -24,7 +24,7 @@ from metrichub_core.storage.sql.dora import (
 )
 from metrichub_core.storage.sql.events import Rows
 from metrichub_core.storage.sql.rollups import DAY_US, day_of, month_days, month_of
-from metrichub_core.storage.sql.stages import STAGES, stage_days_sql, stage_rebuild_sql
+from metrichub_core.storage.sql.stages import EVERY_STAGE, stage_days_sql, stage_rebuild_sql
 from metrichub_core.storage.sqlite._dora_schema import LINKS_BY_SERVICE
 from metrichub_core.storage.sqlite._schema import transaction
 
@@ -272,11 +272,11 @@ def _recount(
     )
 
 
-def _recount_months(conn: sqlite3.Connection, days: set[tuple[str, str, int]], prefix: str, by: str = "") -> None:
+def _recount_months(conn: sqlite3.Connection, days: set[tuple[str, str, int]], prefix: str, staged: bool) -> None:
     """Re-sum the month rollups (``<prefix>_months``) of ``days`` and their all-services rows from
-    their day rollups; ``by``: the key columns between the environment and the month."""
+    their day rollups (``staged``: the breakdown's, keyed by stage after the environment)."""
     months = {(s, e, month_of(d)) for s, e, d in days}
-    within, key = (f" AND {by} IN ({', '.join(repr(stage) for stage, _, _ in STAGES)})", f"{by}, ") if by else ("", "")
+    within, key = (f" AND {EVERY_STAGE}", "stage, ") if staged else ("", "")
     for service, environment, month in months | {("", e, m) for _, e, m in months}:
         first, end = month_days(month)
         conn.execute(
@@ -336,7 +336,7 @@ def _recount_lead_days(conn: sqlite3.Connection, days: set[tuple[str, str, int]]
         "k.day, t.bucket",
         _BUCKET_SUMS,
     )
-    _recount_months(conn, days, "dora_lead")
+    _recount_months(conn, days, "dora_lead", staged=False)
     _recount(
         conn,
         days,
@@ -346,7 +346,7 @@ def _recount_lead_days(conn: sqlite3.Connection, days: set[tuple[str, str, int]]
         "t.stage, k.day, t.bucket",
         _BUCKET_SUMS,
     )
-    _recount_months(conn, days, "dora_stage", "stage")
+    _recount_months(conn, days, "dora_stage", staged=True)
 
 
 _RELINKED_DAYS = (
