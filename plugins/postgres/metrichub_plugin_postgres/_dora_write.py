@@ -1,13 +1,12 @@
 """Keeping the derived DORA data right, per batch and set-based, as SQLite does.
 
-Each upsert, in its own transaction and after taking ``DORA_LOCK``, reads the stored
-versions of the deployments it replaces (``DoraWrite.before``), writes its events, and
-derives them (``DoraWrite.after``): it recomputes what the batch can have changed (the
-lead rows of the changes they name, before and after, the day and month rollups those rows
-and the deployments fall in, and the links of the incidents whose attribution or fix they
-can move). Every statement takes the keys as arrays, so a derivation costs a fixed number
-of round trips whatever the batch's size. A queue (``dora_pending``)
-left by an older MetricHub, which queued a row per batch and derived lazily, is applied by
+Each upsert, in its own transaction and after taking ``DORA_LOCK``, writes its events
+(``_batch.upsert``, which returns the versions they replaced) and ``derive``s them: it
+recomputes what the batch can have changed (the lead rows of the changes they name, before
+and after, the day and month rollups those rows and the deployments fall in, and the links
+of the incidents whose attribution or fix they can move). Every statement takes the keys as
+arrays, so a derivation costs a fixed number of round trips whatever the batch's size. A
+queue (``dora_pending``) left by an older MetricHub, which queued a row per batch and derived lazily, is applied by
 ``refresh`` before the next DORA query under the same lock; a very long one by rebuilding
 everything.
 """
