@@ -6,9 +6,9 @@ recomputes what the batch can have changed (the lead rows of the changes they na
 and after, the day and month rollups those rows and the deployments fall in, and the links
 of the incidents whose attribution or fix they can move). Every statement takes the keys as
 arrays, so a derivation costs a fixed number of round trips whatever the batch's size. A
-queue (``dora_pending``) left by an older MetricHub, which queued a row per batch and derived lazily, is applied by
-``refresh`` before the next DORA query under the same lock; a very long one by rebuilding
-everything.
+queue (``dora_pending``) left by an older MetricHub, which queued a row per batch and
+derived lazily, is applied by ``refresh`` before the next DORA query under the same lock; a
+very long one by rebuilding everything.
 """
 
 from __future__ import annotations
